@@ -1,0 +1,173 @@
+//! What the admin CLI does, as plain functions over a `Store`: users, sessions and keys.
+//! The CLI only parses arguments and prints; every rule lives here.
+
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use crate::clock::{Clock, millis};
+use crate::crypto::MasterKey;
+use crate::error::{Error, StoreError};
+use crate::keys::SigningKey;
+use crate::password::PasswordHasher;
+use crate::policy::TokenPolicy;
+use crate::store::{KeyRecord, SessionSummary, Store, UserRecord};
+use crate::validate;
+
+/// Admin operations on one database.
+pub struct Admin {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+fn not_found(what: String) -> impl FnOnce(StoreError) -> Error {
+    move |e| match e {
+        StoreError::NotFound => Error::NotFound(what),
+        other => other.into(),
+    }
+}
+
+impl Admin {
+    /// Creates a user with an Argon2id hash of `password`.
+    pub async fn add_user(
+        &self,
+        hasher: &Arc<PasswordHasher>,
+        env: &str,
+        username: &str,
+        password: Zeroizing<String>,
+    ) -> Result<UserRecord, Error> {
+        validate::environment(env)?;
+        validate::username(username)?;
+        validate::new_password(&password)?;
+        let hash = hasher.hash(password).await?;
+        let user = UserRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            env: env.to_string(),
+            username: username.to_string(),
+            password_hash: hash,
+            disabled: false,
+            created_at: self.clock.now(),
+        };
+        self.store
+            .create_user(user.clone())
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => {
+                    Error::Conflict(format!("user {username:?} already exists in {env}"))
+                }
+                other => other.into(),
+            })?;
+        Ok(user)
+    }
+
+    /// Sets a new password; ends every session of the user.
+    pub async fn set_password(
+        &self,
+        hasher: &Arc<PasswordHasher>,
+        env: &str,
+        username: &str,
+        password: Zeroizing<String>,
+    ) -> Result<(), Error> {
+        validate::new_password(&password)?;
+        let hash = hasher.hash(password).await?;
+        self.store
+            .change_password(env, username, &hash, self.clock.now())
+            .await
+            .map_err(not_found(format!("no user {username:?} in {env}")))
+    }
+
+    /// Enables or disables a user; disabling ends every session.
+    pub async fn set_disabled(
+        &self,
+        env: &str,
+        username: &str,
+        disabled: bool,
+    ) -> Result<(), Error> {
+        self.store
+            .set_user_disabled(env, username, disabled, self.clock.now())
+            .await
+            .map_err(not_found(format!("no user {username:?} in {env}")))
+    }
+
+    /// Deletes a user and their sessions.
+    pub async fn delete_user(&self, env: &str, username: &str) -> Result<(), Error> {
+        self.store
+            .delete_user(env, username)
+            .await
+            .map_err(not_found(format!("no user {username:?} in {env}")))
+    }
+
+    /// One user.
+    pub async fn user(&self, env: &str, username: &str) -> Result<UserRecord, Error> {
+        self.store
+            .find_user(env, username)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no user {username:?} in {env}")))
+    }
+
+    /// All users of an environment.
+    pub async fn users(&self, env: &str) -> Result<Vec<UserRecord>, Error> {
+        Ok(self.store.list_users(env).await?)
+    }
+
+    /// Sessions, newest first.
+    pub async fn sessions(
+        &self,
+        env: &str,
+        username: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<SessionSummary>, Error> {
+        Ok(self.store.list_sessions(env, username, limit).await?)
+    }
+
+    /// Revokes one session.
+    pub async fn revoke_session(&self, env: &str, id: i64) -> Result<(), Error> {
+        if self
+            .store
+            .revoke_session(env, id, self.clock.now(), "revoked by admin")
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::NotFound(format!("no live session {id} in {env}")))
+        }
+    }
+
+    /// Revokes every session of a user; returns how many.
+    pub async fn revoke_user_sessions(&self, env: &str, username: &str) -> Result<u64, Error> {
+        self.user(env, username).await?;
+        Ok(self
+            .store
+            .revoke_user_sessions(env, username, self.clock.now(), "revoked by admin")
+            .await?)
+    }
+
+    /// The stored keys of an environment.
+    pub async fn keys(&self, env: &str) -> Result<Vec<KeyRecord>, Error> {
+        Ok(self.store.list_keys(env).await?)
+    }
+
+    /// Creates a new signing key, published at once and signing after
+    /// `key_activation_delay`.
+    pub async fn rotate_key(
+        &self,
+        master: &MasterKey,
+        policy: &TokenPolicy,
+        env: &str,
+    ) -> Result<KeyRecord, Error> {
+        validate::environment(env)?;
+        let now = self.clock.now();
+        let activates_at = now.saturating_add(millis(policy.key_activation_delay));
+        let (_, record) = SigningKey::generate(
+            env,
+            policy.signing_alg,
+            now,
+            activates_at,
+            &master.key_wrapper()?,
+        )?;
+        self.store.insert_key(record.clone()).await?;
+        Ok(record)
+    }
+}

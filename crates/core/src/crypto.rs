@@ -1,0 +1,187 @@
+//! Symmetric secrets: the master key (key-encryption key), the per-environment keys
+//! derived from it, keyed hashes and authenticated encryption. Everything here uses
+//! aws-lc-rs, the one crypto library of the build.
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
+use aws_lc_rs::hmac;
+use zeroize::Zeroizing;
+
+use crate::error::Error;
+
+/// Length of keyed hashes stored in the database.
+pub const HASH_LEN: usize = 32;
+
+/// The key-encryption key: 32 secret bytes from `WIRECASH_AUTH_MASTER_KEY` or the key file.
+pub struct MasterKey(Zeroizing<[u8; 32]>);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(..)")
+    }
+}
+
+impl MasterKey {
+    /// Wraps 32 secret bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// A fresh random key.
+    pub fn generate() -> Result<Self, Error> {
+        let mut b = [0u8; 32];
+        random_bytes(&mut b)?;
+        Ok(Self::from_bytes(b))
+    }
+
+    /// The raw bytes (for writing the key file).
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// A subkey for one purpose, derived with HMAC-SHA256 (a PRF) so that no two uses
+    /// ever share a key: `HMAC(master, "wirecash-auth/v1/" + purpose)`.
+    fn derive(&self, purpose: &str) -> Zeroizing<Vec<u8>> {
+        let k = hmac::Key::new(hmac::HMAC_SHA256, self.0.as_ref());
+        let tag = hmac::sign(&k, format!("wirecash-auth/v1/{purpose}").as_bytes());
+        Zeroizing::new(tag.as_ref().to_vec())
+    }
+
+    /// The AEAD key that wraps signing keys at rest.
+    pub fn key_wrapper(&self) -> Result<Sealer, Error> {
+        Sealer::new(&self.derive("key-wrap"))
+    }
+
+    /// The per-environment secrets of the refresh-token machinery.
+    pub fn env_secrets(&self, env: &str) -> Result<EnvSecrets, Error> {
+        let mac = |p: &str| hmac::Key::new(hmac::HMAC_SHA256, &self.derive(&format!("{p}/{env}")));
+        Ok(EnvSecrets {
+            token_mac: mac("refresh-mac"),
+            successor: mac("refresh-successor"),
+            token_hash: mac("refresh-hash"),
+            access_bind: mac("access-bind"),
+            access_seal: Sealer::new(&self.derive(&format!("access-seal/{env}")))?,
+        })
+    }
+}
+
+/// Keys of one environment. Different environments never share one, so a token of
+/// one environment fails every check of another.
+pub struct EnvSecrets {
+    /// Authenticates the contents of a refresh token (so forged ones die before any I/O).
+    pub token_mac: hmac::Key,
+    /// Derives a refresh token's successor from it (idempotent rotation).
+    pub successor: hmac::Key,
+    /// Hashes refresh tokens for storage.
+    pub token_hash: hmac::Key,
+    /// Hashes the access token issued with a refresh token (the binding check).
+    pub access_bind: hmac::Key,
+    /// Encrypts the current access token at rest, for grace-window replays.
+    pub access_seal: Sealer,
+}
+
+impl std::fmt::Debug for EnvSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EnvSecrets(..)")
+    }
+}
+
+/// A 32-byte keyed hash.
+pub fn keyed_hash(key: &hmac::Key, data: &[u8]) -> [u8; HASH_LEN] {
+    let tag = hmac::sign(key, data);
+    let mut out = [0u8; HASH_LEN];
+    out.copy_from_slice(&tag.as_ref()[..HASH_LEN]);
+    out
+}
+
+/// Constant-time equality of secrets (or hashes of secrets).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// Fills `buf` from the operating system's CSPRNG.
+pub fn random_bytes(buf: &mut [u8]) -> Result<(), Error> {
+    aws_lc_rs::rand::fill(buf).map_err(|_| Error::Internal("system random generator failed".into()))
+}
+
+/// AES-256-GCM with a random nonce per message; output is `nonce || ciphertext || tag`.
+pub struct Sealer(RandomizedNonceKey);
+
+impl Sealer {
+    fn new(key: &[u8]) -> Result<Self, Error> {
+        RandomizedNonceKey::new(&AES_256_GCM, key)
+            .map(Self)
+            .map_err(|_| Error::Internal("cannot create AEAD key".into()))
+    }
+
+    /// Encrypts `plaintext`, bound to `aad`.
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut buf = plaintext.to_vec();
+        let nonce = self
+            .0
+            .seal_in_place_append_tag(Aad::from(aad), &mut buf)
+            .map_err(|_| Error::Internal("encryption failed".into()))?;
+        let mut out = Vec::with_capacity(NONCE_LEN + buf.len());
+        out.extend_from_slice(nonce.as_ref());
+        out.extend_from_slice(&buf);
+        Ok(out)
+    }
+
+    /// Decrypts what `seal` produced with the same `aad`; `None` if it was altered or
+    /// sealed under another key.
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        if sealed.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, ct) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut buf = Zeroizing::new(ct.to_vec());
+        let len = self
+            .0
+            .open_in_place(nonce, Aad::from(aad), buf.as_mut_slice())
+            .ok()?
+            .len();
+        buf.truncate(len);
+        Some(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_round_trips_and_detects_tampering() -> Result<(), Error> {
+        let mk = MasterKey::from_bytes([7; 32]);
+        let s = mk.key_wrapper()?;
+        let sealed = s.seal(b"aad", b"secret")?;
+        assert_eq!(
+            s.open(b"aad", &sealed).as_deref().map(|v| v.as_slice()),
+            Some(&b"secret"[..])
+        );
+        assert!(s.open(b"other", &sealed).is_none());
+        let mut bad = sealed.clone();
+        if let Some(b) = bad.last_mut() {
+            *b ^= 1;
+        }
+        assert!(s.open(b"aad", &bad).is_none());
+        assert!(s.open(b"aad", &sealed[..5]).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn environments_get_different_keys() -> Result<(), Error> {
+        let mk = MasterKey::from_bytes([1; 32]);
+        let a = mk.env_secrets("sandbox")?;
+        let b = mk.env_secrets("production")?;
+        assert_ne!(
+            keyed_hash(&a.token_hash, b"x"),
+            keyed_hash(&b.token_hash, b"x")
+        );
+        assert_ne!(
+            keyed_hash(&a.token_mac, b"x"),
+            keyed_hash(&a.token_hash, b"x")
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,492 @@
+//! `AuthService`: authenticate and refresh, the two operations partners call, built
+//! from the pure rules of `lifecycle`, the token format of `token`, the keys of `keys`
+//! and a `Store`. One instance serves every configured environment.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use jsonwebtoken::jwk::JwkSet;
+use tracing::{info, warn};
+use zeroize::Zeroizing;
+
+use wirecash_proto::AccessTokenClaims;
+
+use crate::clock::{Clock, UnixMillis, millis};
+use crate::crypto::{EnvSecrets, MasterKey, Sealer, keyed_hash, random_bytes};
+use crate::error::{Error, StoreError};
+use crate::keys::{KeySet, SigningKey};
+use crate::lifecycle::{Decision, Presented, Reject, decide};
+use crate::password::PasswordHasher;
+use crate::policy::TokenPolicy;
+use crate::store::{NewSession, PurgeCutoffs, Rotation, Store, UserRecord};
+
+/// What a successful authenticate or refresh hands out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenGrant {
+    /// Signed JWT.
+    pub access_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Opaque refresh token.
+    pub refresh_token: String,
+}
+
+impl std::fmt::Debug for TokenGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenGrant")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One environment: its issuer, its derived secrets and its signing keys.
+pub struct Environment {
+    /// Name (`sandbox`, …).
+    pub name: String,
+    /// `{public_url}/{name}`.
+    pub issuer: String,
+    secrets: EnvSecrets,
+    keys: RwLock<Arc<KeySet>>,
+}
+
+impl Environment {
+    fn keys(&self) -> Arc<KeySet> {
+        match self.keys.read() {
+            Ok(k) => Arc::clone(&k),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    fn set_keys(&self, set: KeySet) {
+        let set = Arc::new(set);
+        match self.keys.write() {
+            Ok(mut k) => *k = set,
+            Err(poisoned) => *poisoned.into_inner() = set,
+        }
+    }
+}
+
+/// Settings of an `AuthService` beyond the token policy.
+pub struct ServiceOptions {
+    /// Base of every issuer.
+    pub public_url: String,
+    /// Environments served.
+    pub environments: Vec<String>,
+    /// How often keys are re-read from the store (bounds how late a node sees a rotation).
+    pub key_reload_interval: Duration,
+}
+
+/// The token service.
+pub struct AuthService {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    policy: TokenPolicy,
+    hasher: Arc<PasswordHasher>,
+    envs: HashMap<String, Arc<Environment>>,
+    wrapper: Sealer,
+    key_reload_interval: Duration,
+}
+
+const INVALID_CREDENTIALS: &str = "invalid username or password";
+
+impl AuthService {
+    /// Opens the service: derives the environments' secrets and loads their signing keys,
+    /// creating a first key for an environment that has none.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        policy: TokenPolicy,
+        hasher: Arc<PasswordHasher>,
+        master: &MasterKey,
+        options: ServiceOptions,
+    ) -> Result<Self, Error> {
+        let base = options.public_url.trim_end_matches('/');
+        let mut envs = HashMap::new();
+        for name in &options.environments {
+            crate::validate::environment(name)?;
+            envs.insert(
+                name.clone(),
+                Arc::new(Environment {
+                    name: name.clone(),
+                    issuer: format!("{base}/{name}"),
+                    secrets: master.env_secrets(name)?,
+                    keys: RwLock::new(Arc::new(KeySet::default())),
+                }),
+            );
+        }
+        let service = Self {
+            store,
+            clock,
+            policy,
+            hasher,
+            envs,
+            wrapper: master.key_wrapper()?,
+            key_reload_interval: options.key_reload_interval,
+        };
+        for env in service.envs.values() {
+            if service.store.list_keys(&env.name).await?.is_empty() {
+                let now = service.clock.now();
+                let (_, record) = SigningKey::generate(
+                    &env.name,
+                    service.policy.signing_alg,
+                    now,
+                    now,
+                    &service.wrapper,
+                )?;
+                service.store.insert_key(record).await?;
+                info!(target: "audit", event = "key_created", env = %env.name, "first signing key created");
+            }
+        }
+        service.reload_keys().await?;
+        Ok(service)
+    }
+
+    /// The environment called `name`, if served.
+    pub fn environment(&self, name: &str) -> Option<&Arc<Environment>> {
+        self.envs.get(name)
+    }
+
+    /// Names of the served environments.
+    pub fn environment_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.envs.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// The token policy in force.
+    pub fn policy(&self) -> &TokenPolicy {
+        &self.policy
+    }
+
+    /// The store (for readiness checks).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn env(&self, name: &str) -> Result<&Arc<Environment>, Error> {
+        self.envs
+            .get(name)
+            .ok_or_else(|| Error::NotFound(format!("unknown environment {name:?}")))
+    }
+
+    /// How long a retired key stays published: its last token's lifetime, the leeway
+    /// verifiers allow, and the reload interval of nodes that switched late.
+    fn key_keep(&self) -> Duration {
+        self.policy.access_ttl + self.policy.clock_leeway + self.key_reload_interval
+    }
+
+    /// Re-reads every environment's keys from the store, keeping already decrypted ones.
+    pub async fn reload_keys(&self) -> Result<(), Error> {
+        for env in self.envs.values() {
+            let records = self.store.list_keys(&env.name).await?;
+            let current = env.keys();
+            let mut keys = Vec::with_capacity(records.len());
+            for rec in &records {
+                match current
+                    .keys()
+                    .iter()
+                    .find(|k| k.kid == rec.kid && k.activates_at == rec.activates_at)
+                {
+                    Some(k) => keys.push(Arc::clone(k)),
+                    None => keys.push(Arc::new(SigningKey::from_record(rec, &self.wrapper)?)),
+                }
+            }
+            env.set_keys(KeySet::new(keys));
+        }
+        Ok(())
+    }
+
+    /// Deletes keys that no live token can need any more.
+    pub async fn delete_expired_keys(&self) -> Result<usize, Error> {
+        let now = self.clock.now();
+        let mut n = 0;
+        for env in self.envs.values() {
+            let set = env.keys();
+            for k in set.expired(now, self.key_keep()) {
+                self.store.delete_key(&env.name, &k.kid).await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// The JWKS of an environment.
+    pub fn jwks(&self, env: &str) -> Result<JwkSet, Error> {
+        let env = self.env(env)?;
+        Ok(env.keys().jwks(self.clock.now(), self.key_keep()))
+    }
+
+    /// Exchanges a username and password for a new session's tokens.
+    pub async fn authenticate(
+        &self,
+        env: &str,
+        username: &str,
+        password: Zeroizing<String>,
+    ) -> Result<TokenGrant, Error> {
+        let env = self.env(env)?;
+        let user = self.store.find_user(&env.name, username).await?;
+        let stored = user.as_ref().map(|u| u.password_hash.clone());
+        // Unknown user, wrong password and disabled user take the same path and time:
+        // one Argon2 verification, then the same answer.
+        let verified = self.hasher.verify(password.clone(), stored).await?;
+        let user = match user {
+            Some(u) if verified.ok && !u.disabled => u,
+            _ => {
+                info!(target: "audit", event = "login_failed", env = %env.name, "authenticate refused");
+                return Err(Error::InvalidGrant(INVALID_CREDENTIALS));
+            }
+        };
+        if verified.needs_rehash {
+            self.spawn_rehash(&user, password);
+        }
+        let grant = self.create_session(env, &user).await?;
+        info!(target: "audit", event = "login_ok", env = %env.name, user_id = %user.id, "authenticated");
+        Ok(grant)
+    }
+
+    fn spawn_rehash(&self, user: &UserRecord, password: Zeroizing<String>) {
+        let hasher = Arc::clone(&self.hasher);
+        let store = Arc::clone(&self.store);
+        let (user_id, old) = (user.id.clone(), user.password_hash.clone());
+        tokio::spawn(async move {
+            let result = match hasher.hash(password).await {
+                Ok(new) => store
+                    .rehash_password(&user_id, &old, &new)
+                    .await
+                    .map_err(Error::from),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => info!(user_id = %user_id, "password rehashed with current parameters"),
+                Err(e) => warn!(user_id = %user_id, error = %e, "password rehash failed"),
+            }
+        });
+    }
+
+    async fn create_session(
+        &self,
+        env: &Environment,
+        user: &UserRecord,
+    ) -> Result<TokenGrant, Error> {
+        for _ in 0..3 {
+            let now = self.clock.now();
+            let id = new_session_id(now)?;
+            let refresh = crate::token::RefreshToken::first(id, &env.secrets)?;
+            let minted = self.mint_access(env, user, id, 0, now)?;
+            let session = NewSession {
+                id,
+                env: env.name.clone(),
+                user_id: user.id.clone(),
+                created_at: now,
+                current_hash: refresh.hash(&env.secrets),
+                current_access_hash: minted.hash,
+                access_token_sealed: minted.sealed,
+                access_expires_at: minted.expires_at,
+            };
+            match self
+                .store
+                .create_session(session, self.policy.max_sessions_per_user)
+                .await
+            {
+                Ok(()) => {
+                    return Ok(TokenGrant {
+                        access_token: minted.token.to_string(),
+                        expires_in: self.policy.access_ttl.as_secs(),
+                        refresh_token: refresh.encode(),
+                    });
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Internal("could not allocate a session id".into()))
+    }
+
+    /// Rotates a session's refresh token (SPEC §2): see `lifecycle::decide` for the rules.
+    pub async fn refresh(
+        &self,
+        env: &str,
+        username: &str,
+        access_token: &str,
+        refresh_token: &str,
+    ) -> Result<TokenGrant, Error> {
+        let env = self.env(env)?;
+        // Forged, altered or foreign tokens stop here, before any I/O.
+        let Some(presented) = crate::token::RefreshToken::parse(refresh_token, &env.secrets) else {
+            return Err(Error::InvalidGrant(Reject::Mismatch.description()));
+        };
+        let token_hash = presented.hash(&env.secrets);
+        let access_hash = keyed_hash(&env.secrets.access_bind, access_token.as_bytes());
+        let p = Presented {
+            username,
+            generation: presented.generation(),
+            token_hash: &token_hash,
+            access_hash: &access_hash,
+        };
+        let sid = presented.session_id();
+        // A lost compare-and-set means another request changed the session meanwhile;
+        // deciding again on the new state turns it into a replay, a reuse or a refusal.
+        for _ in 0..4 {
+            let session = self.store.load_session(&env.name, sid).await?;
+            let now = self.clock.now();
+            match (decide(session.as_ref(), &p, now, &self.policy), session) {
+                (Decision::Rotate, Some(s)) => {
+                    let next = presented.successor(&env.secrets);
+                    let user = UserRecord {
+                        id: s.user_id.clone(),
+                        env: s.env.clone(),
+                        username: s.username.clone(),
+                        password_hash: String::new(),
+                        disabled: false,
+                        created_at: 0,
+                    };
+                    let minted = self.mint_access(env, &user, sid, next.generation(), now)?;
+                    let rotation = Rotation {
+                        session_id: sid,
+                        env: env.name.clone(),
+                        expected_generation: s.generation,
+                        expected_hash: s.current_hash,
+                        generation: next.generation(),
+                        current_hash: next.hash(&env.secrets),
+                        current_access_hash: minted.hash,
+                        prev_hash: s.current_hash,
+                        prev_access_hash: s.current_access_hash,
+                        rotated_at: now,
+                        access_token_sealed: minted.sealed,
+                        access_expires_at: minted.expires_at,
+                    };
+                    if self.store.rotate(rotation).await? {
+                        return Ok(TokenGrant {
+                            access_token: minted.token.to_string(),
+                            expires_in: self.policy.access_ttl.as_secs(),
+                            refresh_token: next.encode(),
+                        });
+                    }
+                }
+                (Decision::Replay, Some(s)) => {
+                    let next = presented.successor(&env.secrets);
+                    let access = env
+                        .secrets
+                        .access_seal
+                        .open(
+                            &seal_aad(&env.name, sid, s.generation),
+                            &s.access_token_sealed,
+                        )
+                        .and_then(|b| String::from_utf8(b.to_vec()).ok())
+                        .ok_or_else(|| {
+                            Error::Internal(format!(
+                                "session {sid}: stored access token unreadable"
+                            ))
+                        })?;
+                    if !crate::crypto::ct_eq(&next.hash(&env.secrets), &s.current_hash) {
+                        return Err(Error::Internal(format!(
+                            "session {sid}: successor does not match"
+                        )));
+                    }
+                    info!(target: "audit", event = "refresh_replayed", env = %env.name, sid, "grace-window replay");
+                    let remaining = s.access_expires_at.saturating_sub(now).max(0) / 1000;
+                    return Ok(TokenGrant {
+                        access_token: access,
+                        expires_in: u64::try_from(remaining).unwrap_or(0),
+                        refresh_token: next.encode(),
+                    });
+                }
+                (Decision::Reuse, _) => {
+                    let revoked = self
+                        .store
+                        .revoke_session(&env.name, sid, now, "refresh token reuse")
+                        .await?;
+                    warn!(target: "audit", event = "reuse_detected", env = %env.name, sid,
+                          generation = presented.generation(), revoked, "spent refresh token presented; session revoked");
+                    return Err(Error::InvalidGrant(
+                        "the refresh token was already used; the session has been revoked, authenticate again",
+                    ));
+                }
+                (Decision::Reject(r), _) => {
+                    info!(target: "audit", event = "refresh_refused", env = %env.name, sid, reason = r.as_str(), "refresh refused");
+                    return Err(Error::InvalidGrant(r.description()));
+                }
+                (Decision::Rotate | Decision::Replay, None) => {
+                    return Err(Error::InvalidGrant(Reject::UnknownSession.description()));
+                }
+            }
+        }
+        Err(Error::Unavailable(
+            "the session is changing too fast; retry".into(),
+        ))
+    }
+
+    fn mint_access(
+        &self,
+        env: &Environment,
+        user: &UserRecord,
+        sid: i64,
+        generation: i64,
+        now: UnixMillis,
+    ) -> Result<Minted, Error> {
+        let keys = env.keys();
+        let key = keys.active(now).ok_or_else(|| {
+            Error::Internal(format!(
+                "environment {} has no active signing key",
+                env.name
+            ))
+        })?;
+        let iat = now / 1000;
+        let exp = iat.saturating_add(millis(self.policy.access_ttl) / 1000);
+        let claims = AccessTokenClaims {
+            iss: env.issuer.clone(),
+            sub: user.id.clone(),
+            aud: env.issuer.clone(),
+            client_id: user.username.clone(),
+            username: user.username.clone(),
+            sid: sid.to_string(),
+            iat,
+            exp,
+            jti: uuid::Uuid::new_v4().to_string(),
+            env: env.name.clone(),
+        };
+        let token = Zeroizing::new(key.sign(&claims)?);
+        let sealed = env
+            .secrets
+            .access_seal
+            .seal(&seal_aad(&env.name, sid, generation), token.as_bytes())?;
+        Ok(Minted {
+            hash: keyed_hash(&env.secrets.access_bind, token.as_bytes()),
+            token,
+            sealed,
+            expires_at: exp.saturating_mul(1000),
+        })
+    }
+
+    /// One step of the background purge of dead sessions; returns the next cursor.
+    pub async fn purge_step(&self, cursor: i64, batch: u32) -> Result<(u64, i64), Error> {
+        let now = self.clock.now();
+        let cutoffs = PurgeCutoffs {
+            idle_before: now.saturating_sub(millis(self.policy.refresh_idle_ttl)),
+            absolute_before: now.saturating_sub(millis(self.policy.refresh_absolute_ttl)),
+            revoked_before: now.saturating_sub(millis(self.policy.revoked_retention)),
+        };
+        Ok(self.store.purge_sessions(cursor, batch, cutoffs).await?)
+    }
+}
+
+struct Minted {
+    token: Zeroizing<String>,
+    hash: [u8; 32],
+    sealed: Vec<u8>,
+    expires_at: UnixMillis,
+}
+
+fn seal_aad(env: &str, sid: i64, generation: i64) -> Vec<u8> {
+    format!("wirecash-auth access token|{env}|{sid}|{generation}").into_bytes()
+}
+
+/// A new session id: milliseconds since the epoch in the high bits (so new rows append
+/// to the B-tree and several nodes need no coordination) and 20 random low bits.
+fn new_session_id(now: UnixMillis) -> Result<i64, Error> {
+    let mut r = [0u8; 4];
+    random_bytes(&mut r)?;
+    let low = i64::from(u32::from_be_bytes(r) & 0xF_FFFF);
+    Ok((now.max(0) << 20) | low)
+}

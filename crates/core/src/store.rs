@@ -1,0 +1,264 @@
+//! The storage contract, split by capability. Each backend (SQLite, PostgreSQL) owns its
+//! SQL and implements these traits; the lifecycle only ever talks to them.
+
+use async_trait::async_trait;
+
+use crate::clock::UnixMillis;
+use crate::crypto::HASH_LEN;
+use crate::error::StoreError;
+
+/// A stored API user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Stable id (the `sub` claim).
+    pub id: String,
+    /// Environment the user belongs to.
+    pub env: String,
+    /// Unique within the environment.
+    pub username: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// A disabled user cannot authenticate or refresh.
+    pub disabled: bool,
+    /// Creation time.
+    pub created_at: UnixMillis,
+}
+
+/// A session (token family) as the refresh path needs it, with its user's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Primary key; also inside every refresh token of the session.
+    pub id: i64,
+    /// Environment.
+    pub env: String,
+    /// Owner.
+    pub user_id: String,
+    /// Owner's username (joined, for the binding check).
+    pub username: String,
+    /// Owner is disabled (joined).
+    pub user_disabled: bool,
+    /// Authenticate time (absolute lifetime counts from here).
+    pub created_at: UnixMillis,
+    /// Last authenticate or rotation (idle lifetime counts from here).
+    pub last_used_at: UnixMillis,
+    /// Generation of the live refresh token.
+    pub generation: i64,
+    /// Keyed hash of the live refresh token.
+    pub current_hash: [u8; HASH_LEN],
+    /// Keyed hash of the access token issued with the live refresh token.
+    pub current_access_hash: [u8; HASH_LEN],
+    /// Keyed hash of the immediately previous refresh token (grace replays).
+    pub prev_hash: Option<[u8; HASH_LEN]>,
+    /// Keyed hash of the access token issued with the previous refresh token.
+    pub prev_access_hash: Option<[u8; HASH_LEN]>,
+    /// When the live refresh token was issued.
+    pub rotated_at: UnixMillis,
+    /// The access token issued with the live refresh token, encrypted (replays return it).
+    pub access_token_sealed: Vec<u8>,
+    /// Expiry of that access token.
+    pub access_expires_at: UnixMillis,
+    /// Set once the session is revoked.
+    pub revoked_at: Option<UnixMillis>,
+    /// Why it was revoked.
+    pub revoked_reason: Option<String>,
+}
+
+/// What an authenticate writes.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// Chosen by the service (time-ordered, random low bits).
+    pub id: i64,
+    /// Environment.
+    pub env: String,
+    /// Owner.
+    pub user_id: String,
+    /// Now.
+    pub created_at: UnixMillis,
+    /// Hash of refresh token generation 0.
+    pub current_hash: [u8; HASH_LEN],
+    /// Hash of the access token issued with it.
+    pub current_access_hash: [u8; HASH_LEN],
+    /// That access token, encrypted.
+    pub access_token_sealed: Vec<u8>,
+    /// Its expiry.
+    pub access_expires_at: UnixMillis,
+}
+
+/// What a rotation writes, applied only if the session still is at `expected_generation`,
+/// unrevoked (compare-and-set, so two racing rotations can never both win).
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// Session.
+    pub session_id: i64,
+    /// Environment.
+    pub env: String,
+    /// The generation the decision was made on.
+    pub expected_generation: i64,
+    /// Hash of the token being spent (must still be current).
+    pub expected_hash: [u8; HASH_LEN],
+    /// New live generation.
+    pub generation: i64,
+    /// Hash of the new refresh token.
+    pub current_hash: [u8; HASH_LEN],
+    /// Hash of the new access token.
+    pub current_access_hash: [u8; HASH_LEN],
+    /// The spent token's hash becomes the previous one.
+    pub prev_hash: [u8; HASH_LEN],
+    /// And its access token's hash.
+    pub prev_access_hash: [u8; HASH_LEN],
+    /// Now.
+    pub rotated_at: UnixMillis,
+    /// New access token, encrypted.
+    pub access_token_sealed: Vec<u8>,
+    /// Its expiry.
+    pub access_expires_at: UnixMillis,
+}
+
+/// One row of `session list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// Id.
+    pub id: i64,
+    /// Owner's username.
+    pub username: String,
+    /// Authenticate time.
+    pub created_at: UnixMillis,
+    /// Last use.
+    pub last_used_at: UnixMillis,
+    /// Rotations so far.
+    pub generation: i64,
+    /// Revocation time.
+    pub revoked_at: Option<UnixMillis>,
+    /// Revocation reason.
+    pub revoked_reason: Option<String>,
+}
+
+/// Cut-off times for the background purge: a session is deleted when it was last used
+/// before `idle_before`, created before `absolute_before`, or revoked before `revoked_before`.
+#[derive(Debug, Clone, Copy)]
+pub struct PurgeCutoffs {
+    /// Idle lifetime cut-off.
+    pub idle_before: UnixMillis,
+    /// Absolute lifetime cut-off.
+    pub absolute_before: UnixMillis,
+    /// Revoked-retention cut-off.
+    pub revoked_before: UnixMillis,
+}
+
+/// A signing key at rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// Environment.
+    pub env: String,
+    /// Key id (`kid`).
+    pub kid: String,
+    /// JOSE algorithm name.
+    pub alg: String,
+    /// PKCS#8 private key, encrypted with the master key.
+    pub private_key_sealed: Vec<u8>,
+    /// Creation time.
+    pub created_at: UnixMillis,
+    /// From when it signs.
+    pub activates_at: UnixMillis,
+}
+
+/// Users.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Inserts a user; `Conflict` if the username is taken in that environment.
+    async fn create_user(&self, user: UserRecord) -> Result<(), StoreError>;
+    /// Looks a user up by name.
+    async fn find_user(&self, env: &str, username: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// All users of an environment, by name.
+    async fn list_users(&self, env: &str) -> Result<Vec<UserRecord>, StoreError>;
+    /// Enables or disables; disabling revokes every session of the user in the same
+    /// transaction. `NotFound` if there is no such user.
+    async fn set_user_disabled(
+        &self,
+        env: &str,
+        username: &str,
+        disabled: bool,
+        now: UnixMillis,
+    ) -> Result<(), StoreError>;
+    /// Replaces the password hash and revokes every session of the user (a password
+    /// change ends sessions, ASVS 7.4.3).
+    async fn change_password(
+        &self,
+        env: &str,
+        username: &str,
+        password_hash: &str,
+        now: UnixMillis,
+    ) -> Result<(), StoreError>;
+    /// Replaces the password hash after a successful login with outdated parameters;
+    /// sessions stay. Only applies if the hash is still `old_hash`.
+    async fn rehash_password(
+        &self,
+        user_id: &str,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<(), StoreError>;
+    /// Deletes a user and all their sessions.
+    async fn delete_user(&self, env: &str, username: &str) -> Result<(), StoreError>;
+}
+
+/// Sessions and their refresh tokens.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Inserts a session and then ends the user's least recently used live sessions
+    /// beyond `max_live`, in one transaction. `Conflict` if the id is taken.
+    async fn create_session(&self, session: NewSession, max_live: u32) -> Result<(), StoreError>;
+    /// Reads a session with its user's state.
+    async fn load_session(&self, env: &str, id: i64) -> Result<Option<SessionRecord>, StoreError>;
+    /// Applies a rotation if nothing changed since it was decided; `Ok(false)` if the
+    /// compare-and-set lost (another rotation or a revocation came first).
+    async fn rotate(&self, rotation: Rotation) -> Result<bool, StoreError>;
+    /// Revokes one session; `Ok(false)` if there was no such session or it was revoked already.
+    async fn revoke_session(
+        &self,
+        env: &str,
+        id: i64,
+        now: UnixMillis,
+        reason: &str,
+    ) -> Result<bool, StoreError>;
+    /// Revokes every live session of a user; returns how many.
+    async fn revoke_user_sessions(
+        &self,
+        env: &str,
+        username: &str,
+        now: UnixMillis,
+        reason: &str,
+    ) -> Result<u64, StoreError>;
+    /// Sessions of an environment, optionally of one user, newest first.
+    async fn list_sessions(
+        &self,
+        env: &str,
+        username: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<SessionSummary>, StoreError>;
+    /// Deletes dead sessions among the next `batch` ids after `after_id`. Returns how many
+    /// were deleted and the cursor to continue from (0 when the table was walked through).
+    async fn purge_sessions(
+        &self,
+        after_id: i64,
+        batch: u32,
+        cutoffs: PurgeCutoffs,
+    ) -> Result<(u64, i64), StoreError>;
+}
+
+/// Signing keys.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Every key of an environment, oldest first.
+    async fn list_keys(&self, env: &str) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Adds a key.
+    async fn insert_key(&self, key: KeyRecord) -> Result<(), StoreError>;
+    /// Removes keys that no token can need any more.
+    async fn delete_key(&self, env: &str, kid: &str) -> Result<(), StoreError>;
+}
+
+/// Everything a backend provides.
+#[async_trait]
+pub trait Store: UserStore + SessionStore + KeyStore {
+    /// Checks that the database answers (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+}

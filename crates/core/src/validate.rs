@@ -1,0 +1,81 @@
+//! Validated newtypes for what comes in from outside, so that nothing inward handles a
+//! raw, unchecked string.
+
+use crate::error::Error;
+
+/// Longest accepted username, in bytes.
+pub const MAX_USERNAME: usize = 256;
+/// Longest accepted password, in bytes (Argon2 work is bounded by the parameters, but
+/// copying megabytes into it is not).
+pub const MAX_PASSWORD: usize = 1024;
+/// Longest accepted access token, in bytes.
+pub const MAX_ACCESS_TOKEN: usize = 4096;
+/// Shortest password the CLI accepts.
+pub const MIN_PASSWORD: usize = 12;
+
+/// An environment (stage) name: `[a-z0-9_-]{1,32}`, starting with a letter.
+pub fn environment(name: &str) -> Result<&str, Error> {
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(name)
+    } else {
+        Err(Error::InvalidRequest(format!(
+            "invalid environment name {name:?}: use 1-32 characters a-z, 0-9, '-' or '_', starting with a letter"
+        )))
+    }
+}
+
+/// A username as an admin may create it: 1-256 bytes, no control characters, no
+/// leading or trailing white space.
+pub fn username(name: &str) -> Result<&str, Error> {
+    if name.is_empty() || name.len() > MAX_USERNAME {
+        return Err(Error::InvalidRequest(format!(
+            "username must be 1 to {MAX_USERNAME} bytes"
+        )));
+    }
+    if name.chars().any(char::is_control) || name.trim() != name {
+        return Err(Error::InvalidRequest(
+            "username must not contain control characters or leading/trailing spaces".into(),
+        ));
+    }
+    Ok(name)
+}
+
+/// A new password as an admin may set it.
+pub fn new_password(pw: &str) -> Result<&str, Error> {
+    if pw.len() < MIN_PASSWORD || pw.len() > MAX_PASSWORD {
+        return Err(Error::InvalidRequest(format!(
+            "password must be {MIN_PASSWORD} to {MAX_PASSWORD} bytes"
+        )));
+    }
+    Ok(pw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_names() {
+        assert!(environment("sandbox").is_ok());
+        assert!(environment("prod-eu_1").is_ok());
+        for bad in ["", "Sandbox", "1abc", "a/b", "a b", &"a".repeat(33)] {
+            assert!(environment(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn usernames_and_passwords() {
+        assert!(username("alice@example.com").is_ok());
+        for bad in ["", " alice", "al\nice", &"a".repeat(257)] {
+            assert!(username(bad).is_err(), "{bad:?}");
+        }
+        assert!(new_password("short").is_err());
+        assert!(new_password("long enough password").is_ok());
+    }
+}
