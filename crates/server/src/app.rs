@@ -1,0 +1,30 @@
+//! The router: the only place that lists routes.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use wirecash_core::AuthService;
+
+use crate::http::{meta, middleware, tokens};
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The token service.
+    pub service: Arc<AuthService>,
+}
+
+/// Builds the application's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(meta::healthz))
+        .route("/readyz", get(meta::readyz))
+        .route("/{env}/authenticate", post(tokens::authenticate))
+        .route("/{env}/token", post(tokens::token))
+        .route("/{env}/.well-known/jwks.json", get(meta::jwks))
+        .fallback(meta::not_found)
+        .method_not_allowed_fallback(meta::method_not_allowed)
+        .layer(axum::middleware::from_fn(middleware::log_requests))
+        .with_state(state)
+}

@@ -1,0 +1,471 @@
+//! The command line (SPEC §7): `serve`, and the admin commands that work on the same
+//! database as the server, also while it runs.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow, bail};
+use base64::Engine;
+use clap::{Args, Parser, Subcommand};
+use wirecash_core::admin::Admin;
+use wirecash_core::{SystemClock, UnixMillis};
+use zeroize::Zeroizing;
+
+use crate::config::{Config, LogFormat, Overrides};
+
+/// wirecash-auth: the WireCash token service.
+#[derive(Debug, Parser)]
+#[command(name = "wirecash-auth", version, about)]
+pub struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "WIRECASH_AUTH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database URL, e.g. sqlite://wirecash-auth.db (overrides config and environment).
+    #[arg(long, global = true, value_name = "URL")]
+    pub database: Option<String>,
+    /// Log format.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service.
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free one).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Manage API users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Inspect and revoke sessions.
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// Inspect and rotate signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// How a password is given.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub struct PasswordSource {
+    /// Read the password from standard input (first line).
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Generate a strong password and print it once.
+    #[arg(long)]
+    pub generate_password: bool,
+}
+
+/// `user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Add {
+        /// Username.
+        name: String,
+        /// Environment.
+        #[arg(long)]
+        env: String,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// List users.
+    List {
+        /// Environment.
+        #[arg(long)]
+        env: String,
+    },
+    /// Show one user.
+    Show {
+        /// Username.
+        name: String,
+        /// Environment.
+        #[arg(long)]
+        env: String,
+    },
+    /// Disable a user (ends their sessions).
+    Disable {
+        /// Username.
+        name: String,
+        /// Environment.
+        #[arg(long)]
+        env: String,
+    },
+    /// Enable a disabled user.
+    Enable {
+        /// Username.
+        name: String,
+        /// Environment.
+        #[arg(long)]
+        env: String,
+    },
+    /// Delete a user and their sessions.
+    Delete {
+        /// Username.
+        name: String,
+        /// Environment.
+        #[arg(long)]
+        env: String,
+    },
+    /// Set a new password (ends the user's sessions).
+    Passwd {
+        /// Username.
+        name: String,
+        /// Environment.
+        #[arg(long)]
+        env: String,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+}
+
+/// `session …`
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// List sessions, newest first.
+    List {
+        /// Environment.
+        #[arg(long)]
+        env: String,
+        /// Only this user's sessions.
+        #[arg(long)]
+        user: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Revoke one session by id, or all of a user's.
+    Revoke {
+        /// Session id (the `sid` claim).
+        #[arg(required_unless_present = "user", conflicts_with = "user")]
+        id: Option<i64>,
+        /// Revoke every session of this user.
+        #[arg(long)]
+        user: Option<String>,
+        /// Environment.
+        #[arg(long)]
+        env: String,
+    },
+}
+
+/// `key …`
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List signing keys.
+    List {
+        /// Environment.
+        #[arg(long)]
+        env: String,
+    },
+    /// Create a new signing key: published now, signing after `key_activation_delay`.
+    Rotate {
+        /// Environment.
+        #[arg(long)]
+        env: String,
+    },
+}
+
+fn time(ms: UnixMillis) -> String {
+    let t =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn read_password(source: &PasswordSource, name: &str) -> anyhow::Result<Zeroizing<String>> {
+    if source.generate_password {
+        let mut bytes = [0u8; 24];
+        wirecash_core::crypto::random_bytes(&mut bytes).map_err(|e| anyhow!("{e}"))?;
+        let pw = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        println!("generated password for {name} (shown once): {pw}");
+        return Ok(Zeroizing::new(pw));
+    }
+    if source.password_stdin {
+        let mut text = Zeroizing::new(String::new());
+        std::io::stdin()
+            .take(64 * 1024)
+            .read_to_string(&mut text)
+            .context("cannot read the password from standard input")?;
+        let line = text.lines().next().unwrap_or_default();
+        return Ok(Zeroizing::new(line.to_string()));
+    }
+    if std::io::stdin().is_terminal() {
+        let first = Zeroizing::new(rpassword::prompt_password(format!(
+            "password for {name}: "
+        ))?);
+        let again = Zeroizing::new(rpassword::prompt_password("again: ")?);
+        if *first != *again {
+            bail!("the passwords differ");
+        }
+        return Ok(first);
+    }
+    bail!(
+        "no password given: use --password-stdin or --generate-password (or run on a terminal to be prompted)"
+    )
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let listen = match &cli.command {
+        Command::Serve { listen } => listen.clone(),
+        _ => None,
+    };
+    let flags = Overrides {
+        listen,
+        database: cli.database.clone(),
+        log_format: cli.log_format,
+    };
+    let config = Config::load(cli.config.as_deref(), &flags)?;
+    crate::logging::init(config.log_format);
+    match cli.command {
+        Command::Serve { .. } => serve(config).await,
+        Command::User(cmd) => user(&config, cmd).await,
+        Command::Session(cmd) => session(&config, cmd).await,
+        Command::Key(cmd) => key(&config, cmd).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let service = crate::build_service(&config, Arc::new(SystemClock)).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    // The ready line: tests and scripts wait for it (and read the port from it).
+    println!("wirecash-auth listening on {addr}");
+    tracing::info!(%addr, database = %config.database, environments = ?config.environments, "wirecash-auth ready");
+    crate::run(listener, service, &config, shutdown_signal()).await?;
+    tracing::info!("wirecash-auth stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+fn admin(config: &Config) -> anyhow::Result<Admin> {
+    Ok(Admin {
+        store: crate::open_store(config)?,
+        clock: Arc::new(SystemClock),
+    })
+}
+
+fn check_env(config: &Config, env: &str) -> anyhow::Result<()> {
+    if config.environments.iter().any(|e| e == env) {
+        Ok(())
+    } else {
+        bail!(
+            "unknown environment {env:?}; configured: {}",
+            config.environments.join(", ")
+        )
+    }
+}
+
+fn core(e: wirecash_core::Error) -> anyhow::Error {
+    anyhow!("{e}")
+}
+
+async fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
+    let a = admin(config)?;
+    match cmd {
+        UserCommand::Add {
+            name,
+            env,
+            password,
+        } => {
+            check_env(config, &env)?;
+            wirecash_core::validate::username(&name).map_err(core)?;
+            let pw = read_password(&password, &name)?;
+            let hasher = crate::password_hasher(config)?;
+            let u = a.add_user(&hasher, &env, &name, pw).await.map_err(core)?;
+            println!("created user {} in {} (id {})", u.username, u.env, u.id);
+        }
+        UserCommand::List { env } => {
+            check_env(config, &env)?;
+            println!("{:<36}  {:<8}  {:<20}  USERNAME", "ID", "STATUS", "CREATED");
+            for u in a.users(&env).await.map_err(core)? {
+                let status = if u.disabled { "disabled" } else { "enabled" };
+                println!(
+                    "{:<36}  {:<8}  {:<20}  {}",
+                    u.id,
+                    status,
+                    time(u.created_at),
+                    u.username
+                );
+            }
+        }
+        UserCommand::Show { name, env } => {
+            check_env(config, &env)?;
+            let u = a.user(&env, &name).await.map_err(core)?;
+            let live = a
+                .sessions(&env, Some(&name), 1000)
+                .await
+                .map_err(core)?
+                .iter()
+                .filter(|s| s.revoked_at.is_none())
+                .count();
+            println!("username:      {}", u.username);
+            println!("environment:   {}", u.env);
+            println!("id:            {}", u.id);
+            println!(
+                "status:        {}",
+                if u.disabled { "disabled" } else { "enabled" }
+            );
+            println!("created:       {}", time(u.created_at));
+            println!("live sessions: {live}");
+        }
+        UserCommand::Disable { name, env } => {
+            check_env(config, &env)?;
+            a.set_disabled(&env, &name, true).await.map_err(core)?;
+            println!("disabled {name} in {env}; their sessions are revoked");
+        }
+        UserCommand::Enable { name, env } => {
+            check_env(config, &env)?;
+            a.set_disabled(&env, &name, false).await.map_err(core)?;
+            println!("enabled {name} in {env}");
+        }
+        UserCommand::Delete { name, env } => {
+            check_env(config, &env)?;
+            a.delete_user(&env, &name).await.map_err(core)?;
+            println!("deleted {name} from {env} with their sessions");
+        }
+        UserCommand::Passwd {
+            name,
+            env,
+            password,
+        } => {
+            check_env(config, &env)?;
+            a.user(&env, &name).await.map_err(core)?;
+            let pw = read_password(&password, &name)?;
+            let hasher = crate::password_hasher(config)?;
+            a.set_password(&hasher, &env, &name, pw)
+                .await
+                .map_err(core)?;
+            println!("changed the password of {name} in {env}; their sessions are revoked");
+        }
+    }
+    Ok(())
+}
+
+async fn session(config: &Config, cmd: SessionCommand) -> anyhow::Result<()> {
+    let a = admin(config)?;
+    match cmd {
+        SessionCommand::List { env, user, limit } => {
+            check_env(config, &env)?;
+            println!(
+                "{:<20}  {:<20}  {:<20}  {:>10}  {:<28}  USERNAME",
+                "ID", "CREATED", "LAST USED", "ROTATIONS", "STATE"
+            );
+            for s in a
+                .sessions(&env, user.as_deref(), limit)
+                .await
+                .map_err(core)?
+            {
+                let state = match (&s.revoked_at, &s.revoked_reason) {
+                    (Some(_), Some(r)) => format!("revoked ({r})"),
+                    (Some(_), None) => "revoked".to_string(),
+                    (None, _) => "live".to_string(),
+                };
+                println!(
+                    "{:<20}  {:<20}  {:<20}  {:>10}  {:<28}  {}",
+                    s.id,
+                    time(s.created_at),
+                    time(s.last_used_at),
+                    s.generation,
+                    state,
+                    s.username
+                );
+            }
+        }
+        SessionCommand::Revoke { id, user, env } => {
+            check_env(config, &env)?;
+            match (id, user) {
+                (Some(id), _) => {
+                    a.revoke_session(&env, id).await.map_err(core)?;
+                    println!("revoked session {id}");
+                }
+                (None, Some(u)) => {
+                    let n = a.revoke_user_sessions(&env, &u).await.map_err(core)?;
+                    println!("revoked {n} session(s) of {u}");
+                }
+                (None, None) => bail!("give a session id or --user NAME"),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn key(config: &Config, cmd: KeyCommand) -> anyhow::Result<()> {
+    let a = admin(config)?;
+    match cmd {
+        KeyCommand::List { env } => {
+            check_env(config, &env)?;
+            let now = wirecash_core::Clock::now(&SystemClock);
+            let keys = a.keys(&env).await.map_err(core)?;
+            let active = keys
+                .iter()
+                .filter(|k| k.activates_at <= now)
+                .map(|k| k.kid.clone())
+                .last();
+            println!(
+                "{:<32}  {:<6}  {:<20}  {:<20}  STATE",
+                "KID", "ALG", "CREATED", "SIGNS FROM"
+            );
+            for k in &keys {
+                let state = if Some(&k.kid) == active.as_ref() {
+                    "active"
+                } else if k.activates_at > now {
+                    "pending"
+                } else {
+                    "retired (published until its tokens expire)"
+                };
+                println!(
+                    "{:<32}  {:<6}  {:<20}  {:<20}  {}",
+                    k.kid,
+                    k.alg,
+                    time(k.created_at),
+                    time(k.activates_at),
+                    state
+                );
+            }
+        }
+        KeyCommand::Rotate { env } => {
+            check_env(config, &env)?;
+            let master = crate::masterkey::load(config)?;
+            let k = a
+                .rotate_key(&master, &config.tokens, &env)
+                .await
+                .map_err(core)?;
+            println!(
+                "created key {} ({}) in {env}: published now, signing from {} (running servers pick it up within {})",
+                k.kid,
+                k.alg,
+                time(k.activates_at),
+                humantime::format_duration(config.key_reload_interval)
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,602 @@
+//! Configuration (SPEC §8): defaults, then the TOML file, then `WIRECASH_AUTH_*`
+//! environment variables, then command-line flags. Every value is validated at start-up
+//! and a bad one is an error that names its key; nothing falls back silently.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use serde::Deserialize;
+use wirecash_core::{PasswordParams, SigningAlg, TokenPolicy};
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Human,
+    /// One JSON object per event.
+    Json,
+}
+
+/// `[security]` (brute-force limits; 0 turns a limit off).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityConfig {
+    /// Failures per username before lockout.
+    pub login_max_failures: u32,
+    /// Failures per client address before lockout.
+    pub address_max_failures: u32,
+}
+
+/// `[rate_limit]` (per client address; 0 turns a limit off).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// Requests per second to `/authenticate`.
+    pub authenticate_rps: u32,
+    /// Requests per second to `/token`.
+    pub token_rps: u32,
+    /// Addresses whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// `sqlite://PATH` (or, later, `postgres://…`).
+    pub database: String,
+    /// Base URL of issuers: `{public_url}/{env}`.
+    pub public_url: String,
+    /// Environments served.
+    pub environments: Vec<String>,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Where the master key file lives when `WIRECASH_AUTH_MASTER_KEY` is not set.
+    pub master_key_file: Option<PathBuf>,
+    /// Token lifetimes and limits.
+    pub tokens: TokenPolicy,
+    /// How often every node re-reads signing keys from the database.
+    pub key_reload_interval: Duration,
+    /// Argon2id parameters.
+    pub password_hash: PasswordParams,
+    /// Brute-force limits.
+    pub security: SecurityConfig,
+    /// Rate limits.
+    pub rate_limit: RateLimitConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    database: Option<String>,
+    public_url: Option<String>,
+    environments: Option<Vec<String>>,
+    log_format: Option<LogFormat>,
+    master_key_file: Option<PathBuf>,
+    #[serde(default)]
+    tokens: RawTokens,
+    #[serde(default)]
+    password_hash: RawPasswordHash,
+    #[serde(default)]
+    security: RawSecurity,
+    #[serde(default)]
+    rate_limit: RawRateLimit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTokens {
+    access_ttl: Option<String>,
+    refresh_idle_ttl: Option<String>,
+    refresh_absolute_ttl: Option<String>,
+    refresh_reuse_grace: Option<String>,
+    max_sessions_per_user: Option<i64>,
+    clock_leeway: Option<String>,
+    key_activation_delay: Option<String>,
+    key_reload_interval: Option<String>,
+    signing_alg: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPasswordHash {
+    memory_kib: Option<i64>,
+    iterations: Option<i64>,
+    parallelism: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecurity {
+    login_max_failures: Option<i64>,
+    address_max_failures: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    authenticate_rps: Option<i64>,
+    token_rps: Option<i64>,
+    trusted_proxies: Option<Vec<String>>,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Str,
+    Int,
+    List,
+}
+
+/// Every key that an environment variable can set: (section, key, kind).
+const KEYS: &[(&str, &str, Kind)] = &[
+    ("", "listen", Kind::Str),
+    ("", "database", Kind::Str),
+    ("", "public_url", Kind::Str),
+    ("", "environments", Kind::List),
+    ("", "log_format", Kind::Str),
+    ("", "master_key_file", Kind::Str),
+    ("tokens", "access_ttl", Kind::Str),
+    ("tokens", "refresh_idle_ttl", Kind::Str),
+    ("tokens", "refresh_absolute_ttl", Kind::Str),
+    ("tokens", "refresh_reuse_grace", Kind::Str),
+    ("tokens", "max_sessions_per_user", Kind::Int),
+    ("tokens", "clock_leeway", Kind::Str),
+    ("tokens", "key_activation_delay", Kind::Str),
+    ("tokens", "key_reload_interval", Kind::Str),
+    ("tokens", "signing_alg", Kind::Str),
+    ("password_hash", "memory_kib", Kind::Int),
+    ("password_hash", "iterations", Kind::Int),
+    ("password_hash", "parallelism", Kind::Int),
+    ("security", "login_max_failures", Kind::Int),
+    ("security", "address_max_failures", Kind::Int),
+    ("rate_limit", "authenticate_rps", Kind::Int),
+    ("rate_limit", "token_rps", Kind::Int),
+    ("rate_limit", "trusted_proxies", Kind::List),
+];
+
+/// The environment variable for a key: `WIRECASH_AUTH_` + `SECTION_` + `KEY`, upper case.
+pub fn env_var_name(section: &str, key: &str) -> String {
+    let full = if section.is_empty() {
+        key.to_string()
+    } else {
+        format!("{section}_{key}")
+    };
+    format!("WIRECASH_AUTH_{}", full.to_ascii_uppercase())
+}
+
+/// Values given on the command line (highest precedence).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--database`.
+    pub database: Option<String>,
+    /// `--log-format`.
+    pub log_format: Option<LogFormat>,
+}
+
+impl Config {
+    /// Loads the configuration from `file` (if any), the process environment and `flags`.
+    pub fn load(file: Option<&Path>, flags: &Overrides) -> anyhow::Result<Self> {
+        let vars: BTreeMap<String, String> = std::env::vars().collect();
+        Self::load_from(file, &vars, flags)
+    }
+
+    /// Like `load`, with the environment given explicitly (tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        vars: &BTreeMap<String, String>,
+        flags: &Overrides,
+    ) -> anyhow::Result<Self> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read configuration file {}", path.display())
+                })?;
+                text.parse::<toml::Table>().with_context(|| {
+                    format!("configuration file {} is not valid TOML", path.display())
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        for (section, key, kind) in KEYS {
+            let var = env_var_name(section, key);
+            let Some(raw) = vars.get(&var) else { continue };
+            let value = match kind {
+                Kind::Str => toml::Value::String(raw.clone()),
+                Kind::Int => toml::Value::Integer(
+                    raw.trim()
+                        .parse()
+                        .map_err(|_| anyhow!("{var}: expected a whole number, got {raw:?}"))?,
+                ),
+                Kind::List => toml::Value::Array(
+                    raw.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| toml::Value::String(s.to_string()))
+                        .collect(),
+                ),
+            };
+            set(&mut table, section, key, value)?;
+        }
+        if let Some(v) = &flags.listen {
+            set(&mut table, "", "listen", toml::Value::String(v.clone()))?;
+        }
+        if let Some(v) = &flags.database {
+            set(&mut table, "", "database", toml::Value::String(v.clone()))?;
+        }
+        let mut raw: RawConfig =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    anyhow!("invalid configuration: {}", e.message().trim())
+                })?;
+        if let Some(f) = flags.log_format {
+            raw.log_format = Some(f);
+        }
+        validate(raw)
+    }
+}
+
+fn set(
+    table: &mut toml::Table,
+    section: &str,
+    key: &str,
+    value: toml::Value,
+) -> anyhow::Result<()> {
+    let target = if section.is_empty() {
+        table
+    } else {
+        table
+            .entry(section.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| anyhow!("configuration key {section} must be a table"))?
+    };
+    target.insert(key.to_string(), value);
+    Ok(())
+}
+
+fn duration(key: &str, value: Option<String>, default: Duration) -> anyhow::Result<Duration> {
+    match value {
+        None => Ok(default),
+        Some(s) => humantime::parse_duration(s.trim())
+            .map_err(|e| anyhow!("configuration key {key}: invalid duration {s:?} ({e}); use e.g. \"30s\", \"15m\", \"1h\", \"14d\"")),
+    }
+}
+
+fn int_in(key: &str, value: Option<i64>, default: u32, min: u32, max: u32) -> anyhow::Result<u32> {
+    let v = value.unwrap_or(i64::from(default));
+    match u32::try_from(v) {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        _ => bail!("configuration key {key}: {v} is out of range {min}..={max}"),
+    }
+}
+
+fn at_least(key: &str, d: Duration, min: Duration) -> anyhow::Result<Duration> {
+    if d < min {
+        bail!(
+            "configuration key {key}: must be at least {}",
+            humantime::format_duration(min)
+        );
+    }
+    Ok(d)
+}
+
+fn validate(raw: RawConfig) -> anyhow::Result<Config> {
+    let listen_s = raw.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
+    let listen: SocketAddr = listen_s.parse().map_err(|_| {
+        anyhow!("configuration key listen: {listen_s:?} is not an address like 127.0.0.1:8080")
+    })?;
+    let database = raw
+        .database
+        .unwrap_or_else(|| "sqlite://wirecash-auth.db".into());
+    if !database.starts_with("sqlite://") {
+        bail!("configuration key database: {database:?} is not supported; use sqlite://PATH");
+    }
+    if database.len() <= "sqlite://".len() {
+        bail!("configuration key database: sqlite:// needs a file path");
+    }
+    let public_url = raw.public_url.unwrap_or_else(|| format!("http://{listen}"));
+    if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+        bail!("configuration key public_url: {public_url:?} must start with http:// or https://");
+    }
+    let public_url = public_url.trim_end_matches('/').to_string();
+    let environments = raw
+        .environments
+        .unwrap_or_else(|| vec!["sandbox".into(), "production".into()]);
+    if environments.is_empty() {
+        bail!("configuration key environments: at least one environment is needed");
+    }
+    for (i, e) in environments.iter().enumerate() {
+        wirecash_core::validate::environment(e)
+            .map_err(|err| anyhow!("configuration key environments: {err}"))?;
+        if environments[..i].contains(e) {
+            bail!("configuration key environments: {e:?} is listed twice");
+        }
+    }
+    let d = TokenPolicy::default();
+    let t = raw.tokens;
+    let signing_alg = match t.signing_alg {
+        None => d.signing_alg,
+        Some(s) => SigningAlg::parse(&s).ok_or_else(|| {
+            anyhow!("configuration key tokens.signing_alg: {s:?} is not \"EdDSA\" or \"ES256\"")
+        })?,
+    };
+    let one_sec = Duration::from_secs(1);
+    let tokens = TokenPolicy {
+        access_ttl: at_least(
+            "tokens.access_ttl",
+            duration("tokens.access_ttl", t.access_ttl, d.access_ttl)?,
+            one_sec,
+        )?,
+        refresh_idle_ttl: at_least(
+            "tokens.refresh_idle_ttl",
+            duration(
+                "tokens.refresh_idle_ttl",
+                t.refresh_idle_ttl,
+                d.refresh_idle_ttl,
+            )?,
+            one_sec,
+        )?,
+        refresh_absolute_ttl: at_least(
+            "tokens.refresh_absolute_ttl",
+            duration(
+                "tokens.refresh_absolute_ttl",
+                t.refresh_absolute_ttl,
+                d.refresh_absolute_ttl,
+            )?,
+            one_sec,
+        )?,
+        refresh_reuse_grace: duration(
+            "tokens.refresh_reuse_grace",
+            t.refresh_reuse_grace,
+            d.refresh_reuse_grace,
+        )?,
+        max_sessions_per_user: int_in(
+            "tokens.max_sessions_per_user",
+            t.max_sessions_per_user,
+            d.max_sessions_per_user,
+            1,
+            1_000_000,
+        )?,
+        clock_leeway: duration("tokens.clock_leeway", t.clock_leeway, d.clock_leeway)?,
+        key_activation_delay: duration(
+            "tokens.key_activation_delay",
+            t.key_activation_delay,
+            d.key_activation_delay,
+        )?,
+        signing_alg,
+        revoked_retention: d.revoked_retention,
+    };
+    if tokens.refresh_reuse_grace > Duration::from_secs(300) {
+        bail!(
+            "configuration key tokens.refresh_reuse_grace: at most 5m (a longer window weakens reuse detection)"
+        );
+    }
+    if tokens.clock_leeway > Duration::from_secs(300) {
+        bail!("configuration key tokens.clock_leeway: at most 5m");
+    }
+    let key_reload_interval = at_least(
+        "tokens.key_reload_interval",
+        duration(
+            "tokens.key_reload_interval",
+            t.key_reload_interval,
+            Duration::from_secs(10),
+        )?,
+        Duration::from_millis(10),
+    )?;
+    if key_reload_interval > Duration::from_secs(30) {
+        bail!(
+            "configuration key tokens.key_reload_interval: at most 30s (every node must see key changes within 30 s)"
+        );
+    }
+    let p = raw.password_hash;
+    let pd = PasswordParams::default();
+    let parallelism = int_in(
+        "password_hash.parallelism",
+        p.parallelism,
+        pd.parallelism,
+        1,
+        64,
+    )?;
+    let password_hash = PasswordParams {
+        memory_kib: int_in(
+            "password_hash.memory_kib",
+            p.memory_kib,
+            pd.memory_kib,
+            8 * parallelism,
+            4 * 1024 * 1024,
+        )?,
+        iterations: int_in(
+            "password_hash.iterations",
+            p.iterations,
+            pd.iterations,
+            1,
+            100,
+        )?,
+        parallelism,
+    };
+    let security = SecurityConfig {
+        login_max_failures: int_in(
+            "security.login_max_failures",
+            raw.security.login_max_failures,
+            10,
+            0,
+            1_000_000,
+        )?,
+        address_max_failures: int_in(
+            "security.address_max_failures",
+            raw.security.address_max_failures,
+            100,
+            0,
+            1_000_000,
+        )?,
+    };
+    let r = raw.rate_limit;
+    let trusted_proxies = r
+        .trusted_proxies
+        .unwrap_or_default()
+        .iter()
+        .map(|s| {
+            s.parse::<IpAddr>().map_err(|_| {
+                anyhow!("configuration key rate_limit.trusted_proxies: {s:?} is not an IP address")
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let rate_limit = RateLimitConfig {
+        authenticate_rps: int_in(
+            "rate_limit.authenticate_rps",
+            r.authenticate_rps,
+            20,
+            0,
+            10_000_000,
+        )?,
+        token_rps: int_in("rate_limit.token_rps", r.token_rps, 1000, 0, 10_000_000)?,
+        trusted_proxies,
+    };
+    Ok(Config {
+        listen,
+        database,
+        public_url,
+        environments,
+        log_format: raw.log_format.unwrap_or(LogFormat::Human),
+        master_key_file: raw.master_key_file,
+        tokens,
+        key_reload_interval,
+        password_hash,
+        security,
+        rate_limit,
+    })
+}
+
+impl Config {
+    /// The SQLite file of `database`.
+    pub fn sqlite_path(&self) -> anyhow::Result<PathBuf> {
+        self.database
+            .strip_prefix("sqlite://")
+            .map(PathBuf::from)
+            .ok_or_else(|| anyhow!("configuration key database: only sqlite:// is supported"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str, vars: &[(&str, &str)], flags: &Overrides) -> anyhow::Result<Config> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, toml)?;
+        let vars = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load_from(Some(&path), &vars, flags)
+    }
+
+    #[test]
+    fn defaults_are_the_spec_defaults() -> anyhow::Result<()> {
+        let c = Config::load_from(None, &BTreeMap::new(), &Overrides::default())?;
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database, "sqlite://wirecash-auth.db");
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert_eq!(c.environments, vec!["sandbox", "production"]);
+        assert_eq!(c.tokens.access_ttl, Duration::from_secs(3600));
+        assert_eq!(c.tokens.refresh_idle_ttl, Duration::from_secs(14 * 86400));
+        assert_eq!(
+            c.tokens.refresh_absolute_ttl,
+            Duration::from_secs(30 * 86400)
+        );
+        assert_eq!(c.tokens.refresh_reuse_grace, Duration::from_secs(10));
+        assert_eq!(c.tokens.max_sessions_per_user, 100);
+        assert_eq!(c.tokens.clock_leeway, Duration::from_secs(30));
+        assert_eq!(c.tokens.key_activation_delay, Duration::from_secs(60));
+        assert_eq!(c.tokens.signing_alg, SigningAlg::EdDSA);
+        assert_eq!(
+            c.password_hash,
+            PasswordParams {
+                memory_kib: 19456,
+                iterations: 2,
+                parallelism: 1
+            }
+        );
+        assert_eq!(c.security.login_max_failures, 10);
+        assert_eq!(c.rate_limit.token_rps, 1000);
+        Ok(())
+    }
+
+    #[test]
+    fn precedence_is_flags_then_env_then_file() -> anyhow::Result<()> {
+        let file = "listen = \"127.0.0.1:1\"\ndatabase = \"sqlite://file.db\"\n[tokens]\naccess_ttl = \"5m\"\nrefresh_reuse_grace = \"3s\"\n";
+        let vars = [
+            ("WIRECASH_AUTH_DATABASE", "sqlite://env.db"),
+            ("WIRECASH_AUTH_TOKENS_ACCESS_TTL", "7m"),
+            ("WIRECASH_AUTH_TOKENS_MAX_SESSIONS_PER_USER", "5"),
+            ("WIRECASH_AUTH_ENVIRONMENTS", "sandbox, staging"),
+        ];
+        let flags = Overrides {
+            database: Some("sqlite://flag.db".into()),
+            ..Overrides::default()
+        };
+        let c = load(file, &vars, &flags)?;
+        assert_eq!(c.database, "sqlite://flag.db");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:1");
+        assert_eq!(c.tokens.access_ttl, Duration::from_secs(420));
+        assert_eq!(c.tokens.refresh_reuse_grace, Duration::from_secs(3));
+        assert_eq!(c.tokens.max_sessions_per_user, 5);
+        assert_eq!(c.environments, vec!["sandbox", "staging"]);
+        let c = load(file, &vars, &Overrides::default())?;
+        assert_eq!(c.database, "sqlite://env.db");
+        Ok(())
+    }
+
+    #[test]
+    fn bad_values_are_errors_that_name_the_key() {
+        let cases = [
+            ("[tokens]\naccess_ttl = \"1x\"", "tokens.access_ttl"),
+            (
+                "[tokens]\nrefresh_reuse_grace = \"1h\"",
+                "tokens.refresh_reuse_grace",
+            ),
+            ("[tokens]\nsigning_alg = \"HS256\"", "tokens.signing_alg"),
+            (
+                "[tokens]\nmax_sessions_per_user = 0",
+                "tokens.max_sessions_per_user",
+            ),
+            ("[tokens]\nacces_ttl = \"1h\"", "acces_ttl"),
+            (
+                "[password_hash]\nmemory_kib = 1",
+                "password_hash.memory_kib",
+            ),
+            ("listen = \"nowhere\"", "listen"),
+            ("database = \"mysql://x\"", "database"),
+            ("environments = [\"Bad Env\"]", "environments"),
+            ("environments = []", "environments"),
+            (
+                "[rate_limit]\ntrusted_proxies = [\"proxy\"]",
+                "rate_limit.trusted_proxies",
+            ),
+            ("[tokens]\naccess_ttl = 5", "access_ttl"),
+        ];
+        for (toml, key) in cases {
+            match load(toml, &[], &Overrides::default()) {
+                Ok(_) => panic!("{toml:?} was accepted"),
+                Err(e) => assert!(format!("{e:#}").contains(key), "{toml:?}: {e:#}"),
+            }
+        }
+        let err = load(
+            "",
+            &[("WIRECASH_AUTH_TOKENS_MAX_SESSIONS_PER_USER", "many")],
+            &Overrides::default(),
+        );
+        assert!(err.is_err_and(|e| {
+            e.to_string()
+                .contains("WIRECASH_AUTH_TOKENS_MAX_SESSIONS_PER_USER")
+        }));
+    }
+}

@@ -1,0 +1,105 @@
+//! `ApiError`: the one `IntoResponse` of the service, with one `match` from case to
+//! status and RFC 6749 §5.2 error code. The cause of a 5xx travels in a response
+//! extension and is logged once by the request middleware; the body stays opaque.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use wirecash_proto::ErrorBody;
+
+/// An error answer.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400 `invalid_request`.
+    InvalidRequest(String),
+    /// 400 `invalid_grant`.
+    InvalidGrant(&'static str),
+    /// 404 `not_found`.
+    NotFound(String),
+    /// 405 `invalid_request`.
+    MethodNotAllowed,
+    /// 413 `invalid_request`.
+    PayloadTooLarge(usize),
+    /// 415 `invalid_request`.
+    UnsupportedMediaType,
+    /// 503 `temporarily_unavailable`.
+    Unavailable(String),
+    /// 500 `server_error`.
+    Internal(String),
+}
+
+/// The detailed cause of a 5xx, for the log only.
+#[derive(Debug, Clone)]
+pub struct InternalCause(pub String);
+
+impl From<wirecash_core::Error> for ApiError {
+    fn from(e: wirecash_core::Error) -> Self {
+        use wirecash_core::Error as E;
+        match e {
+            E::InvalidRequest(m) => ApiError::InvalidRequest(m),
+            E::InvalidGrant(m) => ApiError::InvalidGrant(m),
+            E::NotFound(m) => ApiError::NotFound(m),
+            E::Conflict(m) | E::Internal(m) => ApiError::Internal(m),
+            E::Unavailable(m) => ApiError::Unavailable(m),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, description, cause) = match self {
+            ApiError::InvalidRequest(m) => (StatusCode::BAD_REQUEST, "invalid_request", m, None),
+            ApiError::InvalidGrant(m) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                m.to_string(),
+                None,
+            ),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m, None),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request",
+                "this method is not allowed on this path".to_string(),
+                None,
+            ),
+            ApiError::PayloadTooLarge(limit) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                format!("the request body is larger than {limit} bytes"),
+                None,
+            ),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request",
+                "send the request body as JSON with Content-Type: application/json".to_string(),
+                None,
+            ),
+            ApiError::Unavailable(m) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the service is temporarily unavailable; retry shortly".to_string(),
+                Some(m),
+            ),
+            ApiError::Internal(m) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "internal server error".to_string(),
+                Some(m),
+            ),
+        };
+        let body = ErrorBody {
+            error: code.to_string(),
+            error_description: description,
+        };
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let Some(cause) = cause {
+            response.extensions_mut().insert(InternalCause(cause));
+        }
+        response
+    }
+}

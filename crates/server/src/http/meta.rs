@@ -1,0 +1,57 @@
+//! Health, readiness, JWKS and the JSON answers for unknown paths and methods.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::http::extract::Env;
+
+/// `GET /healthz`: the process is alive.
+pub async fn healthz() -> Response {
+    Json(json!({"status": "ok"})).into_response()
+}
+
+/// `GET /readyz`: storage answers.
+pub async fn readyz(State(app): State<AppState>) -> Response {
+    match app.service.store().ping().await {
+        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(
+                    json!({"status": "unavailable", "error": "temporarily_unavailable",
+                            "error_description": "storage is not reachable"}),
+                ),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `GET /{env}/.well-known/jwks.json` (RFC 7517).
+pub async fn jwks(State(app): State<AppState>, Env(env): Env) -> Result<Response, ApiError> {
+    let set = app.service.jwks(&env)?;
+    let mut response = Json(set).into_response();
+    // Short enough that a verifier sees a new key well before it starts signing
+    // (key_activation_delay, 60 s by default).
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=30"),
+    );
+    Ok(response)
+}
+
+/// Unknown path.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint".into())
+}
+
+/// Known path, wrong method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,143 @@
+//! wirecash-auth: the HTTP service, its configuration and the admin CLI. `run` is the one
+//! entry point that `main` and the tests both call.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod logging;
+pub mod masterkey;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::anyhow;
+use axum::ServiceExt as _;
+use tokio::net::TcpListener;
+use tower::Layer as _;
+use wirecash_core::password::PasswordHasher;
+use wirecash_core::service::ServiceOptions;
+use wirecash_core::{AuthService, Clock, Store};
+use wirecash_store_sqlite::SqliteStore;
+
+use crate::app::AppState;
+use crate::config::Config;
+
+/// Opens the configured database (running migrations).
+pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let path = config.sqlite_path()?;
+    let store = SqliteStore::open(&path)
+        .map_err(|e| anyhow!("cannot open database {}: {e}", config.database))?;
+    Ok(Arc::new(store))
+}
+
+/// A password hasher with the configured parameters, at most one hash per core at once.
+pub fn password_hasher(config: &Config) -> anyhow::Result<Arc<PasswordHasher>> {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    Ok(Arc::new(
+        PasswordHasher::new(config.password_hash, cores).map_err(|e| anyhow!("{e}"))?,
+    ))
+}
+
+/// Builds the token service on the configured database.
+pub async fn build_service(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Arc<AuthService>> {
+    let store = open_store(config)?;
+    let master = masterkey::load(config)?;
+    let hasher = password_hasher(config)?;
+    let options = ServiceOptions {
+        public_url: config.public_url.clone(),
+        environments: config.environments.clone(),
+        key_reload_interval: config.key_reload_interval,
+    };
+    let service = AuthService::open(
+        store,
+        clock,
+        config.tokens.clone(),
+        hasher,
+        &master,
+        options,
+    )
+    .await
+    .map_err(|e| anyhow!("cannot start the token service: {e}"))?;
+    Ok(Arc::new(service))
+}
+
+/// Serves `service` on `listener` until `shutdown` completes, with the background work
+/// (key reload, purge of dead sessions) running alongside.
+pub async fn run(
+    listener: TcpListener,
+    service: Arc<AuthService>,
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let background = [
+        tokio::spawn(reload_keys(
+            Arc::clone(&service),
+            config.key_reload_interval,
+        )),
+        tokio::spawn(purge_sessions(Arc::clone(&service))),
+    ];
+    let router = app::router(AppState { service });
+    let app = axum::middleware::map_request(|r| async { http::middleware::normalize_method(r) })
+        .layer(router);
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    for task in background {
+        task.abort();
+    }
+    result
+}
+
+/// Re-reads signing keys so that a rotation by the CLI or another node is seen within
+/// one interval; also drops keys no token can need any more.
+async fn reload_keys(service: Arc<AuthService>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut rounds: u64 = 0;
+    loop {
+        tick.tick().await;
+        if let Err(e) = service.reload_keys().await {
+            tracing::warn!(error = %e, "reloading signing keys failed; keeping the current ones");
+        }
+        rounds += 1;
+        if rounds % 60 == 0 {
+            match service.delete_expired_keys().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "deleted retired signing keys"),
+                Err(e) => tracing::warn!(error = %e, "deleting retired signing keys failed"),
+            }
+        }
+    }
+}
+
+/// Walks the session table in small batches, deleting dead sessions, so the purge never
+/// holds the writer for long.
+async fn purge_sessions(service: Arc<AuthService>) {
+    const BATCH: u32 = 500;
+    let mut cursor = 0;
+    loop {
+        match service.purge_step(cursor, BATCH).await {
+            Ok((deleted, next)) => {
+                if deleted > 0 {
+                    tracing::debug!(deleted, "purged dead sessions");
+                }
+                cursor = next;
+                let pause = if next == 0 { 30_000 } else { 50 };
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "session purge failed");
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The master key (key-encryption key) that protects signing keys and derives the
+//! refresh-token secrets: `WIRECASH_AUTH_MASTER_KEY` (base64 of 32 bytes) if set, else a
+//! key file created with mode 0600 on first start (by default next to the SQLite file).
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow, bail};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use wirecash_core::crypto::MasterKey;
+
+use crate::config::Config;
+
+/// The environment variable holding the master key.
+pub const ENV_VAR: &str = "WIRECASH_AUTH_MASTER_KEY";
+
+fn decode(text: &str, source: &str) -> anyhow::Result<MasterKey> {
+    let t = text.trim();
+    let bytes = [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|e| e.decode(t).ok())
+        .ok_or_else(|| anyhow!("{source}: not base64"))?;
+    let arr: [u8; 32] = bytes
+        .try_into()
+        .map_err(|v: Vec<u8>| anyhow!("{source}: must decode to 32 bytes, got {}", v.len()))?;
+    Ok(MasterKey::from_bytes(arr))
+}
+
+/// Where the key file is for this configuration.
+pub fn key_file(config: &Config) -> anyhow::Result<PathBuf> {
+    if let Some(p) = &config.master_key_file {
+        return Ok(p.clone());
+    }
+    let db = config.sqlite_path()?;
+    let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".key");
+    Ok(db.with_file_name(name))
+}
+
+/// Loads the master key, creating the key file on first start.
+pub fn load(config: &Config) -> anyhow::Result<MasterKey> {
+    if let Ok(v) = std::env::var(ENV_VAR) {
+        return decode(&v, ENV_VAR);
+    }
+    let path = key_file(config)?;
+    match read(&path) {
+        Ok(k) => Ok(k),
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
+        {
+            create(&path)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn read(path: &Path) -> anyhow::Result<MasterKey> {
+    let text = std::fs::read_to_string(path)?;
+    let mode = std::fs::metadata(path)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        bail!(
+            "master key file {} is readable by others (mode {:o}); run: chmod 600 {}",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        );
+    }
+    decode(&text, &path.display().to_string())
+}
+
+fn create(path: &Path) -> anyhow::Result<MasterKey> {
+    let key = MasterKey::generate().map_err(|e| anyhow!("{e}"))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    let mut file = match file {
+        Ok(f) => f,
+        // Another process (a CLI call, a second server) created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return read(path),
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot create master key file {}", path.display()));
+        }
+    };
+    writeln!(file, "{}", STANDARD.encode(key.expose()))
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write master key file {}", path.display()))?;
+    tracing::warn!(path = %path.display(), "created a new master key file; back it up with the database");
+    Ok(key)
+}

@@ -1,0 +1,80 @@
+//! Connection settings and the schema migrations, applied in order on start under an
+//! exclusive write lock (so a CLI and a server starting together cannot both migrate).
+
+use rusqlite::Connection;
+
+/// Every migration, in order; `PRAGMA user_version` counts how many were applied.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE users (
+    id            TEXT PRIMARY KEY NOT NULL,
+    env           TEXT NOT NULL,
+    username      TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    disabled      INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL,
+    UNIQUE (env, username)
+);
+CREATE TABLE sessions (
+    id                  INTEGER PRIMARY KEY,
+    env                 TEXT NOT NULL,
+    user_id             TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at          INTEGER NOT NULL,
+    last_used_at        INTEGER NOT NULL,
+    generation          INTEGER NOT NULL,
+    current_hash        BLOB NOT NULL,
+    current_access_hash BLOB NOT NULL,
+    prev_hash           BLOB,
+    prev_access_hash    BLOB,
+    rotated_at          INTEGER NOT NULL,
+    access_token_sealed BLOB NOT NULL,
+    access_expires_at   INTEGER NOT NULL,
+    revoked_at          INTEGER,
+    revoked_reason      TEXT
+);
+CREATE INDEX sessions_by_user ON sessions(user_id);
+CREATE TABLE signing_keys (
+    env                TEXT NOT NULL,
+    kid                TEXT NOT NULL,
+    alg                TEXT NOT NULL,
+    private_key_sealed BLOB NOT NULL,
+    created_at         INTEGER NOT NULL,
+    activates_at       INTEGER NOT NULL,
+    PRIMARY KEY (env, kid)
+);
+"#];
+
+/// Settings every connection gets. `synchronous=FULL` in WAL mode fsyncs the log on
+/// every commit: a 200 means the token is on stable storage.
+pub fn configure(conn: &Connection, read_only: bool) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    if read_only {
+        conn.pragma_update(None, "query_only", "ON")?;
+    }
+    Ok(())
+}
+
+/// Applies the migrations that are missing.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
+    let applied: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let applied = usize::try_from(applied).unwrap_or(usize::MAX);
+    if applied > MIGRATIONS.len() {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "database schema version {applied} is newer than this binary knows ({}); upgrade wirecash-auth",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(i + 1).unwrap_or(i64::MAX),
+        )?;
+        tracing::info!(version = i + 1, "applied SQLite schema migration");
+    }
+    tx.commit()
+}

@@ -1,0 +1,529 @@
+//! `SqliteStore`: the store traits on SQLite. Every statement of the backend lives here.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use wirecash_core::StoreError;
+use wirecash_core::store::{
+    KeyRecord, KeyStore, NewSession, PurgeCutoffs, Rotation, SessionRecord, SessionStore,
+    SessionSummary, Store, UserRecord, UserStore,
+};
+
+use crate::schema;
+use crate::writer::Writer;
+
+/// Most idle read connections kept.
+const MAX_IDLE_READERS: usize = 16;
+
+/// SQLite backend.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Writer,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn map_err(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    match &e {
+        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+        rusqlite::Error::SqliteFailure(f, _) => match f.code {
+            ErrorCode::ConstraintViolation => StoreError::Conflict(e.to_string()),
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::DiskFull
+            | ErrorCode::CannotOpen
+            | ErrorCode::SystemIoFailure => StoreError::Unavailable(e.to_string()),
+            _ => StoreError::Backend(e.to_string()),
+        },
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+fn hash32(row: &Row<'_>, idx: usize) -> rusqlite::Result<[u8; 32]> {
+    let v: Vec<u8> = row.get(idx)?;
+    v.try_into().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            rusqlite::types::Type::Blob,
+            "hash is not 32 bytes".into(),
+        )
+    })
+}
+
+fn opt_hash32(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<[u8; 32]>> {
+    let v: Option<Vec<u8>> = row.get(idx)?;
+    v.map(|v| {
+        v.try_into().map_err(|_| {
+            rusqlite::Error::FromSqlConversionFailure(
+                idx,
+                rusqlite::types::Type::Blob,
+                "hash is not 32 bytes".into(),
+            )
+        })
+    })
+    .transpose()
+}
+
+const USER_COLUMNS: &str = "id, env, username, password_hash, disabled, created_at";
+
+fn user_from_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
+    Ok(UserRecord {
+        id: r.get(0)?,
+        env: r.get(1)?,
+        username: r.get(2)?,
+        password_hash: r.get(3)?,
+        disabled: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+/// Revokes every live session of a user (same transaction as the caller's change).
+fn revoke_sessions_of(
+    conn: &Connection,
+    env: &str,
+    username: &str,
+    now: i64,
+    reason: &str,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "UPDATE sessions SET revoked_at = ?1, revoked_reason = ?2
+         WHERE revoked_at IS NULL AND user_id = (SELECT id FROM users WHERE env = ?3 AND username = ?4)",
+    )?
+    .execute(params![now, reason, env, username])
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, migrates it and starts the writer.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let mut conn = Connection::open(path).map_err(map_err)?;
+        schema::configure(&conn, false).map_err(map_err)?;
+        schema::migrate(&mut conn).map_err(map_err)?;
+        let writer = Writer::start(conn)
+            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            writer,
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn reader(&self) -> Result<Connection, StoreError> {
+        let pooled = match self.readers.lock() {
+            Ok(mut v) => v.pop(),
+            Err(p) => p.into_inner().pop(),
+        };
+        match pooled {
+            Some(c) => Ok(c),
+            None => {
+                let c = Connection::open(&self.path).map_err(map_err)?;
+                schema::configure(&c, true).map_err(map_err)?;
+                Ok(c)
+            }
+        }
+    }
+
+    /// Runs a read on a pooled connection. Reads are single primary-key lookups served
+    /// from the page cache in microseconds, so they run inline: handing them to a
+    /// blocking thread would cost more than the query.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let conn = self.reader()?;
+        let result = f(&conn).map_err(map_err);
+        let mut pool = match self.readers.lock() {
+            Ok(v) => v,
+            Err(p) => p.into_inner(),
+        };
+        if pool.len() < MAX_IDLE_READERS {
+            pool.push(conn);
+        }
+        result
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.writer.write(move |c| f(c).map_err(map_err)).await
+    }
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn create_user(&self, u: UserRecord) -> Result<(), StoreError> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO users (id, env, username, password_hash, disabled, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                u.id,
+                u.env,
+                u.username,
+                u.password_hash,
+                u.disabled,
+                u.created_at
+            ])
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn find_user(&self, env: &str, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE env = ?1 AND username = ?2"
+            ))?
+            .query_row(params![env, username], user_from_row)
+            .optional()
+        })
+    }
+
+    async fn list_users(&self, env: &str) -> Result<Vec<UserRecord>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE env = ?1 ORDER BY username"
+            ))?
+            .query_map(params![env], user_from_row)?
+            .collect()
+        })
+    }
+
+    async fn set_user_disabled(
+        &self,
+        env: &str,
+        username: &str,
+        disabled: bool,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let (env, username) = (env.to_string(), username.to_string());
+        self.write(move |c| {
+            let n = c
+                .prepare_cached("UPDATE users SET disabled = ?1 WHERE env = ?2 AND username = ?3")?
+                .execute(params![disabled, env, username])?;
+            if n == 0 {
+                return Err(rusqlite::Error::QueryReturnedNoRows);
+            }
+            if disabled {
+                revoke_sessions_of(c, &env, &username, now, "user disabled")?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn change_password(
+        &self,
+        env: &str,
+        username: &str,
+        hash: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let (env, username, hash) = (env.to_string(), username.to_string(), hash.to_string());
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE users SET password_hash = ?1 WHERE env = ?2 AND username = ?3",
+                )?
+                .execute(params![hash, env, username])?;
+            if n == 0 {
+                return Err(rusqlite::Error::QueryReturnedNoRows);
+            }
+            revoke_sessions_of(c, &env, &username, now, "password changed").map(|_| ())
+        })
+        .await
+    }
+
+    async fn rehash_password(
+        &self,
+        user_id: &str,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<(), StoreError> {
+        let (id, old, new) = (
+            user_id.to_string(),
+            old_hash.to_string(),
+            new_hash.to_string(),
+        );
+        self.write(move |c| {
+            c.prepare_cached(
+                "UPDATE users SET password_hash = ?1 WHERE id = ?2 AND password_hash = ?3",
+            )?
+            .execute(params![new, id, old])
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn delete_user(&self, env: &str, username: &str) -> Result<(), StoreError> {
+        let (env, username) = (env.to_string(), username.to_string());
+        self.write(move |c| {
+            c.prepare_cached(
+                "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE env = ?1 AND username = ?2)",
+            )?
+            .execute(params![env, username])?;
+            let n = c
+                .prepare_cached("DELETE FROM users WHERE env = ?1 AND username = ?2")?
+                .execute(params![env, username])?;
+            if n == 0 { Err(rusqlite::Error::QueryReturnedNoRows) } else { Ok(()) }
+        })
+        .await
+    }
+}
+
+const SESSION_COLUMNS: &str = "s.id, s.env, s.user_id, u.username, u.disabled, s.created_at, s.last_used_at,
+    s.generation, s.current_hash, s.current_access_hash, s.prev_hash, s.prev_access_hash, s.rotated_at,
+    s.access_token_sealed, s.access_expires_at, s.revoked_at, s.revoked_reason";
+
+fn session_from_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
+    Ok(SessionRecord {
+        id: r.get(0)?,
+        env: r.get(1)?,
+        user_id: r.get(2)?,
+        username: r.get(3)?,
+        user_disabled: r.get(4)?,
+        created_at: r.get(5)?,
+        last_used_at: r.get(6)?,
+        generation: r.get(7)?,
+        current_hash: hash32(r, 8)?,
+        current_access_hash: hash32(r, 9)?,
+        prev_hash: opt_hash32(r, 10)?,
+        prev_access_hash: opt_hash32(r, 11)?,
+        rotated_at: r.get(12)?,
+        access_token_sealed: r.get(13)?,
+        access_expires_at: r.get(14)?,
+        revoked_at: r.get(15)?,
+        revoked_reason: r.get(16)?,
+    })
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn create_session(&self, s: NewSession, max_live: u32) -> Result<(), StoreError> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO sessions (id, env, user_id, created_at, last_used_at, generation, current_hash,
+                    current_access_hash, rotated_at, access_token_sealed, access_expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?4, 0, ?5, ?6, ?4, ?7, ?8)",
+            )?
+            .execute(params![
+                s.id,
+                s.env,
+                s.user_id,
+                s.created_at,
+                &s.current_hash[..],
+                &s.current_access_hash[..],
+                s.access_token_sealed,
+                s.access_expires_at
+            ])?;
+            // Sessions beyond the limit are deleted, not kept as revoked rows: that is what
+            // bounds the table however often a client loop authenticates.
+            c.prepare_cached(
+                "DELETE FROM sessions WHERE id IN (
+                    SELECT id FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL
+                    ORDER BY last_used_at DESC, id DESC LIMIT -1 OFFSET ?2)",
+            )?
+            .execute(params![s.user_id, max_live])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn load_session(&self, env: &str, id: i64) -> Result<Option<SessionRecord>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.id = ?1 AND s.env = ?2"
+            ))?
+            .query_row(params![id, env], session_from_row)
+            .optional()
+        })
+    }
+
+    async fn rotate(&self, r: Rotation) -> Result<bool, StoreError> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "UPDATE sessions SET generation = ?1, current_hash = ?2, current_access_hash = ?3,
+                    prev_hash = ?4, prev_access_hash = ?5, rotated_at = ?6, last_used_at = ?6,
+                    access_token_sealed = ?7, access_expires_at = ?8
+                 WHERE id = ?9 AND env = ?10 AND generation = ?11 AND current_hash = ?12
+                   AND revoked_at IS NULL",
+            )?
+            .execute(params![
+                r.generation,
+                &r.current_hash[..],
+                &r.current_access_hash[..],
+                &r.prev_hash[..],
+                &r.prev_access_hash[..],
+                r.rotated_at,
+                r.access_token_sealed,
+                r.access_expires_at,
+                r.session_id,
+                r.env,
+                r.expected_generation,
+                &r.expected_hash[..]
+            ])
+            .map(|n| n == 1)
+        })
+        .await
+    }
+
+    async fn revoke_session(
+        &self,
+        env: &str,
+        id: i64,
+        now: i64,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let (env, reason) = (env.to_string(), reason.to_string());
+        self.write(move |c| {
+            c.prepare_cached(
+                "UPDATE sessions SET revoked_at = ?1, revoked_reason = ?2
+                 WHERE id = ?3 AND env = ?4 AND revoked_at IS NULL",
+            )?
+            .execute(params![now, reason, id, env])
+            .map(|n| n == 1)
+        })
+        .await
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        env: &str,
+        username: &str,
+        now: i64,
+        reason: &str,
+    ) -> Result<u64, StoreError> {
+        let (env, username, reason) = (env.to_string(), username.to_string(), reason.to_string());
+        self.write(move |c| revoke_sessions_of(c, &env, &username, now, &reason).map(|n| n as u64))
+            .await
+    }
+
+    async fn list_sessions(
+        &self,
+        env: &str,
+        username: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT s.id, u.username, s.created_at, s.last_used_at, s.generation, s.revoked_at, s.revoked_reason
+                 FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.env = ?1 AND (?2 IS NULL OR u.username = ?2)
+                 ORDER BY s.id DESC LIMIT ?3",
+            )?
+            .query_map(params![env, username, limit], |r| {
+                Ok(SessionSummary {
+                    id: r.get(0)?,
+                    username: r.get(1)?,
+                    created_at: r.get(2)?,
+                    last_used_at: r.get(3)?,
+                    generation: r.get(4)?,
+                    revoked_at: r.get(5)?,
+                    revoked_reason: r.get(6)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
+    async fn purge_sessions(
+        &self,
+        after_id: i64,
+        batch: u32,
+        cut: PurgeCutoffs,
+    ) -> Result<(u64, i64), StoreError> {
+        self.write(move |c| {
+            let (last, seen): (Option<i64>, u32) = c
+                .prepare_cached("SELECT max(id), count(*) FROM (SELECT id FROM sessions WHERE id > ?1 ORDER BY id LIMIT ?2)")?
+                .query_row(params![after_id, batch], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let Some(last) = last else { return Ok((0, 0)) };
+            let deleted = c
+                .prepare_cached(
+                    "DELETE FROM sessions WHERE id > ?1 AND id <= ?2
+                     AND (last_used_at < ?3 OR created_at < ?4 OR (revoked_at IS NOT NULL AND revoked_at < ?5))",
+                )?
+                .execute(params![after_id, last, cut.idle_before, cut.absolute_before, cut.revoked_before])?;
+            let next = if seen < batch { 0 } else { last };
+            Ok((deleted as u64, next))
+        })
+        .await
+    }
+}
+
+fn key_from_row(r: &Row<'_>) -> rusqlite::Result<KeyRecord> {
+    Ok(KeyRecord {
+        env: r.get(0)?,
+        kid: r.get(1)?,
+        alg: r.get(2)?,
+        private_key_sealed: r.get(3)?,
+        created_at: r.get(4)?,
+        activates_at: r.get(5)?,
+    })
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    async fn list_keys(&self, env: &str) -> Result<Vec<KeyRecord>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT env, kid, alg, private_key_sealed, created_at, activates_at FROM signing_keys
+                 WHERE env = ?1 ORDER BY activates_at, kid",
+            )?
+            .query_map(params![env], key_from_row)?
+            .collect()
+        })
+    }
+
+    async fn insert_key(&self, k: KeyRecord) -> Result<(), StoreError> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO signing_keys (env, kid, alg, private_key_sealed, created_at, activates_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![k.env, k.kid, k.alg, k.private_key_sealed, k.created_at, k.activates_at])
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn delete_key(&self, env: &str, kid: &str) -> Result<(), StoreError> {
+        let (env, kid) = (env.to_string(), kid.to_string());
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM signing_keys WHERE env = ?1 AND kid = ?2")?
+                .execute(params![env, kid])
+                .map(|_| ())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| {
+            c.query_row("SELECT count(*) FROM signing_keys", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        })?;
+        Ok(())
+    }
+}

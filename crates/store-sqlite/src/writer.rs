@@ -1,0 +1,100 @@
+//! The writer thread and its group commit.
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+use wirecash_core::StoreError;
+
+/// Called after the transaction ended: `None` if it committed, else why not.
+type Reply = Box<dyn FnOnce(Option<String>) + Send>;
+/// A unit of work: runs inside the open transaction; says whether it succeeded (else
+/// its changes are rolled back to its savepoint) and how to answer once committed.
+pub type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+
+/// Most jobs in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// Handle to the writer thread.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`.
+    pub fn start(conn: Connection) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel::<Job>(4096);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run(conn, rx))?;
+        Ok(Self { tx })
+    }
+
+    /// Runs `f` in the writer's next transaction and answers once it is durable.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (done, wait) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |commit_error| {
+                let _ = done.send(match commit_error {
+                    None => result,
+                    Some(e) => Err(StoreError::Unavailable(format!("commit failed: {e}"))),
+                });
+            });
+            (ok, reply)
+        });
+        let stopped =
+            || StoreError::Unavailable("the SQLite writer could not run the write".into());
+        self.tx.send(job).await.map_err(|_| stopped())?;
+        wait.await.map_err(|_| stopped())?
+    }
+}
+
+fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&conn, &mut batch);
+    }
+}
+
+fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        tracing::error!(error = %e, "SQLite BEGIN failed");
+        // Never run a job outside a transaction. Dropping a job drops its reply
+        // channel, so its caller gets `Unavailable`.
+        batch.clear();
+        return;
+    }
+    let mut replies = Vec::with_capacity(batch.len());
+    for job in batch.drain(..) {
+        if conn.execute_batch("SAVEPOINT job").is_err() {
+            continue; // dropped: the caller gets `Unavailable`
+        }
+        let (ok, reply) = job(conn);
+        let end = if ok {
+            conn.execute_batch("RELEASE job")
+        } else {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")
+        };
+        replies.push((reply, end.err().map(|e| e.to_string())));
+    }
+    let commit_error = conn.execute_batch("COMMIT").err().map(|e| e.to_string());
+    if let Some(e) = &commit_error {
+        let _ = conn.execute_batch("ROLLBACK");
+        tracing::error!(error = %e, "SQLite COMMIT failed");
+    }
+    for (reply, job_error) in replies {
+        reply(commit_error.clone().or(job_error));
+    }
+}
