@@ -336,12 +336,13 @@ impl SessionStore for SqliteStore {
             ])?;
             // Sessions beyond the limit are deleted, not kept as revoked rows: that is what
             // bounds the table however often a client loop authenticates.
+            // The new session itself is never the one evicted (clock steps, equal times).
             c.prepare_cached(
                 "DELETE FROM sessions WHERE id IN (
-                    SELECT id FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL
+                    SELECT id FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND id <> ?3
                     ORDER BY last_used_at DESC, id DESC LIMIT -1 OFFSET ?2)",
             )?
-            .execute(params![s.user_id, max_live])?;
+            .execute(params![s.user_id, max_live.saturating_sub(1), s.id])?;
             Ok(())
         })
         .await

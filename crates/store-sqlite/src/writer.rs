@@ -77,9 +77,13 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
         return;
     }
     let mut replies = Vec::with_capacity(batch.len());
+    let mut aborted = None;
     for job in batch.drain(..) {
-        if conn.execute_batch("SAVEPOINT job").is_err() {
-            continue; // dropped: the caller gets `Unavailable`
+        // Some errors (I/O, disk full) make SQLite roll the whole transaction back; a
+        // job run after that would commit on its own. Drop the rest instead: their
+        // callers get `Unavailable`.
+        if aborted.is_some() || conn.execute_batch("SAVEPOINT job").is_err() {
+            continue;
         }
         let (ok, reply) = job(conn);
         let end = if ok {
@@ -87,14 +91,74 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
         } else {
             conn.execute_batch("ROLLBACK TO job; RELEASE job")
         };
+        if conn.is_autocommit() {
+            aborted = Some("the transaction was rolled back by SQLite".to_string());
+        }
         replies.push((reply, end.err().map(|e| e.to_string())));
     }
-    let commit_error = conn.execute_batch("COMMIT").err().map(|e| e.to_string());
+    let commit_error = match aborted {
+        Some(e) => Some(e),
+        None => conn.execute_batch("COMMIT").err().map(|e| e.to_string()),
+    };
     if let Some(e) = &commit_error {
         let _ = conn.execute_batch("ROLLBACK");
         tracing::error!(error = %e, "SQLite COMMIT failed");
     }
     for (reply, job_error) in replies {
         reply(commit_error.clone().or(job_error));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_job_is_rolled_back_alone_and_the_batch_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("w.db")).unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER)").unwrap();
+        let writer = Writer::start(conn).unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..50i64 {
+            let w = writer.clone();
+            tasks.push(tokio::spawn(async move {
+                w.write(move |c| {
+                    c.execute("INSERT INTO t (v) VALUES (?1)", [i])
+                        .map_err(|e| StoreError::Backend(e.to_string()))?;
+                    if i % 5 == 0 {
+                        // Wrote, then failed: the insert must not survive.
+                        return Err(StoreError::Conflict("odd one out".into()));
+                    }
+                    Ok(i)
+                })
+                .await
+            }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => ok += 1,
+                Err(StoreError::Conflict(_)) => {}
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+        assert_eq!(ok, 40);
+        let rows: i64 = writer
+            .write(|c| {
+                c.query_row("SELECT count(*) FROM t WHERE v % 5 != 0", [], |r| r.get(0))
+                    .map_err(|e| StoreError::Backend(e.to_string()))
+            })
+            .await
+            .unwrap();
+        let failed: i64 = writer
+            .write(|c| {
+                c.query_row("SELECT count(*) FROM t WHERE v % 5 = 0", [], |r| r.get(0))
+                    .map_err(|e| StoreError::Backend(e.to_string()))
+            })
+            .await
+            .unwrap();
+        assert_eq!((rows, failed), (40, 0));
     }
 }

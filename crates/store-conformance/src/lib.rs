@@ -1,0 +1,126 @@
+//! One behavioural suite every storage backend must pass: an `async fn` per behaviour of
+//! the store traits (their doc comments are the contract), and `conformance_tests!`,
+//! which expands them into one test each for a backend.
+//!
+//! ```ignore
+//! // crates/store-xyz/tests/conformance.rs
+//! fn fresh_store() -> anyhow::Result<(Arc<dyn Store>, TempDir)> { ... }
+//! wirecash_store_conformance::conformance_tests!(fresh_store);
+//! ```
+//! The calling crate needs `tokio` (with `macros` and `rt-multi-thread`) as a dependency.
+
+use std::sync::Arc;
+
+use wirecash_core::Store;
+
+mod concurrency;
+mod fixtures;
+mod maintenance;
+mod rotation;
+mod sessions;
+mod users;
+
+pub use concurrency::{
+    failed_writes_among_concurrent_ones_fail_alone, many_concurrent_writes_all_succeed,
+};
+pub use maintenance::{
+    keys_insert_list_by_activation_and_delete, ping_succeeds_on_a_fresh_store,
+    purge_deletes_dead_sessions_in_batches_and_keeps_live_ones,
+};
+pub use rotation::{
+    concurrent_rotations_with_same_expectation_have_exactly_one_winner,
+    rotate_applies_once_and_loses_compare_and_set_afterwards, rotate_on_revoked_session_loses,
+    rotate_with_stale_generation_or_hash_loses,
+};
+pub use sessions::{
+    create_session_beyond_max_live_deletes_least_recently_used,
+    create_session_with_taken_id_conflicts_and_changes_nothing,
+    create_then_load_session_round_trips_every_field,
+    list_sessions_filters_by_username_and_limit_newest_first,
+    load_session_in_another_env_finds_nothing, revoke_session_applies_once,
+    revoke_user_sessions_counts_only_live_sessions,
+};
+pub use users::{
+    change_password_replaces_hash_and_revokes_sessions, create_user_then_find_and_list_by_name,
+    delete_user_removes_user_and_sessions_and_unknown_is_not_found,
+    disabling_user_revokes_its_sessions_and_unknown_user_is_not_found,
+    duplicate_username_conflicts_within_env_but_not_across_envs,
+    rehash_password_applies_only_over_old_hash_and_keeps_sessions,
+};
+
+/// What a backend's fixture may return: a fresh, empty store and a guard that keeps its
+/// resources (a temporary directory, a scratch schema) alive for the test, either as is
+/// or as a `Result` when creating it can fail.
+pub trait Fixture {
+    /// Kept alive until the test ends.
+    type Guard;
+    /// The store and its guard.
+    fn into_fixture(self) -> anyhow::Result<(Arc<dyn Store>, Self::Guard)>;
+}
+
+impl<G> Fixture for (Arc<dyn Store>, G) {
+    type Guard = G;
+    fn into_fixture(self) -> anyhow::Result<(Arc<dyn Store>, G)> {
+        Ok(self)
+    }
+}
+
+impl<G, E: Into<anyhow::Error>> Fixture for Result<(Arc<dyn Store>, G), E> {
+    type Guard = G;
+    fn into_fixture(self) -> anyhow::Result<(Arc<dyn Store>, G)> {
+        self.map_err(Into::into)
+    }
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use anyhow;
+}
+
+/// Expands into one `#[tokio::test]` per behaviour. `$make` is a closure or function
+/// called with no arguments for every test; it returns a fresh, empty store and a guard
+/// (see [`Fixture`]).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::__conformance_tests!(
+            $make;
+            create_user_then_find_and_list_by_name,
+            duplicate_username_conflicts_within_env_but_not_across_envs,
+            disabling_user_revokes_its_sessions_and_unknown_user_is_not_found,
+            change_password_replaces_hash_and_revokes_sessions,
+            rehash_password_applies_only_over_old_hash_and_keeps_sessions,
+            delete_user_removes_user_and_sessions_and_unknown_is_not_found,
+            create_then_load_session_round_trips_every_field,
+            create_session_with_taken_id_conflicts_and_changes_nothing,
+            load_session_in_another_env_finds_nothing,
+            revoke_session_applies_once,
+            revoke_user_sessions_counts_only_live_sessions,
+            create_session_beyond_max_live_deletes_least_recently_used,
+            list_sessions_filters_by_username_and_limit_newest_first,
+            rotate_applies_once_and_loses_compare_and_set_afterwards,
+            rotate_with_stale_generation_or_hash_loses,
+            rotate_on_revoked_session_loses,
+            concurrent_rotations_with_same_expectation_have_exactly_one_winner,
+            purge_deletes_dead_sessions_in_batches_and_keeps_live_ones,
+            keys_insert_list_by_activation_and_delete,
+            ping_succeeds_on_a_fresh_store,
+            many_concurrent_writes_all_succeed,
+            failed_writes_among_concurrent_ones_fail_alone,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_tests {
+    ($make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() -> $crate::__private::anyhow::Result<()> {
+                let (store, _guard) = $crate::Fixture::into_fixture(($make)())?;
+                $crate::$name(store).await
+            }
+        )*
+    };
+}
