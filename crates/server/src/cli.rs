@@ -424,11 +424,12 @@ async fn key(config: &Config, cmd: KeyCommand) -> anyhow::Result<()> {
             check_env(config, &env)?;
             let now = wirecash_core::Clock::now(&SystemClock);
             let keys = a.keys(&env).await.map_err(core)?;
+            // Listed by activation time: the signing key is the last one activated.
             let active = keys
                 .iter()
-                .filter(|k| k.activates_at <= now)
-                .map(|k| k.kid.clone())
-                .last();
+                .rev()
+                .find(|k| k.activates_at <= now)
+                .map(|k| k.kid.clone());
             println!(
                 "{:<32}  {:<6}  {:<20}  {:<20}  STATE",
                 "KID", "ALG", "CREATED", "SIGNS FROM"

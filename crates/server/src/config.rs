@@ -229,12 +229,14 @@ impl Config {
         if let Some(v) = &flags.database {
             set(&mut table, "", "database", toml::Value::String(v.clone()))?;
         }
-        let mut raw: RawConfig =
-            toml::Value::Table(table)
-                .try_into()
-                .map_err(|e: toml::de::Error| {
-                    anyhow!("invalid configuration: {}", e.message().trim())
-                })?;
+        // serde_path_to_error names the key of a type error (`tokens.access_ttl: invalid
+        // type …`), which toml's own conversion from a merged table cannot.
+        let mut raw: RawConfig = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
+                let key = e.path().to_string();
+                let inner = e.into_inner();
+                anyhow!("configuration key {key}: {}", inner.message().trim())
+            })?;
         if let Some(f) = flags.log_format {
             raw.log_format = Some(f);
         }

@@ -109,7 +109,7 @@ async fn reload_keys(service: Arc<AuthService>, every: std::time::Duration) {
             tracing::warn!(error = %e, "reloading signing keys failed; keeping the current ones");
         }
         rounds += 1;
-        if rounds % 60 == 0 {
+        if rounds.is_multiple_of(60) {
             match service.delete_expired_keys().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(deleted = n, "deleted retired signing keys"),

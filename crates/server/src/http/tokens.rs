@@ -13,8 +13,9 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::extract::{Env, JsonObject};
 
-/// Longest accepted refresh token; real ones are 66 characters.
-const MAX_REFRESH_TOKEN: usize = 512;
+/// Longest refresh token taken as a token at all (real ones are 66 characters and
+/// anything else is `invalid_grant`); beyond this it is a malformed request.
+const MAX_REFRESH_TOKEN: usize = MAX_ACCESS_TOKEN;
 
 /// Tokens in a body that must never be cached (RFC 6749 §5.1).
 fn token_response(grant: TokenGrant) -> Response {

@@ -1,0 +1,206 @@
+//! The admin CLI on the running server's database: every change that must end sessions
+//! ends them at once.
+
+use crate::support::{TestApp, Tokens};
+
+async fn two_sessions(app: &TestApp, pw: &str) -> (Tokens, Tokens) {
+    (
+        app.login("sandbox", "alice", pw).await,
+        app.login("sandbox", "alice", pw).await,
+    )
+}
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[tokio::test]
+async fn user_disable_ends_refresh_at_once_and_enable_allows_login_again() {
+    let app = TestApp::spawn().await;
+    let pw = app.add_user("sandbox", "alice").await;
+    let (a, b) = two_sessions(&app, &pw).await;
+    ok(&app.cli(&["user", "disable", "alice", "--env", "sandbox"], None));
+    assert_eq!(app.refresh("sandbox", "alice", &a).await.status, 400);
+    assert_eq!(app.refresh("sandbox", "alice", &b).await.status, 400);
+    assert_eq!(
+        app.authenticate_raw("sandbox", "alice", &pw).await.status,
+        400
+    );
+    ok(&app.cli(&["user", "enable", "alice", "--env", "sandbox"], None));
+    let c = app.login("sandbox", "alice", &pw).await;
+    app.refresh("sandbox", "alice", &c).await.tokens();
+    // Old sessions stay dead.
+    assert_eq!(app.refresh("sandbox", "alice", &a).await.status, 400);
+}
+
+#[tokio::test]
+async fn user_passwd_ends_sessions_and_the_new_password_works() {
+    let app = TestApp::spawn().await;
+    let pw = app.add_user("sandbox", "alice").await;
+    let (a, _) = two_sessions(&app, &pw).await;
+    let new_pw = "a brand new long password";
+    app.remember(new_pw);
+    ok(&app.cli(
+        &[
+            "user",
+            "passwd",
+            "alice",
+            "--env",
+            "sandbox",
+            "--password-stdin",
+        ],
+        Some(&format!("{new_pw}\n")),
+    ));
+    assert_eq!(app.refresh("sandbox", "alice", &a).await.status, 400);
+    assert_eq!(
+        app.authenticate_raw("sandbox", "alice", &pw).await.status,
+        400
+    );
+    app.login("sandbox", "alice", new_pw).await;
+}
+
+#[tokio::test]
+async fn user_delete_ends_sessions_and_the_user() {
+    let app = TestApp::spawn().await;
+    let pw = app.add_user("sandbox", "alice").await;
+    let (a, _) = two_sessions(&app, &pw).await;
+    ok(&app.cli(&["user", "delete", "alice", "--env", "sandbox"], None));
+    assert_eq!(app.refresh("sandbox", "alice", &a).await.status, 400);
+    assert_eq!(
+        app.authenticate_raw("sandbox", "alice", &pw).await.status,
+        400
+    );
+    let out = app.cli(&["user", "show", "alice", "--env", "sandbox"], None);
+    assert!(!out.status.success());
+}
+
+#[tokio::test]
+async fn session_revoke_ends_one_session_or_all_of_a_user() {
+    let app = TestApp::spawn().await;
+    let pw = app.add_user("sandbox", "alice").await;
+    let (a, b) = two_sessions(&app, &pw).await;
+    let sid = crate::support::claims(&a.access_token)["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let listing = ok(&app.cli(
+        &["session", "list", "--env", "sandbox", "--user", "alice"],
+        None,
+    ));
+    assert!(listing.contains(&sid), "{listing}");
+    ok(&app.cli(&["session", "revoke", &sid, "--env", "sandbox"], None));
+    assert_eq!(app.refresh("sandbox", "alice", &a).await.status, 400);
+    let b = app.refresh("sandbox", "alice", &b).await.tokens();
+    let out = ok(&app.cli(
+        &["session", "revoke", "--user", "alice", "--env", "sandbox"],
+        None,
+    ));
+    assert!(out.contains("revoked 1 session"), "{out}");
+    assert_eq!(app.refresh("sandbox", "alice", &b).await.status, 400);
+    // Revoking what is already revoked says so.
+    assert!(
+        !app.cli(&["session", "revoke", &sid, "--env", "sandbox"], None)
+            .status
+            .success()
+    );
+}
+
+#[tokio::test]
+async fn user_add_with_generated_password_prints_it_once_and_it_works() {
+    let app = TestApp::spawn().await;
+    let out = ok(&app.cli(
+        &[
+            "user",
+            "add",
+            "carol",
+            "--env",
+            "sandbox",
+            "--generate-password",
+        ],
+        None,
+    ));
+    let pw = out
+        .lines()
+        .find_map(|l| l.strip_prefix("generated password for carol (shown once): "))
+        .expect("password line")
+        .trim()
+        .to_string();
+    app.remember(&pw);
+    assert!(pw.len() >= 32);
+    app.login("sandbox", "carol", &pw).await;
+    let list = ok(&app.cli(&["user", "list", "--env", "sandbox"], None));
+    assert!(list.contains("carol") && list.contains("enabled"), "{list}");
+    let show = ok(&app.cli(&["user", "show", "carol", "--env", "sandbox"], None));
+    assert!(show.contains("live sessions: 1"), "{show}");
+    // Duplicates, bad names, short passwords, unknown environments are refused.
+    assert!(
+        !app.cli(
+            &[
+                "user",
+                "add",
+                "carol",
+                "--env",
+                "sandbox",
+                "--generate-password"
+            ],
+            None
+        )
+        .status
+        .success()
+    );
+    assert!(
+        !app.cli(
+            &[
+                "user",
+                "add",
+                " bad",
+                "--env",
+                "sandbox",
+                "--generate-password"
+            ],
+            None
+        )
+        .status
+        .success()
+    );
+    assert!(
+        !app.cli(
+            &[
+                "user",
+                "add",
+                "dave",
+                "--env",
+                "sandbox",
+                "--password-stdin"
+            ],
+            Some("short\n")
+        )
+        .status
+        .success()
+    );
+    assert!(
+        !app.cli(
+            &[
+                "user",
+                "add",
+                "dave",
+                "--env",
+                "staging",
+                "--generate-password"
+            ],
+            None
+        )
+        .status
+        .success()
+    );
+    // No password source and no terminal: a clear error, not a hang.
+    let out = app.cli(&["user", "add", "dave", "--env", "sandbox"], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--password-stdin"));
+}

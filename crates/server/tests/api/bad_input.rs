@@ -1,0 +1,323 @@
+//! SPEC §9: every request that is not exactly right gets a 4xx with a JSON error body
+//! and changes no state.
+
+use reqwest::Method;
+
+use crate::support::TestApp;
+
+struct Case {
+    name: &'static str,
+    method: Method,
+    path: String,
+    content_type: Option<&'static str>,
+    body: Vec<u8>,
+    status: u16,
+}
+
+fn case(
+    name: &'static str,
+    path: &str,
+    content_type: Option<&'static str>,
+    body: impl Into<Vec<u8>>,
+    status: u16,
+) -> Case {
+    Case {
+        name,
+        method: Method::POST,
+        path: path.to_string(),
+        content_type,
+        body: body.into(),
+        status,
+    }
+}
+
+#[tokio::test]
+async fn malformed_requests_get_a_4xx_json_error_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let pw = app.add_user("sandbox", "alice").await;
+    let t = app.login("sandbox", "alice", &pw).await;
+    let json = Some("application/json");
+    let good_refresh = format!(
+        r#"{{"username":"alice","access_token":"{}","refresh_token":"{}"}}"#,
+        t.access_token, t.refresh_token
+    );
+    let long = "a".repeat(5000);
+    let mut cases = vec![
+        case(
+            "no content type",
+            "/sandbox/authenticate",
+            None,
+            r#"{"username":"alice","password":"x"}"#,
+            415,
+        ),
+        case(
+            "form content type",
+            "/sandbox/authenticate",
+            Some("application/x-www-form-urlencoded"),
+            "username=alice&password=x",
+            415,
+        ),
+        case(
+            "text content type",
+            "/sandbox/token",
+            Some("text/plain"),
+            good_refresh.clone(),
+            415,
+        ),
+        case("empty body", "/sandbox/authenticate", json, "", 400),
+        case(
+            "not json",
+            "/sandbox/authenticate",
+            json,
+            "username=alice",
+            400,
+        ),
+        case(
+            "truncated json",
+            "/sandbox/token",
+            json,
+            &good_refresh[..40],
+            400,
+        ),
+        case(
+            "json array",
+            "/sandbox/authenticate",
+            json,
+            r#"["alice","x"]"#,
+            400,
+        ),
+        case(
+            "json string",
+            "/sandbox/authenticate",
+            json,
+            r#""alice""#,
+            400,
+        ),
+        case("json null", "/sandbox/token", json, "null", 400),
+        case(
+            "missing password",
+            "/sandbox/authenticate",
+            json,
+            r#"{"username":"alice"}"#,
+            400,
+        ),
+        case(
+            "missing username",
+            "/sandbox/authenticate",
+            json,
+            r#"{"password":"x"}"#,
+            400,
+        ),
+        case(
+            "null password",
+            "/sandbox/authenticate",
+            json,
+            r#"{"username":"alice","password":null}"#,
+            400,
+        ),
+        case(
+            "empty username",
+            "/sandbox/authenticate",
+            json,
+            r#"{"username":"","password":"x"}"#,
+            400,
+        ),
+        case(
+            "numeric password",
+            "/sandbox/authenticate",
+            json,
+            r#"{"username":"alice","password":12345}"#,
+            400,
+        ),
+        case(
+            "object username",
+            "/sandbox/authenticate",
+            json,
+            r#"{"username":{"a":1},"password":"x"}"#,
+            400,
+        ),
+        case(
+            "absurdly long username",
+            "/sandbox/authenticate",
+            json,
+            format!(r#"{{"username":"{long}","password":"x"}}"#),
+            400,
+        ),
+        case(
+            "missing refresh_token",
+            "/sandbox/token",
+            json,
+            format!(
+                r#"{{"username":"alice","access_token":"{}"}}"#,
+                t.access_token
+            ),
+            400,
+        ),
+        case(
+            "missing access_token",
+            "/sandbox/token",
+            json,
+            format!(
+                r#"{{"username":"alice","refresh_token":"{}"}}"#,
+                t.refresh_token
+            ),
+            400,
+        ),
+        case(
+            "empty refresh_token",
+            "/sandbox/token",
+            json,
+            format!(
+                r#"{{"username":"alice","access_token":"{}","refresh_token":""}}"#,
+                t.access_token
+            ),
+            400,
+        ),
+        case(
+            "array refresh_token",
+            "/sandbox/token",
+            json,
+            format!(
+                r#"{{"username":"alice","access_token":"{}","refresh_token":["{}"]}}"#,
+                t.access_token, t.refresh_token
+            ),
+            400,
+        ),
+        case(
+            "absurdly long access_token",
+            "/sandbox/token",
+            json,
+            format!(
+                r#"{{"username":"alice","access_token":"{}","refresh_token":"{}"}}"#,
+                "x".repeat(10_000),
+                t.refresh_token
+            ),
+            400,
+        ),
+        case(
+            "body over the size limit",
+            "/sandbox/token",
+            json,
+            format!(r#"{{"username":"alice","pad":"{}"}}"#, "x".repeat(100_000)),
+            413,
+        ),
+        case(
+            "credentials in the query string",
+            "/sandbox/token?username=alice&access_token=a&refresh_token=b",
+            json,
+            "",
+            400,
+        ),
+        case(
+            "tokens in query, body good",
+            &format!("/sandbox/token?refresh_token={}", t.refresh_token),
+            json,
+            good_refresh.clone(),
+            400,
+        ),
+        case(
+            "deeply nested json",
+            "/sandbox/authenticate",
+            json,
+            format!("{}{}", "[".repeat(5000), "]".repeat(5000)),
+            400,
+        ),
+        case(
+            "invalid utf-8",
+            "/sandbox/authenticate",
+            json,
+            b"{\"username\":\"\xff\xfe\",\"password\":\"x\"}".to_vec(),
+            400,
+        ),
+        case(
+            "unknown environment",
+            "/staging/token",
+            json,
+            good_refresh.clone(),
+            404,
+        ),
+        case(
+            "unknown path",
+            "/sandbox/tokens",
+            json,
+            good_refresh.clone(),
+            404,
+        ),
+    ];
+    cases.push(Case {
+        name: "GET on token",
+        method: Method::GET,
+        path: "/sandbox/token".into(),
+        content_type: None,
+        body: vec![],
+        status: 405,
+    });
+    cases.push(Case {
+        name: "PUT on authenticate",
+        method: Method::PUT,
+        path: "/sandbox/authenticate".into(),
+        content_type: json,
+        body: b"{}".to_vec(),
+        status: 405,
+    });
+    cases.push(Case {
+        name: "DELETE on jwks",
+        method: Method::DELETE,
+        path: "/sandbox/.well-known/jwks.json".into(),
+        content_type: None,
+        body: vec![],
+        status: 405,
+    });
+    assert!(cases.len() >= 20);
+
+    for c in &cases {
+        let mut req = app
+            .client
+            .request(c.method.clone(), format!("{}{}", app.base, c.path))
+            .body(c.body.clone());
+        if let Some(ct) = c.content_type {
+            req = req.header("content-type", ct);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        assert_eq!(status, c.status, "{}: {text}", c.name);
+        let body: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{}: not JSON: {text}", c.name));
+        assert!(
+            body["error"].is_string() && body["error_description"].is_string(),
+            "{}: {body}",
+            c.name
+        );
+        assert!(
+            !text.contains(&t.refresh_token) && !text.contains(&t.access_token),
+            "{}: echoes a token",
+            c.name
+        );
+    }
+    // No state changed: still exactly one session, and its refresh token is unspent.
+    assert_eq!(app.live_sessions("sandbox", "alice").await, 1);
+    app.refresh("sandbox", "alice", &t).await.tokens();
+    let logs = crate::support::logs();
+    assert!(!logs.contains(&t.refresh_token));
+}
+
+#[tokio::test]
+async fn extra_fields_are_ignored_and_charset_parameters_accepted() {
+    let app = TestApp::spawn().await;
+    let pw = app.add_user("sandbox", "alice").await;
+    let body =
+        serde_json::json!({"username": "alice", "password": pw, "client": "java", "extra": [1, 2]});
+    let r = app
+        .client
+        .post(format!("{}/sandbox/authenticate", app.base))
+        .header("content-type", "application/json; charset=UTF-8")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let a = crate::support::answer(r).await;
+    let t = a.tokens();
+    app.remember(&t.access_token);
+    app.remember(&t.refresh_token);
+}

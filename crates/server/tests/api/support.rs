@@ -1,0 +1,384 @@
+//! Test fixtures: `TestApp` (the real app on port 0 with a fake clock and its own
+//! database), HTTP helpers, the CLI runner, and the check that no secret a test used
+//! ever reached a log line.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use wirecash_auth::config::{Config, Overrides};
+use wirecash_core::admin::Admin;
+use wirecash_core::{AuthService, FakeClock, SystemClock};
+
+/// Every log line of this test process (all levels of our crates).
+static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = Capture(buf.clone());
+        let filter = tracing_subscriber::EnvFilter::new(
+            "debug,wirecash_core=trace,wirecash_auth=trace,wirecash_store_sqlite=trace,audit=trace",
+        );
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init();
+        buf
+    })
+    .clone()
+}
+
+/// The captured log text so far.
+pub fn logs() -> String {
+    String::from_utf8_lossy(&capture_logs().lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+}
+
+/// Access and refresh token of one response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: u64,
+}
+
+impl Tokens {
+    pub fn from_json(v: &Value) -> Tokens {
+        Tokens {
+            access_token: v["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_string(),
+            refresh_token: v["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_string(),
+            expires_in: v["expires_in"].as_u64().expect("expires_in"),
+        }
+    }
+}
+
+/// A JSON answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Answer {
+    pub fn error(&self) -> &str {
+        self.body["error"].as_str().unwrap_or("<none>")
+    }
+    pub fn tokens(&self) -> Tokens {
+        assert_eq!(
+            self.status, 200,
+            "expected 200, got {} {}",
+            self.status, self.body
+        );
+        Tokens::from_json(&self.body)
+    }
+}
+
+/// The application under test.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: FakeClock,
+    pub service: Arc<AuthService>,
+    pub config: Config,
+    pub dir: Option<TempDir>,
+    secrets: Mutex<Vec<String>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Cheap Argon2 parameters for tests; the defaults stay OWASP's.
+pub fn test_config(dir: &TempDir) -> Config {
+    let db = format!("sqlite://{}", dir.path().join("test.db").display());
+    let flags = Overrides {
+        listen: Some("127.0.0.1:0".into()),
+        database: Some(db),
+        log_format: None,
+    };
+    let mut c = Config::load_from(None, &BTreeMap::new(), &flags).unwrap();
+    c.password_hash.memory_kib = 64;
+    c.password_hash.iterations = 1;
+    c.key_reload_interval = Duration::from_millis(50);
+    c
+}
+
+impl TestApp {
+    /// The app with default settings.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// The app with settings changed by `f`.
+    pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> TestApp {
+        capture_logs();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(&dir);
+        f(&mut config);
+        Self::start(dir, config).await
+    }
+
+    async fn start(dir: TempDir, config: Config) -> TestApp {
+        let now = wirecash_core::Clock::now(&SystemClock);
+        let clock = FakeClock::new(now);
+        let service = wirecash_auth::build_service(&config, Arc::new(clock.clone()))
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let svc = service.clone();
+        let cfg = config.clone();
+        tokio::spawn(async move {
+            let _ = wirecash_auth::run(listener, svc, &cfg, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        TestApp {
+            addr,
+            base: format!("http://{addr}"),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            clock,
+            service,
+            config,
+            dir: Some(dir),
+            secrets: Mutex::new(Vec::new()),
+            shutdown: Some(tx),
+        }
+    }
+
+    /// Stops this app and starts a new one on the same database with changed settings.
+    pub async fn restart_with(mut self, f: impl FnOnce(&mut Config)) -> TestApp {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let dir = self.dir.take().expect("dir");
+        let mut config = self.config.clone();
+        f(&mut config);
+        let secrets = std::mem::take(&mut *self.secrets.lock().unwrap());
+        let app = Self::start(dir, config).await;
+        *app.secrets.lock().unwrap() = secrets;
+        app
+    }
+
+    /// Records a secret that must never appear in any log line.
+    pub fn remember(&self, secret: &str) {
+        self.secrets.lock().unwrap().push(secret.to_string());
+    }
+
+    fn remember_tokens(&self, a: &Answer) {
+        for k in ["access_token", "refresh_token"] {
+            if let Some(s) = a.body[k].as_str() {
+                self.remember(s);
+            }
+        }
+    }
+
+    /// Admin operations on the app's database (in-process).
+    pub fn admin(&self) -> Admin {
+        Admin {
+            store: self.service.store().clone(),
+            clock: Arc::new(self.clock.clone()),
+        }
+    }
+
+    /// Creates a user and returns its password.
+    pub async fn add_user(&self, env: &str, name: &str) -> String {
+        let password = format!("pw-{name}-{}", uuid::Uuid::new_v4().simple());
+        self.remember(&password);
+        let hasher = wirecash_auth::password_hasher(&self.config).unwrap();
+        self.admin()
+            .add_user(
+                &hasher,
+                env,
+                name,
+                zeroize::Zeroizing::new(password.clone()),
+            )
+            .await
+            .unwrap();
+        password
+    }
+
+    /// POSTs a JSON body (already serialized) with `Content-Type: application/json`.
+    pub async fn post_raw(&self, path: &str, body: &str) -> Answer {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let a = answer(r).await;
+        self.remember_tokens(&a);
+        a
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Answer {
+        self.post_raw(path, &body.to_string()).await
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        answer(
+            self.client
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn authenticate_raw(&self, env: &str, username: &str, password: &str) -> Answer {
+        self.post_json(
+            &format!("/{env}/authenticate"),
+            &json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    /// Authenticates, asserting success.
+    pub async fn login(&self, env: &str, username: &str, password: &str) -> Tokens {
+        self.authenticate_raw(env, username, password)
+            .await
+            .tokens()
+    }
+
+    pub async fn refresh_raw(
+        &self,
+        env: &str,
+        username: &str,
+        access: &str,
+        refresh: &str,
+    ) -> Answer {
+        self.post_json(
+            &format!("/{env}/token"),
+            &json!({"username": username, "access_token": access, "refresh_token": refresh}),
+        )
+        .await
+    }
+
+    pub async fn refresh(&self, env: &str, username: &str, t: &Tokens) -> Answer {
+        self.refresh_raw(env, username, &t.access_token, &t.refresh_token)
+            .await
+    }
+
+    /// Runs the real `wirecash-auth` binary on this app's database.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        run_cli(&self.config.database, args, stdin)
+    }
+
+    /// Number of live (unrevoked) sessions of a user.
+    pub async fn live_sessions(&self, env: &str, user: &str) -> usize {
+        self.admin()
+            .sessions(env, Some(user), 10_000)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|s| s.revoked_at.is_none())
+            .count()
+    }
+}
+
+/// Runs the binary with `--database db` and optional standard input.
+pub fn run_cli(db: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wirecash-auth"));
+    cmd.arg("--database").arg(db).args(args);
+    cmd.env_remove("WIRECASH_AUTH_MASTER_KEY")
+        .env_remove("WIRECASH_AUTH_CONFIG");
+    // Same cheap Argon2 as the in-process app.
+    cmd.env("WIRECASH_AUTH_PASSWORD_HASH_MEMORY_KIB", "64")
+        .env("WIRECASH_AUTH_PASSWORD_HASH_ITERATIONS", "1");
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+pub async fn answer(r: reqwest::Response) -> Answer {
+    let status = r.status();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("body is not JSON ({status}): {text:?}"));
+    Answer {
+        status,
+        body,
+        headers,
+    }
+}
+
+/// Decodes the payload of a JWT without verifying it.
+pub fn claims(jwt: &str) -> Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// Path of the app's database file.
+pub fn db_path(app: &TestApp) -> PathBuf {
+    app.config.sqlite_path().unwrap()
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if std::thread::panicking() {
+            return;
+        }
+        let logs = logs();
+        for s in self.secrets.lock().unwrap().iter() {
+            assert!(!logs.contains(s.as_str()), "a secret reached the logs: {s}");
+        }
+    }
+}
