@@ -13,5 +13,6 @@ mod binary;
 mod environments;
 mod jwt;
 mod lifetimes;
+mod props;
 mod refresh;
 mod reuse;
