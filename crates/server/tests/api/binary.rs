@@ -18,6 +18,14 @@ struct Server {
     base: String,
 }
 
+/// Kills the server when a test fails half-way, so that no process outlives the test.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn start(dir: &Path, db: &str, grace: &str) -> Server {
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -204,9 +212,9 @@ async fn load_until_killed(server: Server, chains: Vec<Tokens>, spin_ms: u64) ->
         }));
     }
     tokio::time::sleep(Duration::from_millis(spin_ms)).await;
-    let mut child = server.child;
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    let mut server = server;
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
     // A request sent after this instant cannot have reached the server; one sent
     // before it without an answer may or may not have been committed.
     let dead_at = std::time::Instant::now();

@@ -20,10 +20,17 @@ fn json_value() -> impl Strategy<Value = Value> {
 }
 
 fn body() -> impl Strategy<Value = Vec<u8>> {
-    let object = (json_value(), json_value(), json_value(), json_value()).prop_map(|(u, p, a, r)| {
-        json!({"username": u, "password": p, "access_token": a, "refresh_token": r}).to_string().into_bytes()
-    });
-    prop_oneof![prop::collection::vec(any::<u8>(), 0..512), ".{0,200}".prop_map(String::into_bytes), object]
+    let object =
+        (json_value(), json_value(), json_value(), json_value()).prop_map(|(u, p, a, r)| {
+            json!({"username": u, "password": p, "access_token": a, "refresh_token": r})
+                .to_string()
+                .into_bytes()
+        });
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..512),
+        ".{0,200}".prop_map(String::into_bytes),
+        object
+    ]
 }
 
 #[test]
@@ -31,14 +38,31 @@ fn arbitrary_bodies_never_get_a_server_error() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let app = rt.block_on(TestApp::spawn());
     let _ = rt.block_on(app.add_user("sandbox", "alice"));
-    let paths = ["/sandbox/authenticate", "/sandbox/token", "/production/token", "/nope/token"];
-    let content_types = ["application/json", "application/json; charset=utf-8", "text/plain", ""];
-    let mut runner = TestRunner::new(Config { cases: 300, failure_persistence: None, ..Config::default() });
+    let paths = [
+        "/sandbox/authenticate",
+        "/sandbox/token",
+        "/production/token",
+        "/nope/token",
+    ];
+    let content_types = [
+        "application/json",
+        "application/json; charset=utf-8",
+        "text/plain",
+        "",
+    ];
+    let mut runner = TestRunner::new(Config {
+        cases: 300,
+        failure_persistence: None,
+        ..Config::default()
+    });
     let strategy = (0..paths.len(), 0..content_types.len(), body());
     runner
         .run(&strategy, |(p, c, body)| {
             let status = rt.block_on(async {
-                let mut req = app.client.post(format!("{}{}", app.base, paths[p])).body(body);
+                let mut req = app
+                    .client
+                    .post(format!("{}{}", app.base, paths[p]))
+                    .body(body);
                 if !content_types[c].is_empty() {
                     req = req.header("content-type", content_types[c]);
                 }
@@ -46,7 +70,10 @@ fn arbitrary_bodies_never_get_a_server_error() {
                 let status = r.status().as_u16();
                 let text = r.text().await.unwrap();
                 let parsed: Result<Value, _> = serde_json::from_str(&text);
-                assert!(parsed.is_ok_and(|v| v.is_object()), "not a JSON object: {text}");
+                assert!(
+                    parsed.is_ok_and(|v| v.is_object()),
+                    "not a JSON object: {text}"
+                );
                 status
             });
             prop_assert!((200..500).contains(&status), "status {}", status);
