@@ -273,7 +273,7 @@ impl AuthService {
             let now = self.clock.now();
             let id = new_session_id(now)?;
             let refresh = crate::token::RefreshToken::first(id, &env.secrets)?;
-            let minted = self.mint_access(env, user, id, 0, now)?;
+            let minted = self.mint_access(env, &user.id, &user.username, id, 0, now)?;
             let session = NewSession {
                 id,
                 env: env.name.clone(),
@@ -333,15 +333,14 @@ impl AuthService {
             match (decide(session.as_ref(), &p, now, &self.policy), session) {
                 (Decision::Rotate, Some(s)) => {
                     let next = presented.successor(&env.secrets);
-                    let user = UserRecord {
-                        id: s.user_id.clone(),
-                        env: s.env.clone(),
-                        username: s.username.clone(),
-                        password_hash: String::new(),
-                        disabled: false,
-                        created_at: 0,
-                    };
-                    let minted = self.mint_access(env, &user, sid, next.generation(), now)?;
+                    let minted = self.mint_access(
+                        env,
+                        &s.user_id,
+                        &s.username,
+                        sid,
+                        next.generation(),
+                        now,
+                    )?;
                     let rotation = Rotation {
                         session_id: sid,
                         env: env.name.clone(),
@@ -420,7 +419,8 @@ impl AuthService {
     fn mint_access(
         &self,
         env: &Environment,
-        user: &UserRecord,
+        user_id: &str,
+        username: &str,
         sid: i64,
         generation: i64,
         now: UnixMillis,
@@ -436,10 +436,10 @@ impl AuthService {
         let exp = iat.saturating_add(millis(self.policy.access_ttl) / 1000);
         let claims = AccessTokenClaims {
             iss: env.issuer.clone(),
-            sub: user.id.clone(),
+            sub: user_id.to_string(),
             aud: env.issuer.clone(),
-            client_id: user.username.clone(),
-            username: user.username.clone(),
+            client_id: username.to_string(),
+            username: username.to_string(),
             sid: sid.to_string(),
             iat,
             exp,

@@ -74,8 +74,6 @@ fn opt_hash32(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<[u8; 32]>> {
     .transpose()
 }
 
-const USER_COLUMNS: &str = "id, env, username, password_hash, disabled, created_at";
-
 fn user_from_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
     Ok(UserRecord {
         id: r.get(0)?,
@@ -189,9 +187,10 @@ impl UserStore for SqliteStore {
 
     async fn find_user(&self, env: &str, username: &str) -> Result<Option<UserRecord>, StoreError> {
         self.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {USER_COLUMNS} FROM users WHERE env = ?1 AND username = ?2"
-            ))?
+            c.prepare_cached(
+                "SELECT id, env, username, password_hash, disabled, created_at FROM users
+                 WHERE env = ?1 AND username = ?2",
+            )?
             .query_row(params![env, username], user_from_row)
             .optional()
         })
@@ -199,9 +198,10 @@ impl UserStore for SqliteStore {
 
     async fn list_users(&self, env: &str) -> Result<Vec<UserRecord>, StoreError> {
         self.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {USER_COLUMNS} FROM users WHERE env = ?1 ORDER BY username"
-            ))?
+            c.prepare_cached(
+                "SELECT id, env, username, password_hash, disabled, created_at FROM users
+                 WHERE env = ?1 ORDER BY username",
+            )?
             .query_map(params![env], user_from_row)?
             .collect()
         })
@@ -289,10 +289,6 @@ impl UserStore for SqliteStore {
     }
 }
 
-const SESSION_COLUMNS: &str = "s.id, s.env, s.user_id, u.username, u.disabled, s.created_at, s.last_used_at,
-    s.generation, s.current_hash, s.current_access_hash, s.prev_hash, s.prev_access_hash, s.rotated_at,
-    s.access_token_sealed, s.access_expires_at, s.revoked_at, s.revoked_reason";
-
 fn session_from_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
     Ok(SessionRecord {
         id: r.get(0)?,
@@ -350,10 +346,13 @@ impl SessionStore for SqliteStore {
 
     async fn load_session(&self, env: &str, id: i64) -> Result<Option<SessionRecord>, StoreError> {
         self.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
-                 WHERE s.id = ?1 AND s.env = ?2"
-            ))?
+            c.prepare_cached(
+                "SELECT s.id, s.env, s.user_id, u.username, u.disabled, s.created_at, s.last_used_at,
+                    s.generation, s.current_hash, s.current_access_hash, s.prev_hash, s.prev_access_hash,
+                    s.rotated_at, s.access_token_sealed, s.access_expires_at, s.revoked_at, s.revoked_reason
+                 FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.id = ?1 AND s.env = ?2",
+            )?
             .query_row(params![id, env], session_from_row)
             .optional()
         })
