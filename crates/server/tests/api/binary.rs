@@ -27,6 +27,10 @@ impl Drop for Server {
 }
 
 fn start(dir: &Path, db: &str, grace: &str) -> Server {
+    start_with(dir, db, grace, &[])
+}
+
+fn start_with(dir: &Path, db: &str, grace: &str, extra: &[&str]) -> Server {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -34,6 +38,7 @@ fn start(dir: &Path, db: &str, grace: &str) -> Server {
         .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_wirecash-auth"))
         .args(["serve", "--listen", "127.0.0.1:0", "--database", db])
+        .args(extra)
         .env_remove("WIRECASH_AUTH_MASTER_KEY")
         .env_remove("WIRECASH_AUTH_CONFIG")
         .env("WIRECASH_AUTH_PASSWORD_HASH_MEMORY_KIB", "64")
@@ -134,6 +139,25 @@ async fn the_binary_prints_its_address_serves_and_stops_on_sigterm() {
     for secret in ["a long enough password", &t.access_token, &t.refresh_token] {
         assert!(!logs.contains(secret));
     }
+}
+
+#[tokio::test]
+async fn log_format_json_writes_one_json_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("json.db").display());
+    let server = start_with(dir.path(), &db, "10s", &["--log-format", "json"]);
+    let r = reqwest::get(format!("{}/nope", server.base)).await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(terminate(server).success());
+    let logs = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    let mut ready = false;
+    for line in logs.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(v["level"].is_string(), "{line}");
+        ready |= v["message"] == "wirecash-auth ready";
+    }
+    assert!(ready, "{logs}");
 }
 
 #[tokio::test]
