@@ -1,1 +1,244 @@
-fn main() {}
+//! `wirecash-bench`: a closed-loop load generator for the wirecash-auth HTTP API. It
+//! drives refresh chains or authenticate loops over keep-alive HTTP/1.1 connections and
+//! reports throughput, latency percentiles and the CPU/memory of client and server.
+
+mod conn;
+mod load;
+mod procfs;
+mod report;
+mod stats;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep_until};
+
+use conn::{ClientKind, Connector, Target};
+use load::Plan;
+use procfs::{BoxUse, CpuSample, CpuUse};
+use report::{ChainAuth, Report};
+use stats::{Latency, Record};
+
+/// What the loops do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Mode {
+    /// Chains of `POST /{env}/token`, each refresh token spent exactly once.
+    Refresh,
+    /// Loops of `POST /{env}/authenticate` (Argon2 verification on the server).
+    Authenticate,
+}
+
+/// Load generator for wirecash-auth.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// `refresh` or `authenticate`.
+    #[arg(value_enum)]
+    mode: Mode,
+    /// Base URL of the service (plain http).
+    #[arg(long, env = "WIRECASH_BENCH_URL")]
+    url: String,
+    /// Environment (stage) the bench users live in.
+    #[arg(long, default_value = "sandbox")]
+    env: String,
+    /// Number of bench users: `{user-prefix}0` … `{user-prefix}{N-1}`; loop i uses
+    /// user i mod N.
+    #[arg(long, default_value_t = 1)]
+    users: usize,
+    /// Prefix of the bench users' names.
+    #[arg(long, default_value = "bench-")]
+    user_prefix: String,
+    /// Password all bench users share.
+    #[arg(long, env = "WIRECASH_BENCH_PASSWORD", hide_env_values = true)]
+    password: String,
+    /// Concurrent loops (refresh chains), each on its own connection.
+    #[arg(long, short = 'c', default_value_t = 64)]
+    concurrency: usize,
+    /// Measured time.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Unmeasured time before it (chains authenticate, connections open, caches warm).
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    warmup: Duration,
+    /// Give up on one request after this long.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    request_timeout: Duration,
+    /// HTTP client library.
+    #[arg(long, value_enum, default_value = "hyper")]
+    client: ClientKind,
+    /// Client runtime threads (1 = a single-threaded runtime, cheapest).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// PID of the server on this box, to report its CPU and RSS over the window.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json_out: Option<std::path::PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.concurrency == 0 || args.users == 0 || args.threads == 0 {
+        bail!("--concurrency, --users and --threads must be at least 1");
+    }
+    if args.duration.is_zero() {
+        bail!("--duration must be more than zero");
+    }
+    let runtime = if args.threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()?
+    };
+    let report = runtime.block_on(run(&args))?;
+    let json = serde_json::to_string_pretty(&report)?;
+    if let Some(path) = &args.json_out {
+        std::fs::write(path, format!("{json}\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.json {
+        println!("{json}");
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
+}
+
+/// A sample at the start and one at the end of the window (`None`: unreadable).
+type Pair<T> = (Option<T>, Option<T>);
+
+/// CPU samples of client, server and box at the start and end of the measured window.
+struct Window {
+    start: Instant,
+    end: Instant,
+    client: Pair<CpuSample>,
+    server: Pair<CpuSample>,
+    machine: Pair<(u64, u64)>,
+}
+
+async fn sample_window(measure_start: Instant, end: Instant, server: Option<String>) -> Window {
+    sleep_until(measure_start).await;
+    let start = Instant::now();
+    let m0 = procfs::box_sample();
+    let c0 = procfs::sample("self");
+    let s0 = server.as_deref().and_then(procfs::sample);
+    sleep_until(end).await;
+    let stop = Instant::now();
+    let m1 = procfs::box_sample();
+    let c1 = procfs::sample("self");
+    let s1 = server.as_deref().and_then(procfs::sample);
+    Window {
+        start,
+        end: stop,
+        client: (c0, c1),
+        server: (s0, s1),
+        machine: (m0, m1),
+    }
+}
+
+fn cpu_use(pair: &Pair<CpuSample>, w: &Window) -> Option<CpuUse> {
+    match pair {
+        (Some(a), Some(b)) => Some(CpuUse::between(a, b, w.end - w.start)),
+        _ => None,
+    }
+}
+
+async fn run(args: &Args) -> anyhow::Result<Report> {
+    let target = Target::parse(&args.url, &args.env)?;
+    let connector = Connector::new(args.client, target.clone(), args.request_timeout)?;
+    let users: Vec<String> = (0..args.users)
+        .map(|i| format!("{}{i}", args.user_prefix))
+        .collect();
+    let server = args.server_pid.map(|p| p.to_string());
+    if let Some(pid) = &server
+        && procfs::sample(pid).is_none()
+    {
+        bail!("--server-pid {pid}: no such process readable in /proc");
+    }
+
+    let mut plan = Plan {
+        measure_start: Instant::now(),
+        end: Instant::now(),
+        request_timeout: args.request_timeout,
+        authenticate_path: target.path("authenticate"),
+        token_path: target.path("token"),
+        users,
+        password: args.password.clone(),
+    };
+    load::preflight(connector.conn(), &plan)
+        .await
+        .context("preflight")?;
+
+    let start = Instant::now();
+    plan.measure_start = start + args.warmup;
+    plan.end = plan.measure_start + args.duration;
+    let plan = Arc::new(plan);
+    let sampler = tokio::spawn(sample_window(plan.measure_start, plan.end, server.clone()));
+
+    let mut loops = JoinSet::new();
+    for id in 0..args.concurrency {
+        let conn = connector.conn();
+        let plan = Arc::clone(&plan);
+        match args.mode {
+            Mode::Refresh => loops.spawn(load::refresh_chain(id, conn, plan)),
+            Mode::Authenticate => loops.spawn(load::authenticate_loop(id, conn, plan)),
+        };
+    }
+    let mut total = Record::new()?;
+    while let Some(done) = loops.join_next().await {
+        total.merge(&done.context("a load loop panicked")??)?;
+    }
+    let window = sampler.await.context("the CPU sampler panicked")?;
+    let memory = server.as_deref().and_then(procfs::memory);
+
+    let client_cpu = cpu_use(&window.client, &window);
+    let server_cpu = cpu_use(&window.server, &window);
+    let machine_cpu = match window.machine {
+        (Some(a), Some(b)) => Some(BoxUse::between(
+            a,
+            b,
+            client_cpu.as_ref().map_or(0.0, |c| c.cores),
+            server_cpu.as_ref().map_or(0.0, |c| c.cores),
+        )),
+        _ => None,
+    };
+    let ok = total.ok.len();
+    let duration_s = args.duration.as_secs_f64();
+    Ok(Report {
+        mode: match args.mode {
+            Mode::Refresh => "refresh",
+            Mode::Authenticate => "authenticate",
+        },
+        client: args.client,
+        concurrency: args.concurrency,
+        client_threads: args.threads,
+        users: plan.users.len(),
+        warmup_s: args.warmup.as_secs_f64(),
+        duration_s,
+        ok,
+        ok_per_s: ok as f64 / duration_s,
+        errors: total.errors.clone(),
+        latency: Latency::of(&total.ok),
+        chain_authenticates: (args.mode == Mode::Refresh).then(|| ChainAuth {
+            latency: Latency::of(&total.reauth),
+            errors: total.reauth_errors.clone(),
+        }),
+        error_details: total.details.clone(),
+        client_cpu,
+        server_cpu,
+        machine_cpu,
+        server_rss_kib: memory.map(|m| m.0),
+        server_peak_rss_kib: memory.map(|m| m.1),
+    })
+}

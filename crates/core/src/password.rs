@@ -1,17 +1,28 @@
-//! Argon2id password hashing on a bounded pool of blocking threads, so that logins can
+//! Argon2id password hashing on a fixed pool of threads of its own, so that logins can
 //! never starve the async runtime, with a dummy hash for unknown users so that "no such
 //! user" costs the same time as "wrong password".
+//!
+//! Each pool thread owns one Argon2 work area (19 MiB at the OWASP defaults) and reuses
+//! it for every hash. Allocating it per hash made glibc keep a retired 19 MiB block in
+//! the arena of every thread that ever hashed (RSS grew past 500 MiB under login load,
+//! see docs/benchmarks.md); now password memory is bounded by threads × work area.
+//! The queue in front of the pool is bounded: when it is full the caller is told
+//! `Unavailable` at once instead of waiting without end.
 
-use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
-use tokio::sync::Semaphore;
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
-use crate::crypto::random_bytes;
+use crate::crypto::{ct_eq, random_bytes};
 use crate::error::Error;
 use crate::policy::PasswordParams;
+
+/// Hashes waiting per pool thread before `Unavailable`.
+const QUEUE_PER_THREAD: usize = 64;
 
 /// The result of checking a password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,18 +33,35 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
-/// Hashes and verifies passwords.
-pub struct PasswordHasher {
+enum Job {
+    Verify {
+        password: Zeroizing<String>,
+        stored: Option<String>,
+        reply: oneshot::Sender<Verified>,
+    },
+    Hash {
+        password: Zeroizing<String>,
+        reply: oneshot::Sender<Result<String, Error>>,
+    },
+}
+
+/// The parts every pool thread shares.
+struct Shared {
     params: PasswordParams,
     argon: Argon2<'static>,
-    permits: Arc<Semaphore>,
     dummy_hash: String,
+}
+
+/// Hashes and verifies passwords.
+pub struct PasswordHasher {
+    shared: Arc<Shared>,
+    queue: SyncSender<Job>,
 }
 
 impl std::fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PasswordHasher")
-            .field("params", &self.params)
+            .field("params", &self.shared.params)
             .finish_non_exhaustive()
     }
 }
@@ -49,103 +77,178 @@ fn argon(params: PasswordParams) -> Result<Argon2<'static>, Error> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, p))
 }
 
-impl PasswordHasher {
-    /// A hasher with `params` that runs at most `max_concurrent` hashes at once.
-    pub fn new(params: PasswordParams, max_concurrent: usize) -> Result<Self, Error> {
-        let argon = argon(params)?;
-        let mut hasher = Self {
-            params,
-            argon,
-            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
-            dummy_hash: String::new(),
-        };
-        let mut pw = [0u8; 32];
-        random_bytes(&mut pw)?;
-        hasher.dummy_hash = hasher.hash_blocking(&pw)?;
-        Ok(hasher)
-    }
-
-    /// The configured parameters.
-    pub fn params(&self) -> PasswordParams {
-        self.params
-    }
-
-    /// Hashes on the calling thread (CLI use).
-    pub fn hash_blocking(&self, password: &[u8]) -> Result<String, Error> {
+impl Shared {
+    fn hash(&self, password: &[u8], memory: &mut [Block]) -> Result<String, Error> {
         let mut salt = [0u8; 16];
         random_bytes(&mut salt)?;
+        let failed =
+            |e: &dyn std::fmt::Display| Error::Internal(format!("password hashing failed: {e}"));
+        let mut out = Zeroizing::new([0u8; Params::DEFAULT_OUTPUT_LEN]);
         self.argon
-            .hash_password_with_salt(password, &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))
+            .hash_password_into_with_memory(password, &salt, out.as_mut_slice(), memory)
+            .map_err(|e| failed(&e))?;
+        // The standard PHC string, as `Argon2::hash_password` would write it.
+        let hash = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(self.argon.params()).map_err(|e| failed(&e))?,
+            salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
+            hash: Some(Output::new(out.as_slice()).map_err(|e| failed(&e))?),
+        };
+        Ok(hash.to_string())
     }
 
-    fn verify_blocking(&self, password: &[u8], stored: Option<&str>) -> Verified {
+    fn verify(&self, password: &[u8], stored: Option<&str>, memory: &mut Vec<Block>) -> Verified {
+        let refused = Verified {
+            ok: false,
+            needs_rehash: false,
+        };
         let (hash, real) = match stored.and_then(|s| PasswordHash::new(s).ok()) {
             Some(h) => (h, true),
             // Unknown user (or an unreadable hash): spend the same work on the dummy.
             None => match PasswordHash::new(&self.dummy_hash) {
                 Ok(h) => (h, false),
-                Err(_) => {
-                    return Verified {
-                        ok: false,
-                        needs_rehash: false,
-                    };
-                }
+                Err(_) => return refused,
             },
         };
-        let ok = self.argon.verify_password(password, &hash).is_ok() && real;
-        let needs_rehash = ok && !self.is_current(&hash);
-        Verified { ok, needs_rehash }
-    }
-
-    fn is_current(&self, hash: &PasswordHash) -> bool {
-        let Ok(p) = Params::try_from(hash) else {
-            return false;
+        let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+            return refused;
         };
-        hash.algorithm.as_str() == "argon2id"
+        let Ok(params) = Params::try_from(&hash) else {
+            return refused;
+        };
+        let Ok(algorithm) = Algorithm::try_from(hash.algorithm.as_str()) else {
+            return refused;
+        };
+        let Ok(version) = Version::try_from(hash.version.unwrap_or(0x13)) else {
+            return refused;
+        };
+        let argon = Argon2::new(algorithm, version, params.clone());
+        let blocks = params.block_count();
+        if memory.len() < blocks {
+            // A hash made with more memory than configured (before a parameter change):
+            // grow this thread's area once; it stays bounded by the stored hashes.
+            memory.resize(blocks, Block::default());
+        }
+        let mut out = vec![0u8; expected.len()];
+        let computed = argon.hash_password_into_with_memory(
+            password,
+            salt.as_ref(),
+            &mut out,
+            &mut memory[..blocks],
+        );
+        let ok = computed.is_ok() && ct_eq(&out, expected.as_bytes()) && real;
+        let current = hash.algorithm.as_str() == "argon2id"
             && hash.version == Some(0x13)
-            && p.m_cost() == self.params.memory_kib
-            && p.t_cost() == self.params.iterations
-            && p.p_cost() == self.params.parallelism
+            && params.m_cost() == self.params.memory_kib
+            && params.t_cost() == self.params.iterations
+            && params.p_cost() == self.params.parallelism;
+        Verified {
+            ok,
+            needs_rehash: ok && !current,
+        }
+    }
+}
+
+fn work(shared: Arc<Shared>, jobs: Arc<Mutex<Receiver<Job>>>) {
+    let mut memory = vec![Block::default(); shared.argon.params().block_count()];
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        match job {
+            Ok(Job::Verify {
+                password,
+                stored,
+                reply,
+            }) => {
+                let _ =
+                    reply.send(shared.verify(password.as_bytes(), stored.as_deref(), &mut memory));
+            }
+            Ok(Job::Hash { password, reply }) => {
+                let _ = reply.send(shared.hash(password.as_bytes(), &mut memory));
+            }
+            Err(_) => return, // the hasher was dropped
+        }
+    }
+}
+
+impl PasswordHasher {
+    /// A hasher with `params` on `threads` threads of its own.
+    pub fn new(params: PasswordParams, threads: usize) -> Result<Self, Error> {
+        let threads = threads.max(1);
+        let argon = argon(params)?;
+        let mut memory = vec![Block::default(); argon.params().block_count()];
+        let mut shared = Shared {
+            params,
+            argon,
+            dummy_hash: String::new(),
+        };
+        let mut pw = [0u8; 32];
+        random_bytes(&mut pw)?;
+        shared.dummy_hash = shared.hash(&pw, &mut memory)?;
+        drop(memory);
+        let shared = Arc::new(shared);
+        let (queue, rx) = sync_channel(threads * QUEUE_PER_THREAD);
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads {
+            let (shared, rx) = (Arc::clone(&shared), Arc::clone(&rx));
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || work(shared, rx))
+                .map_err(|e| {
+                    Error::Internal(format!("cannot start a password hashing thread: {e}"))
+                })?;
+        }
+        Ok(Self { shared, queue })
     }
 
-    async fn on_pool<T: Send + 'static>(
-        self: &Arc<Self>,
-        f: impl FnOnce(&PasswordHasher) -> T + Send + 'static,
-    ) -> Result<T, Error> {
-        let _permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Unavailable("password hasher is shut down".into()))?;
-        let me = Arc::clone(self);
-        tokio::task::spawn_blocking(move || f(&me))
-            .await
-            .map_err(|_| Error::Internal("password hashing task failed".into()))
+    /// The configured parameters.
+    pub fn params(&self) -> PasswordParams {
+        self.shared.params
+    }
+
+    fn submit(&self, job: Job) -> Result<(), Error> {
+        self.queue.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => Error::Unavailable("too many password checks queued".into()),
+            TrySendError::Disconnected(_) => {
+                Error::Internal("password hashing threads have stopped".into())
+            }
+        })
     }
 
     /// Checks `password` against `stored` (`None`: unknown user, same cost, never ok).
     pub async fn verify(
-        self: &Arc<Self>,
+        &self,
         password: Zeroizing<String>,
         stored: Option<String>,
     ) -> Result<Verified, Error> {
-        self.on_pool(move |h| h.verify_blocking(password.as_bytes(), stored.as_deref()))
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Verify {
+            password,
+            stored,
+            reply,
+        })?;
+        answer
             .await
+            .map_err(|_| Error::Internal("password check was dropped".into()))
     }
 
-    /// Hashes `password` on the pool.
-    pub async fn hash(self: &Arc<Self>, password: Zeroizing<String>) -> Result<String, Error> {
-        self.on_pool(move |h| h.hash_blocking(password.as_bytes()))
-            .await?
+    /// Hashes `password` with the configured parameters.
+    pub async fn hash(&self, password: Zeroizing<String>) -> Result<String, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Hash { password, reply })?;
+        answer
+            .await
+            .map_err(|_| Error::Internal("password hashing was dropped".into()))?
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::{PasswordHasher as _, PasswordVerifier as _};
 
     const CHEAP: PasswordParams = PasswordParams {
         memory_kib: 64,
@@ -155,9 +258,12 @@ mod tests {
 
     #[tokio::test]
     async fn verify_accepts_right_rejects_wrong_and_unknown() -> Result<(), Error> {
-        let h = Arc::new(PasswordHasher::new(CHEAP, 2)?);
+        let h = PasswordHasher::new(CHEAP, 2)?;
         let stored = h.hash(Zeroizing::new("s3cret".into())).await?;
-        assert!(stored.starts_with("$argon2id$"));
+        assert!(
+            stored.starts_with("$argon2id$v=19$m=64,t=1,p=1$"),
+            "{stored}"
+        );
         let ok = h
             .verify(Zeroizing::new("s3cret".into()), Some(stored.clone()))
             .await?;
@@ -182,16 +288,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn hashes_are_standard_phc_strings_both_ways() -> Result<(), Error> {
+        let h = PasswordHasher::new(CHEAP, 1)?;
+        // Ours verifies with the library's own verifier…
+        let ours = h.hash(Zeroizing::new("pw one".into())).await?;
+        let parsed = PasswordHash::new(&ours).map_err(|e| Error::Internal(e.to_string()))?;
+        assert!(argon(CHEAP)?.verify_password(b"pw one", &parsed).is_ok());
+        // …and the library's verify with ours, with more memory than configured too.
+        let big = PasswordParams {
+            memory_kib: 256,
+            ..CHEAP
+        };
+        let theirs = argon(big)?
+            .hash_password_with_salt(b"pw two", b"0123456789abcdef")
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .to_string();
+        let v = h
+            .verify(Zeroizing::new("pw two".into()), Some(theirs.clone()))
+            .await?;
+        assert_eq!(
+            v,
+            Verified {
+                ok: true,
+                needs_rehash: true
+            }
+        );
+        assert!(
+            !h.verify(Zeroizing::new("pw three".into()), Some(theirs))
+                .await?
+                .ok
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
     async fn changed_parameters_ask_for_a_rehash() -> Result<(), Error> {
-        let old = Arc::new(PasswordHasher::new(CHEAP, 1)?);
+        let old = PasswordHasher::new(CHEAP, 1)?;
         let stored = old.hash(Zeroizing::new("pw".into())).await?;
-        let new = Arc::new(PasswordHasher::new(
+        let new = PasswordHasher::new(
             PasswordParams {
                 memory_kib: 128,
                 ..CHEAP
             },
             1,
-        )?);
+        )?;
         let v = new
             .verify(Zeroizing::new("pw".into()), Some(stored))
             .await?;
@@ -202,6 +342,34 @@ mod tests {
                 needs_rehash: true
             }
         );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_unavailable_at_once() -> Result<(), Error> {
+        // Expensive enough that the queue fills before the single thread drains it.
+        let h = Arc::new(PasswordHasher::new(
+            PasswordParams {
+                memory_kib: 8192,
+                iterations: 3,
+                parallelism: 1,
+            },
+            1,
+        )?);
+        let mut tasks = Vec::new();
+        for _ in 0..(QUEUE_PER_THREAD + 20) {
+            let h = Arc::clone(&h);
+            tasks.push(tokio::spawn(async move {
+                h.verify(Zeroizing::new("x".into()), None).await
+            }));
+        }
+        let mut unavailable = 0;
+        for t in tasks {
+            if let Ok(Err(Error::Unavailable(_))) = t.await {
+                unavailable += 1;
+            }
+        }
+        assert!(unavailable > 0);
         Ok(())
     }
 }

@@ -47,6 +47,14 @@ CREATE TABLE signing_keys (
 /// every commit: a 200 means the token is on stable storage.
 pub fn configure(conn: &Connection, read_only: bool) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // The bundled SQLite is built with STAT4, whose planner looks at bound values and
+    // so re-prepares a cached statement on every new binding: that cost 28 % of the
+    // server's CPU on the refresh path (docs/benchmarks.md). Our queries are primary-key
+    // lookups whose plan never depends on the value: keep the plan stable.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;

@@ -25,7 +25,7 @@ impl Writer {
         let (tx, rx) = mpsc::channel::<Job>(4096);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, rx))?;
+            .spawn(move || serve(conn, rx))?;
         Ok(Self { tx })
     }
 
@@ -54,7 +54,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+fn serve(conn: Connection, mut rx: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -68,8 +68,14 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
+/// Runs one transaction-control statement, prepared once per connection: parsing it
+/// anew for every job and every commit showed up in the writer's profile.
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "SQLite BEGIN failed");
         // Never run a job outside a transaction. Dropping a job drops its reply
         // channel, so its caller gets `Unavailable`.
@@ -82,14 +88,14 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
         // Some errors (I/O, disk full) make SQLite roll the whole transaction back; a
         // job run after that would commit on its own. Drop the rest instead: their
         // callers get `Unavailable`.
-        if aborted.is_some() || conn.execute_batch("SAVEPOINT job").is_err() {
+        if aborted.is_some() || run(conn, "SAVEPOINT job").is_err() {
             continue;
         }
         let (ok, reply) = job(conn);
         let end = if ok {
-            conn.execute_batch("RELEASE job")
+            run(conn, "RELEASE job")
         } else {
-            conn.execute_batch("ROLLBACK TO job; RELEASE job")
+            run(conn, "ROLLBACK TO job").and_then(|()| run(conn, "RELEASE job"))
         };
         if conn.is_autocommit() {
             aborted = Some("the transaction was rolled back by SQLite".to_string());
@@ -98,7 +104,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
     }
     let commit_error = match aborted {
         Some(e) => Some(e),
-        None => conn.execute_batch("COMMIT").err().map(|e| e.to_string()),
+        None => run(conn, "COMMIT").err().map(|e| e.to_string()),
     };
     if let Some(e) = &commit_error {
         let _ = conn.execute_batch("ROLLBACK");

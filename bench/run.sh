@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# One-command load benchmark of wirecash-auth: builds release, starts a fresh server on
+# a temporary SQLite database (default Argon2 parameters, loopback only), runs the
+# refresh and authenticate loads against it, prints the results and the server's peak
+# RSS, then stops the server and removes everything it created. See bench/README.md.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+# Knobs (environment variables).
+USERS=${USERS:-64}                       # bench users bench-0 … bench-(USERS-1)
+REFRESH_CHAINS=${REFRESH_CHAINS:-64}     # concurrent refresh chains
+AUTH_CONCURRENCY=${AUTH_CONCURRENCY:-8}  # concurrent authenticate loops
+DURATION=${DURATION:-20}                 # measured seconds per mode
+WARMUP=${WARMUP:-2}                      # unmeasured seconds before that
+CLIENT=${CLIENT:-hyper}                  # hyper | reqwest
+CLIENT_THREADS=${CLIENT_THREADS:-1}      # load generator runtime threads
+SERVER_CPUS=${SERVER_CPUS:-}             # taskset CPU list for the server, empty = unpinned
+CLIENT_CPUS=${CLIENT_CPUS:-}             # taskset CPU list for the load generator
+MODES=${MODES:-"refresh authenticate"}   # which loads to run, in order
+RESULTS_DIR=${RESULTS_DIR:-}             # if set, JSON reports and server log are kept here
+SKIP_BUILD=${SKIP_BUILD:-0}              # 1 = use the binaries already in target/release
+BENCH_ENV=sandbox
+
+for v in USERS REFRESH_CHAINS AUTH_CONCURRENCY DURATION WARMUP CLIENT_THREADS; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || { echo "run.sh: $v must be a whole number (got '${!v}')" >&2; exit 2; }
+done
+
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+SERVER_BIN=$TARGET_DIR/release/wirecash-auth
+BENCH_BIN=$TARGET_DIR/release/wirecash-bench
+
+if [[ $SKIP_BUILD != 1 ]]; then
+    echo "== building release binaries"
+    (cd "$ROOT" && cargo build --release -p wirecash-auth -p wirecash-bench)
+fi
+
+# taskset execs the program, so "$!" below is the server's own PID either way.
+server_pin=()
+client_pin=()
+[[ -n $SERVER_CPUS ]] && server_pin=(taskset -c "$SERVER_CPUS")
+[[ -n $CLIENT_CPUS ]] && client_pin=(taskset -c "$CLIENT_CPUS")
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/wirecash-bench.XXXXXX")
+SERVER_PID=
+cleanup() {
+    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    if [[ -n $RESULTS_DIR && -f $WORK/server.log ]]; then cp "$WORK/server.log" "$RESULTS_DIR/"; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+[[ -n $RESULTS_DIR ]] && mkdir -p "$RESULTS_DIR"
+
+DB="sqlite://$WORK/bench.db"
+CONFIG=$WORK/wirecash-auth.toml
+# Only what a benchmark must change: one environment, and no per-address rate limits
+# (every request comes from 127.0.0.1, so the defaults of 20 authenticate/s and 1000
+# refresh/s per address would measure the limiter). Argon2 and token settings stay at
+# their defaults (OWASP: 19456 KiB, 2 iterations, 1 lane).
+cat >"$CONFIG" <<EOF
+environments = ["$BENCH_ENV"]
+
+[rate_limit]
+authenticate_rps = 0
+token_rps = 0
+EOF
+# A throw-away master key, so nothing is written next to the database.
+WIRECASH_AUTH_MASTER_KEY=$(head -c 32 /dev/urandom | base64)
+export WIRECASH_AUTH_MASTER_KEY
+# The password every bench user shares; handed to the load generator by environment so
+# it does not show in `ps`.
+WIRECASH_BENCH_PASSWORD="bench-$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
+export WIRECASH_BENCH_PASSWORD
+
+echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(uname -sr)"
+echo "== commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (+ local changes)')"
+echo "== adding $USERS users to $DB"
+for ((i = 0; i < USERS; i++)); do
+    printf '%s\n' "$WIRECASH_BENCH_PASSWORD" |
+        "$SERVER_BIN" --database "$DB" --config "$CONFIG" user add "bench-$i" --env "$BENCH_ENV" --password-stdin >/dev/null
+done
+
+echo "== starting the server${SERVER_CPUS:+ on CPUs $SERVER_CPUS}"
+"${server_pin[@]}" "$SERVER_BIN" --database "$DB" --config "$CONFIG" serve --listen 127.0.0.1:0 \
+    >"$WORK/server.out" 2>"$WORK/server.log" &
+SERVER_PID=$!
+ADDR=
+for _ in $(seq 1 300); do
+    ADDR=$(sed -n 's/^wirecash-auth listening on \(.*\)$/\1/p' "$WORK/server.out" | head -n1)
+    [[ -n $ADDR ]] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { echo "the server exited:" >&2; cat "$WORK/server.log" >&2; exit 1; }
+    sleep 0.1
+done
+[[ -n $ADDR ]] || { echo "the server did not become ready in 30 s" >&2; cat "$WORK/server.log" >&2; exit 1; }
+echo "   pid $SERVER_PID on $ADDR, RSS after start: $(awk '/^VmRSS/ {print $2, $3}' "/proc/$SERVER_PID/status")"
+
+for mode in $MODES; do
+    case $mode in
+        refresh) concurrency=$REFRESH_CHAINS ;;
+        authenticate) concurrency=$AUTH_CONCURRENCY ;;
+        *) echo "run.sh: unknown mode '$mode'" >&2; exit 2 ;;
+    esac
+    json=()
+    [[ -n $RESULTS_DIR ]] && json=(--json-out "$RESULTS_DIR/$mode.json")
+    echo
+    # The generator stops by itself after WARMUP + DURATION (+ at most one request
+    # timeout); `timeout` is only a backstop.
+    timeout $((WARMUP + DURATION + 60)) "${client_pin[@]}" \
+        "$BENCH_BIN" "$mode" --url "http://$ADDR" --env "$BENCH_ENV" --users "$USERS" \
+        --concurrency "$concurrency" --duration "${DURATION}s" --warmup "${WARMUP}s" \
+        --client "$CLIENT" --threads "$CLIENT_THREADS" --server-pid "$SERVER_PID" "${json[@]}"
+done
+
+echo
+read -r utime stime < <(awk '{ sub(/^.*\) /, ""); print $12, $13 }' "/proc/$SERVER_PID/stat")
+echo "== server totals since start: CPU $(((utime + stime) / $(getconf CLK_TCK))) s," \
+    "$(grep -E '^(VmHWM|VmRSS)' "/proc/$SERVER_PID/status" | tr -s ' \t' ' ' | paste -sd, -)"
+echo "   peak RSS (VmHWM): $(awk '/^VmHWM/ {printf "%.1f MiB", $2 / 1024}' "/proc/$SERVER_PID/status")"
+echo "   database on disk: $(du -ch "$WORK"/bench.db* | tail -n1 | cut -f1)"

@@ -1,0 +1,221 @@
+//! The two load loops: a refresh chain (authenticate once, then spend each new refresh
+//! token exactly once) and an authenticate loop. Each loop owns one connection and
+//! records only requests that started inside the measured window.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::{Instant, sleep_until, timeout};
+use wirecash_proto::{AuthenticateRequest, AuthenticateResponse, ErrorBody, RefreshTokenRequest};
+
+use crate::conn::Conn;
+use crate::stats::{Record, count, record};
+
+/// After a transport failure or a failed authenticate, wait this long before trying
+/// again, so a dead server is not hammered in a tight loop.
+const BACKOFF: Duration = Duration::from_millis(50);
+
+/// What every loop shares.
+pub struct Plan {
+    /// Requests that start before this are warm-up and not recorded.
+    pub measure_start: Instant,
+    /// No request starts at or after this.
+    pub end: Instant,
+    /// Give up on one request after this long (counted as `timeout`).
+    pub request_timeout: Duration,
+    /// `/{env}/authenticate` under `--url`.
+    pub authenticate_path: String,
+    /// `/{env}/token` under `--url`.
+    pub token_path: String,
+    /// The bench users' names; loop `i` uses `users[i % users.len()]`.
+    pub users: Vec<String>,
+    /// The password every bench user has.
+    pub password: String,
+}
+
+/// Why a request did not yield tokens, with detail for the first occurrence.
+struct Failure {
+    cause: String,
+    detail: String,
+    /// The connection is unusable or the server unreachable: back off.
+    transport: bool,
+}
+
+/// Posts `body` and reads a token response out of a 200.
+async fn grant(
+    conn: &mut Conn,
+    plan: &Plan,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<AuthenticateResponse, Failure> {
+    let reply = match timeout(plan.request_timeout, conn.post(path, body)).await {
+        Err(_) => {
+            // The request is abandoned half-way: the connection cannot be reused.
+            conn.reset();
+            return Err(Failure {
+                cause: "timeout".into(),
+                detail: format!("no answer within {:?}", plan.request_timeout),
+                transport: true,
+            });
+        }
+        Ok(Err(e)) => {
+            return Err(Failure {
+                cause: "transport".into(),
+                detail: format!("{e:#}"),
+                transport: true,
+            });
+        }
+        Ok(Ok(reply)) => reply,
+    };
+    if reply.status != 200 {
+        let code = serde_json::from_slice::<ErrorBody>(&reply.body)
+            .map(|b| b.error)
+            .unwrap_or_else(|_| "?".into());
+        return Err(Failure {
+            cause: format!("http {} {code}", reply.status),
+            detail: String::from_utf8_lossy(&reply.body)
+                .chars()
+                .take(300)
+                .collect(),
+            transport: false,
+        });
+    }
+    serde_json::from_slice::<AuthenticateResponse>(&reply.body).map_err(|e| Failure {
+        cause: "bad 200 body".into(),
+        detail: format!("{e}: {}", String::from_utf8_lossy(&reply.body)),
+        transport: false,
+    })
+}
+
+fn note(rec: &mut Record, into_reauth: bool, f: &Failure) {
+    let map = if into_reauth {
+        &mut rec.reauth_errors
+    } else {
+        &mut rec.errors
+    };
+    count(map, f.cause.clone());
+    rec.details
+        .entry(f.cause.clone())
+        .or_insert_with(|| f.detail.clone());
+}
+
+async fn back_off(plan: &Plan) {
+    sleep_until((Instant::now() + BACKOFF).min(plan.end)).await;
+}
+
+async fn authenticate(
+    conn: &mut Conn,
+    plan: &Plan,
+    user: &str,
+) -> Result<AuthenticateResponse, Failure> {
+    let req = AuthenticateRequest {
+        username: user.to_owned(),
+        password: plan.password.clone(),
+    };
+    let body = serde_json::to_vec(&req).map_err(|e| Failure {
+        cause: "encode".into(),
+        detail: e.to_string(),
+        transport: false,
+    })?;
+    grant(conn, plan, &plan.authenticate_path, body).await
+}
+
+/// A refresh chain: authenticate, then refresh with the tokens just received, for as
+/// long as the run lasts. Any failed refresh drops the session and re-authenticates,
+/// since its refresh token may already be spent.
+pub async fn refresh_chain(id: usize, mut conn: Conn, plan: Arc<Plan>) -> anyhow::Result<Record> {
+    let mut rec = Record::new()?;
+    let user = &plan.users[id % plan.users.len()];
+    let mut tokens: Option<AuthenticateResponse> = None;
+    loop {
+        let t0 = Instant::now();
+        if t0 >= plan.end {
+            break;
+        }
+        let measured = t0 >= plan.measure_start;
+        match tokens.take() {
+            None => match authenticate(&mut conn, &plan, user).await {
+                Ok(t) => {
+                    if measured {
+                        record(&mut rec.reauth, t0.elapsed());
+                    }
+                    tokens = Some(t);
+                }
+                Err(f) => {
+                    if measured {
+                        note(&mut rec, true, &f);
+                    }
+                    back_off(&plan).await;
+                }
+            },
+            Some(t) => {
+                let req = RefreshTokenRequest {
+                    username: user.clone(),
+                    access_token: t.access_token,
+                    refresh_token: t.refresh_token,
+                };
+                let body = serde_json::to_vec(&req)?;
+                match grant(&mut conn, &plan, &plan.token_path, body).await {
+                    Ok(next) => {
+                        if measured {
+                            record(&mut rec.ok, t0.elapsed());
+                        }
+                        tokens = Some(next);
+                    }
+                    Err(f) => {
+                        if measured {
+                            note(&mut rec, false, &f);
+                        }
+                        if f.transport {
+                            back_off(&plan).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(rec)
+}
+
+/// An authenticate loop: one password login after another.
+pub async fn authenticate_loop(
+    id: usize,
+    mut conn: Conn,
+    plan: Arc<Plan>,
+) -> anyhow::Result<Record> {
+    let mut rec = Record::new()?;
+    let user = &plan.users[id % plan.users.len()];
+    loop {
+        let t0 = Instant::now();
+        if t0 >= plan.end {
+            break;
+        }
+        let measured = t0 >= plan.measure_start;
+        match authenticate(&mut conn, &plan, user).await {
+            Ok(_) => {
+                if measured {
+                    record(&mut rec.ok, t0.elapsed());
+                }
+            }
+            Err(f) => {
+                if measured {
+                    note(&mut rec, false, &f);
+                }
+                if f.transport {
+                    back_off(&plan).await;
+                }
+            }
+        }
+    }
+    Ok(rec)
+}
+
+/// One authenticate before the clock starts, so wrong credentials or a wrong URL fail
+/// at once with the server's own words instead of as a run full of errors.
+pub async fn preflight(mut conn: Conn, plan: &Plan) -> anyhow::Result<()> {
+    let user = plan.users.first().map_or("", String::as_str);
+    authenticate(&mut conn, plan, user)
+        .await
+        .map(drop)
+        .map_err(|f| anyhow::anyhow!("authenticate as {user:?} failed: {}: {}", f.cause, f.detail))
+}

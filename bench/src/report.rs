@@ -1,0 +1,153 @@
+//! The result of a run, printed as a table for people or as JSON for scripts.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::conn::ClientKind;
+use crate::procfs::{BoxUse, CpuUse};
+use crate::stats::Latency;
+
+/// Everything a run measured.
+#[derive(Debug, serde::Serialize)]
+pub struct Report {
+    /// `refresh` or `authenticate`.
+    pub mode: &'static str,
+    /// Client library used.
+    pub client: ClientKind,
+    /// Concurrent loops (chains), each with its own connection.
+    pub concurrency: usize,
+    /// Client runtime threads.
+    pub client_threads: usize,
+    /// Distinct bench users.
+    pub users: usize,
+    /// Warm-up, not measured, in seconds.
+    pub warmup_s: f64,
+    /// Measured window, in seconds.
+    pub duration_s: f64,
+    /// Successful (200) requests of the mode's kind started in the window.
+    pub ok: u64,
+    /// `ok / duration_s`.
+    pub ok_per_s: f64,
+    /// Failed requests of the mode's kind, by cause.
+    pub errors: BTreeMap<String, u64>,
+    /// Latency of the successful requests.
+    pub latency: Latency,
+    /// Refresh mode only: authenticates the chains needed (start and re-authentication).
+    pub chain_authenticates: Option<ChainAuth>,
+    /// First detail seen per error cause.
+    pub error_details: BTreeMap<String, String>,
+    /// CPU of this load generator over the window (1.0 = one core).
+    pub client_cpu: Option<CpuUse>,
+    /// CPU of the server (`--server-pid`) over the window.
+    pub server_cpu: Option<CpuUse>,
+    /// CPU of the whole box over the window: shows load from other programs.
+    pub machine_cpu: Option<BoxUse>,
+    /// Server `VmRSS` at the end of the run, KiB.
+    pub server_rss_kib: Option<u64>,
+    /// Server `VmHWM` (peak RSS since it started) at the end of the run, KiB.
+    pub server_peak_rss_kib: Option<u64>,
+}
+
+/// Authenticates done by refresh chains inside the window.
+#[derive(Debug, serde::Serialize)]
+pub struct ChainAuth {
+    /// Successful ones, with their latency.
+    pub latency: Latency,
+    /// Failed ones, by cause.
+    pub errors: BTreeMap<String, u64>,
+}
+
+fn errors_line(errors: &BTreeMap<String, u64>) -> String {
+    if errors.is_empty() {
+        return "0".into();
+    }
+    let total: u64 = errors.values().sum();
+    let parts: Vec<String> = errors.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    format!("{total} ({})", parts.join(", "))
+}
+
+fn latency_line(l: &Latency) -> String {
+    format!(
+        "p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  (mean {:.2})",
+        l.p50_ms, l.p90_ms, l.p99_ms, l.p999_ms, l.max_ms, l.mean_ms
+    )
+}
+
+fn cpu_line(c: &CpuUse) -> String {
+    let top: Vec<String> = c
+        .threads
+        .iter()
+        .take(6)
+        .map(|(name, cores)| format!("{name} {cores:.2}"))
+        .collect();
+    format!("{:.2} cores  [{}]", c.cores, top.join(", "))
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+impl Report {
+    /// A table for people.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let (what, done) = if self.mode == "refresh" {
+            ("refresh chains", "refreshes ok")
+        } else {
+            ("authenticate loops", "authenticates ok")
+        };
+        let _ = writeln!(
+            s,
+            "== {}: {} {what}, {} users, {:.0}s measured after {:.0}s warm-up, {} client on {} thread(s)",
+            self.mode,
+            self.concurrency,
+            self.users,
+            self.duration_s,
+            self.warmup_s,
+            format!("{:?}", self.client).to_lowercase(),
+            self.client_threads
+        );
+        let _ = writeln!(s, "  {:<18}{}  ({:.1}/s)", done, self.ok, self.ok_per_s);
+        let _ = writeln!(s, "  {:<18}{}", "errors", errors_line(&self.errors));
+        let _ = writeln!(s, "  {:<18}{}", "latency ms", latency_line(&self.latency));
+        if let Some(auth) = &self.chain_authenticates {
+            let line = if auth.latency.count == 0 && auth.errors.is_empty() {
+                "none in the window".to_owned()
+            } else {
+                format!(
+                    "{} ok, errors {}; latency ms {}",
+                    auth.latency.count,
+                    errors_line(&auth.errors),
+                    latency_line(&auth.latency)
+                )
+            };
+            let _ = writeln!(s, "  {:<18}{line}", "chain auths");
+        }
+        if let Some(c) = &self.client_cpu {
+            let _ = writeln!(s, "  {:<18}{}", "client CPU", cpu_line(c));
+        }
+        if let Some(c) = &self.server_cpu {
+            let _ = writeln!(s, "  {:<18}{}", "server CPU", cpu_line(c));
+        }
+        if let Some(m) = &self.machine_cpu {
+            let _ = writeln!(
+                s,
+                "  {:<18}{:.2} of {} cores busy; {:.2} outside client and server (softirq, other programs)",
+                "box CPU", m.busy_cores, m.cpus, m.other_cores
+            );
+        }
+        if let (Some(rss), Some(hwm)) = (self.server_rss_kib, self.server_peak_rss_kib) {
+            let _ = writeln!(
+                s,
+                "  {:<18}now {:.1} MiB, peak (VmHWM) {:.1} MiB",
+                "server RSS",
+                mib(rss),
+                mib(hwm)
+            );
+        }
+        for (cause, detail) in &self.error_details {
+            let _ = writeln!(s, "  first {cause}: {detail}");
+        }
+        s
+    }
+}
