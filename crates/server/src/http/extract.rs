@@ -45,30 +45,18 @@ fn query_has_credentials(query: &str) -> bool {
     })
 }
 
-fn is_json(parts: &Parts) -> bool {
-    parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
-}
-
 impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
         let (parts, body) = req.into_parts();
-        if parts.uri.query().is_some_and(query_has_credentials) {
-            return Err(ApiError::InvalidRequest(
-                "credentials and tokens must not be sent in the query string; send them as a JSON \
-                 object in the request body with Content-Type: application/json"
-                    .into(),
-            ));
-        }
-        if !is_json(&parts) {
-            return Err(ApiError::UnsupportedMediaType);
-        }
+        let query = parts.uri.query();
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        // Everything that can be refused before reading the body is refused before.
+        check_head(query, content_type)?;
         let declared = parts
             .headers
             .get(header::CONTENT_LENGTH)
@@ -80,22 +68,57 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
         let bytes = axum::body::to_bytes(Body::new(body), MAX_BODY)
             .await
             .map_err(|_| ApiError::PayloadTooLarge(MAX_BODY))?;
-        if bytes.is_empty() {
-            return Err(ApiError::InvalidRequest(
-                "the request body is empty; send a JSON object".into(),
-            ));
-        }
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(map)) => Ok(JsonObject(map)),
-            Ok(_) => Err(ApiError::InvalidRequest(
-                "the request body must be a JSON object".into(),
-            )),
-            Err(e) => Err(ApiError::InvalidRequest(format!(
-                "the request body is not valid JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ))),
-        }
+        parse_json(&bytes)
+    }
+}
+
+fn check_head(query: Option<&str>, content_type: Option<&str>) -> Result<(), ApiError> {
+    if query.is_some_and(query_has_credentials) {
+        return Err(ApiError::InvalidRequest(
+            "credentials and tokens must not be sent in the query string; send them as a JSON \
+             object in the request body with Content-Type: application/json"
+                .into(),
+        ));
+    }
+    let is_json = content_type
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    Ok(())
+}
+
+/// The whole check of a WireCash request body, as a pure function of the query string,
+/// the `Content-Type` and the body bytes (what the extractor and the fuzz target call).
+pub fn parse_body(
+    query: Option<&str>,
+    content_type: Option<&str>,
+    bytes: &[u8],
+) -> Result<JsonObject, ApiError> {
+    check_head(query, content_type)?;
+    parse_json(bytes)
+}
+
+fn parse_json(bytes: &[u8]) -> Result<JsonObject, ApiError> {
+    if bytes.len() > MAX_BODY {
+        return Err(ApiError::PayloadTooLarge(MAX_BODY));
+    }
+    if bytes.is_empty() {
+        return Err(ApiError::InvalidRequest(
+            "the request body is empty; send a JSON object".into(),
+        ));
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(JsonObject(map)),
+        Ok(_) => Err(ApiError::InvalidRequest(
+            "the request body must be a JSON object".into(),
+        )),
+        Err(e) => Err(ApiError::InvalidRequest(format!(
+            "the request body is not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        ))),
     }
 }
 
@@ -137,10 +160,58 @@ mod tests {
         assert!(!query_has_credentials(""));
     }
 
+    #[test]
+    fn body_checks_in_order() {
+        let json = Some("application/json");
+        assert!(matches!(
+            parse_body(Some("password=x"), json, b"{}"),
+            Err(ApiError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            parse_body(None, Some("text/plain"), b"{}"),
+            Err(ApiError::UnsupportedMediaType)
+        ));
+        assert!(matches!(
+            parse_body(None, None, b"{}"),
+            Err(ApiError::UnsupportedMediaType)
+        ));
+        assert!(matches!(
+            parse_body(None, json, &[b' '; MAX_BODY + 1]),
+            Err(ApiError::PayloadTooLarge(_))
+        ));
+        assert!(matches!(
+            parse_body(None, json, b""),
+            Err(ApiError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            parse_body(None, json, b"[]"),
+            Err(ApiError::InvalidRequest(_))
+        ));
+        let ok = parse_body(
+            Some("x=1"),
+            Some("application/json; charset=utf-8"),
+            br#"{"a":"b","n":1}"#,
+        );
+        let Ok(obj) = ok else {
+            panic!("a JSON object is accepted")
+        };
+        assert_eq!(obj.required_str("a", 10).ok(), Some("b"));
+        assert!(obj.required_str("a", 0).is_err());
+        assert!(obj.required_str("n", 10).is_err());
+        assert!(obj.required_str("missing", 10).is_err());
+    }
+
     proptest! {
         #[test]
         fn query_check_never_panics(q in ".{0,300}") {
             let _ = query_has_credentials(&q);
+        }
+
+        #[test]
+        fn body_check_never_panics(body in prop::collection::vec(any::<u8>(), 0..600)) {
+            if let Ok(obj) = parse_body(None, Some("application/json"), &body) {
+                let _ = obj.required_str("username", 256);
+            }
         }
     }
 }
