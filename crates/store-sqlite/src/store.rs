@@ -519,6 +519,11 @@ impl KeyStore for SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
+        if !self.writer.is_running() {
+            return Err(StoreError::Unavailable(
+                "the SQLite writer has stopped".into(),
+            ));
+        }
         self.read(|c| {
             c.query_row("SELECT count(*) FROM signing_keys", [], |r| {
                 r.get::<_, i64>(0)

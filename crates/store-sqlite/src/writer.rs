@@ -29,6 +29,11 @@ impl Writer {
         Ok(Self { tx })
     }
 
+    /// Whether the writer thread is still taking work (for readiness checks).
+    pub fn is_running(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
     /// Runs `f` in the writer's next transaction and answers once it is durable.
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
@@ -91,7 +96,14 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
         if aborted.is_some() || run(conn, "SAVEPOINT job").is_err() {
             continue;
         }
-        let (ok, reply) = job(conn);
+        // A panicking job (a bug: none of ours unwraps) must not take the writer, and
+        // with it every future write, down: treat it like a lost transaction.
+        let Ok((ok, reply)) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn)))
+        else {
+            tracing::error!("a write job panicked; rolling back its transaction");
+            aborted = Some("a write job failed".to_string());
+            continue;
+        };
         let end = if ok {
             run(conn, "RELEASE job")
         } else {
@@ -108,7 +120,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
     };
     if let Some(e) = &commit_error {
         let _ = conn.execute_batch("ROLLBACK");
-        tracing::error!(error = %e, "SQLite COMMIT failed");
+        tracing::error!(error = %e, "SQLite transaction rolled back; its writes are refused");
     }
     for (reply, job_error) in replies {
         reply(commit_error.clone().or(job_error));
@@ -166,5 +178,28 @@ mod tests {
             .await
             .unwrap();
         assert_eq!((rows, failed), (40, 0));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_its_batch_and_the_writer_lives_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("p.db")).unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER)").unwrap();
+        let writer = Writer::start(conn).unwrap();
+        let bad = writer
+            .write(|_c| -> Result<(), StoreError> { panic!("a bug in a job") })
+            .await;
+        assert!(matches!(bad, Err(StoreError::Unavailable(_))), "{bad:?}");
+        assert!(writer.is_running());
+        let n = writer
+            .write(|c| {
+                c.execute("INSERT INTO t (v) VALUES (1)", [])
+                    .map_err(|e| StoreError::Backend(e.to_string()))?;
+                c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
+                    .map_err(|e| StoreError::Backend(e.to_string()))
+            })
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
     }
 }
