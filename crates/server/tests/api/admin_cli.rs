@@ -204,3 +204,39 @@ async fn user_add_with_generated_password_prints_it_once_and_it_works() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--password-stdin"));
 }
+
+#[tokio::test]
+async fn user_add_on_a_terminal_prompts_twice_for_the_password() {
+    let app = TestApp::spawn().await;
+    let pw = "typed at the prompt twice";
+    app.remember(pw);
+    // `script` (util-linux, essential on Debian) gives the CLI a real terminal.
+    let cmd = format!(
+        "{} --database '{}' user add zed --env sandbox",
+        env!("CARGO_BIN_EXE_wirecash-auth"),
+        app.config.database
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("WIRECASH_AUTH_PASSWORD_HASH_MEMORY_KIB", "64")
+        .env("WIRECASH_AUTH_PASSWORD_HASH_ITERATIONS", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{pw}\n{pw}").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("password for zed:") && text.contains("again:"),
+        "{text}"
+    );
+    assert!(text.contains("created user zed"), "{text}");
+    app.login("sandbox", "zed", pw).await;
+}
