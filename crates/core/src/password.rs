@@ -204,11 +204,6 @@ impl PasswordHasher {
         Ok(Self { shared, queue })
     }
 
-    /// The configured parameters.
-    pub fn params(&self) -> PasswordParams {
-        self.shared.params
-    }
-
     fn submit(&self, job: Job) -> Result<(), Error> {
         self.queue.try_send(job).map_err(|e| match e {
             TrySendError::Full(_) => Error::Unavailable("too many password checks queued".into()),

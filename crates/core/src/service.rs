@@ -147,18 +147,6 @@ impl AuthService {
         self.envs.get(name)
     }
 
-    /// Names of the served environments.
-    pub fn environment_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.envs.keys().cloned().collect();
-        v.sort();
-        v
-    }
-
-    /// The token policy in force.
-    pub fn policy(&self) -> &TokenPolicy {
-        &self.policy
-    }
-
     /// The store (for readiness checks).
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store

@@ -120,11 +120,6 @@ impl SqliteStore {
         })
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn reader(&self) -> Result<Connection, StoreError> {
         let pooled = match self.readers.lock() {
             Ok(mut v) => v.pop(),
