@@ -22,6 +22,8 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     /// 415 `invalid_request`.
     UnsupportedMediaType,
+    /// 408 `invalid_request`.
+    RequestTimeout,
     /// 503 `temporarily_unavailable`.
     Unavailable(String),
     /// 500 `server_error`.
@@ -72,6 +74,12 @@ impl IntoResponse for ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "invalid_request",
                 "send the request body as JSON with Content-Type: application/json".to_string(),
+                None,
+            ),
+            ApiError::RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request",
+                "the request body did not arrive in time".to_string(),
                 None,
             ),
             ApiError::Unavailable(m) => (

@@ -12,6 +12,8 @@ use crate::error::ApiError;
 
 /// Largest accepted request body.
 pub const MAX_BODY: usize = 16 * 1024;
+/// Longest wait for the whole body once the headers are in.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Query-string keys that carry credentials (the published Python sample sends them so).
 const CREDENTIAL_KEYS: &[&str] = &["username", "password", "access_token", "refresh_token"];
@@ -65,9 +67,14 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
         if declared.is_some_and(|n| n > MAX_BODY as u64) {
             return Err(ApiError::PayloadTooLarge(MAX_BODY));
         }
-        let bytes = axum::body::to_bytes(Body::new(body), MAX_BODY)
-            .await
-            .map_err(|_| ApiError::PayloadTooLarge(MAX_BODY))?;
+        // A body that trickles in must not hold the request open without end.
+        let bytes = tokio::time::timeout(
+            BODY_TIMEOUT,
+            axum::body::to_bytes(Body::new(body), MAX_BODY),
+        )
+        .await
+        .map_err(|_| ApiError::RequestTimeout)?
+        .map_err(|_| ApiError::PayloadTooLarge(MAX_BODY))?;
         parse_json(&bytes)
     }
 }

@@ -321,3 +321,28 @@ async fn extra_fields_are_ignored_and_charset_parameters_accepted() {
     app.remember(&t.access_token);
     app.remember(&t.refresh_token);
 }
+
+#[tokio::test]
+async fn a_body_that_never_completes_gets_408_and_blocks_nobody() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let pw = app.add_user("sandbox", "alice").await;
+    let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    slow.write_all(
+        b"POST /sandbox/authenticate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"user",
+    )
+    .await
+    .unwrap();
+    // Meanwhile others are served.
+    app.login("sandbox", "alice", &pw).await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        slow.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(read.is_ok(), "the server held the connection open");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("\"error\":\"invalid_request\""), "{text}");
+}
