@@ -59,34 +59,22 @@ async fn published_curl_sample_with_lower_case_post_works() {
     let app = TestApp::spawn().await;
     let pw = app.add_user("sandbox", "alice").await;
     let method = reqwest::Method::from_bytes(b"post").unwrap();
-    let r = app
+    let request = app
         .client
         .request(method.clone(), format!("{}/sandbox/authenticate", app.base))
         .header("Content-Type", "application/json")
         .header("Accept", "application/json")
-        .body(json!({"username": "alice", "password": pw}).to_string())
-        .send()
-        .await
-        .unwrap();
-    let a = crate::support::answer(r).await;
-    let t = a.tokens();
-    app.remember(&t.access_token);
-    app.remember(&t.refresh_token);
-    let r = app
+        .body(json!({"username": "alice", "password": pw}).to_string());
+    let t = app.send(request).await.tokens();
+    let request = app
         .client
         .request(method.clone(), format!("{}/sandbox/token", app.base))
         .header("Content-Type", "application/json")
         .body(format!(
             "{{\"username\":\"alice\",\"access_token\":\"{}\", \"refresh_token\": \"{}\"}}",
             t.access_token, t.refresh_token
-        ))
-        .send()
-        .await
-        .unwrap();
-    let a = crate::support::answer(r).await;
-    let next = a.tokens();
-    app.remember(&next.access_token);
-    app.remember(&next.refresh_token);
+        ));
+    app.send(request).await.tokens();
     // Elsewhere, method names stay case-sensitive.
     let r = app
         .client

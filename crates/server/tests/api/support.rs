@@ -234,19 +234,21 @@ impl TestApp {
         password
     }
 
+    /// Sends a request built by the test; tokens in the answer are remembered as secrets.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let a = answer(request.send().await.unwrap()).await;
+        self.remember_tokens(&a);
+        a
+    }
+
     /// POSTs a JSON body (already serialized) with `Content-Type: application/json`.
     pub async fn post_raw(&self, path: &str, body: &str) -> Answer {
-        let r = self
+        let request = self
             .client
             .post(format!("{}{path}", self.base))
             .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        let a = answer(r).await;
-        self.remember_tokens(&a);
-        a
+            .body(body.to_string());
+        self.send(request).await
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Answer {
