@@ -34,29 +34,10 @@ async fn tokens_that_do_not_belong_together_are_invalid_grant() {
     let alice2 = app.login("sandbox", "alice", &pw_a).await;
     let bob = app.login("sandbox", "bob", &pw_b).await;
 
-    let mut tampered_access = alice1.access_token.clone();
-    let mid = tampered_access.len() / 2;
-    let c = if &tampered_access[mid..=mid] == "A" {
-        "B"
-    } else {
-        "A"
-    };
-    tampered_access.replace_range(mid..=mid, c);
-    let mut tampered_signature = alice1.access_token.clone();
-    let last = tampered_signature.len() - 2;
-    let c = if &tampered_signature[last..=last] == "A" {
-        "B"
-    } else {
-        "A"
-    };
-    tampered_signature.replace_range(last..=last, c);
-    let mut altered_refresh = alice1.refresh_token.clone();
-    let c = if &altered_refresh[20..21] == "A" {
-        "B"
-    } else {
-        "A"
-    };
-    altered_refresh.replace_range(20..21, c);
+    let at = &alice1.access_token;
+    let tampered_access = flip(at, at.len() / 2);
+    let tampered_signature = flip(at, at.len() - 2);
+    let altered_refresh = flip(&alice1.refresh_token, 20);
 
     let cases: Vec<(&str, &str, String, String)> = vec![
         (
@@ -147,4 +128,12 @@ async fn an_expired_access_token_still_refreshes() {
     assert_eq!(t1.expires_in, 60);
     let new_exp = claims(&t1.access_token)["exp"].as_i64().unwrap();
     assert!(new_exp > exp + 3000);
+}
+
+/// `s` with the (ASCII) character at `i` changed.
+fn flip(s: &str, i: usize) -> String {
+    let mut out = s.to_string();
+    let c = if &s[i..=i] == "A" { "B" } else { "A" };
+    out.replace_range(i..=i, c);
+    out
 }
