@@ -4,7 +4,7 @@
 //!
 //! ```ignore
 //! // crates/store-xyz/tests/conformance.rs
-//! fn fresh_store() -> anyhow::Result<(Arc<dyn Store>, TempDir)> { ... }
+//! async fn fresh_store() -> anyhow::Result<(Arc<dyn Store>, TempDir)> { ... }
 //! wirecash_store_conformance::conformance_tests!(fresh_store);
 //! ```
 //! The calling crate needs `tokio` (with `macros` and `rt-multi-thread`) as a dependency.
@@ -77,9 +77,9 @@ pub mod __private {
     pub use anyhow;
 }
 
-/// Expands into one `#[tokio::test]` per behaviour. `$make` is a closure or function
-/// called with no arguments for every test; it returns a fresh, empty store and a guard
-/// (see [`Fixture`]).
+/// Expands into one `#[tokio::test]` per behaviour. `$make` is an async function (or a
+/// closure returning a future) called with no arguments for every test; it returns a
+/// fresh, empty store and a guard (see [`Fixture`]).
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:expr) => {
@@ -118,7 +118,7 @@ macro_rules! __conformance_tests {
         $(
             #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() -> $crate::__private::anyhow::Result<()> {
-                let (store, _guard) = $crate::Fixture::into_fixture(($make)())?;
+                let (store, _guard) = $crate::Fixture::into_fixture(($make)().await)?;
                 $crate::$name(store).await
             }
         )*

@@ -11,7 +11,7 @@ use wirecash_core::store::{
 };
 use wirecash_store_sqlite::SqliteStore;
 
-fn fresh_store() -> anyhow::Result<(Arc<dyn Store>, TempDir)> {
+async fn fresh_store() -> anyhow::Result<(Arc<dyn Store>, TempDir)> {
     let dir = tempfile::tempdir()?;
     let store = SqliteStore::open(&dir.path().join("auth.db"))?;
     Ok((Arc::new(store), dir))

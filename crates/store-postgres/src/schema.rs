@@ -1,0 +1,114 @@
+//! Schema migrations, applied in order on start inside one transaction that holds a
+//! transaction-scoped advisory lock: nodes starting together on an empty database queue
+//! behind the first, which migrates, and then find nothing left to do.
+
+use deadpool_postgres::Client;
+use tokio_postgres::error::SqlState;
+
+/// Key of the advisory lock that serialises migrations (`wirecash` in ASCII).
+const MIGRATION_LOCK: i64 = 0x7769_7265_6361_7368;
+
+/// Every migration, in order; `wirecash_schema.version` counts how many were applied.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE users (
+    id            TEXT PRIMARY KEY,
+    env           TEXT NOT NULL,
+    username      TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    disabled      BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at    BIGINT NOT NULL,
+    UNIQUE (env, username)
+);
+CREATE TABLE sessions (
+    id                  BIGINT PRIMARY KEY,
+    env                 TEXT NOT NULL,
+    user_id             TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at          BIGINT NOT NULL,
+    last_used_at        BIGINT NOT NULL,
+    generation          BIGINT NOT NULL,
+    current_hash        BYTEA NOT NULL,
+    current_access_hash BYTEA NOT NULL,
+    prev_hash           BYTEA,
+    prev_access_hash    BYTEA,
+    rotated_at          BIGINT NOT NULL,
+    access_token_sealed BYTEA NOT NULL,
+    access_expires_at   BIGINT NOT NULL,
+    revoked_at          BIGINT,
+    revoked_reason      TEXT
+);
+CREATE INDEX sessions_by_user ON sessions(user_id);
+CREATE TABLE signing_keys (
+    env                TEXT NOT NULL,
+    kid                TEXT NOT NULL,
+    alg                TEXT NOT NULL,
+    private_key_sealed BYTEA NOT NULL,
+    created_at         BIGINT NOT NULL,
+    activates_at       BIGINT NOT NULL,
+    PRIMARY KEY (env, kid)
+);
+"#];
+
+/// Why migrating failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    /// The database said no.
+    #[error(transparent)]
+    Db(#[from] tokio_postgres::Error),
+    /// The schema is from a newer binary.
+    #[error(
+        "database schema version {found} is newer than this binary knows ({known}); upgrade wirecash-auth"
+    )]
+    TooNew {
+        /// Applied version.
+        found: i64,
+        /// Versions this binary has.
+        known: usize,
+    },
+}
+
+/// Applies the migrations that are missing.
+pub async fn migrate(client: &mut Client) -> Result<(), MigrateError> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS wirecash_schema (version BIGINT NOT NULL)")
+        .await?;
+    let applied: i64 = tx
+        .query_one("SELECT coalesce(max(version), 0) FROM wirecash_schema", &[])
+        .await?
+        .try_get(0)?;
+    let known = MIGRATIONS.len();
+    let start = usize::try_from(applied).unwrap_or(usize::MAX);
+    if start > known {
+        return Err(MigrateError::TooNew {
+            found: applied,
+            known,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(start) {
+        tx.batch_execute(sql).await?;
+        let version = i64::try_from(i + 1).unwrap_or(i64::MAX);
+        tx.execute(
+            "INSERT INTO wirecash_schema (version) VALUES ($1)",
+            &[&version],
+        )
+        .await?;
+        tracing::info!(version, "applied PostgreSQL schema migration");
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Whether an error says the database is (temporarily) out of reach rather than that the
+/// statement was wrong.
+pub fn is_unavailable(e: &tokio_postgres::Error) -> bool {
+    let Some(code) = e.code() else {
+        // No SQLSTATE: the connection broke, timed out or was never made.
+        return true;
+    };
+    let class = &code.code()[..2];
+    matches!(class, "08" | "53" | "57" | "58")
+        || *code == SqlState::T_R_SERIALIZATION_FAILURE
+        || *code == SqlState::T_R_DEADLOCK_DETECTED
+        || *code == SqlState::READ_ONLY_SQL_TRANSACTION
+}
