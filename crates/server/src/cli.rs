@@ -21,7 +21,8 @@ pub struct Cli {
     /// TOML configuration file.
     #[arg(long, global = true, env = "WIRECASH_AUTH_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Database URL, e.g. sqlite://wirecash-auth.db (overrides config and environment).
+    /// Database URL: sqlite://PATH or postgres://USER@HOST:PORT/DB (overrides config and
+    /// environment).
     #[arg(long, global = true, value_name = "URL")]
     pub database: Option<String>,
     /// Log format.
@@ -240,7 +241,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     // The ready line: tests and scripts wait for it (and read the port from it).
     println!("wirecash-auth listening on {addr}");
-    tracing::info!(%addr, database = %config.database, environments = ?config.environments, "wirecash-auth ready");
+    tracing::info!(%addr, database = %config.database_redacted(), environments = ?config.environments, "wirecash-auth ready");
     crate::run(listener, service, &config, shutdown_signal()).await?;
     tracing::info!("wirecash-auth stopped");
     Ok(())
@@ -265,9 +266,9 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-fn admin(config: &Config) -> anyhow::Result<Admin> {
+async fn admin(config: &Config) -> anyhow::Result<Admin> {
     Ok(Admin {
-        store: crate::open_store(config)?,
+        store: crate::open_store(config).await?,
         clock: Arc::new(SystemClock),
     })
 }
@@ -288,7 +289,7 @@ fn core(e: wirecash_core::Error) -> anyhow::Error {
 }
 
 async fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
-    let a = admin(config)?;
+    let a = admin(config).await?;
     match cmd {
         UserCommand::Add {
             name,
@@ -370,7 +371,7 @@ async fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
 }
 
 async fn session(config: &Config, cmd: SessionCommand) -> anyhow::Result<()> {
-    let a = admin(config)?;
+    let a = admin(config).await?;
     match cmd {
         SessionCommand::List { env, user, limit } => {
             check_env(config, &env)?;
@@ -418,7 +419,7 @@ async fn session(config: &Config, cmd: SessionCommand) -> anyhow::Result<()> {
 }
 
 async fn key(config: &Config, cmd: KeyCommand) -> anyhow::Result<()> {
-    let a = admin(config)?;
+    let a = admin(config).await?;
     match cmd {
         KeyCommand::List { env } => {
             check_env(config, &env)?;

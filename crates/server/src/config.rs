@@ -41,12 +41,33 @@ pub struct RateLimitConfig {
     pub trusted_proxies: Vec<IpAddr>,
 }
 
+/// `[postgres]`: the connection pool of a `postgres://` database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostgresConfig {
+    /// Most connections one node opens.
+    pub pool_size: u32,
+    /// Longest a request waits for a connection before it is answered 503.
+    pub pool_timeout: Duration,
+    /// Longest one database operation may take (connecting included) before it is
+    /// answered 503.
+    pub query_timeout: Duration,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL.
+    Postgres(String),
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// `sqlite://PATH` (or, later, `postgres://…`).
+    /// `sqlite://PATH` or `postgres://…`.
     pub database: String,
     /// Base URL of issuers: `{public_url}/{env}`.
     pub public_url: String,
@@ -66,6 +87,8 @@ pub struct Config {
     pub security: SecurityConfig,
     /// Rate limits.
     pub rate_limit: RateLimitConfig,
+    /// PostgreSQL pool settings (unused with SQLite).
+    pub postgres: PostgresConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -85,6 +108,16 @@ struct RawConfig {
     security: RawSecurity,
     #[serde(default)]
     rate_limit: RawRateLimit,
+    #[serde(default)]
+    postgres: RawPostgres,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPostgres {
+    pool_size: Option<i64>,
+    pool_timeout: Option<String>,
+    query_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -156,6 +189,9 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("rate_limit", "authenticate_rps", Kind::Int),
     ("rate_limit", "token_rps", Kind::Int),
     ("rate_limit", "trusted_proxies", Kind::List),
+    ("postgres", "pool_size", Kind::Int),
+    ("postgres", "pool_timeout", Kind::Str),
+    ("postgres", "query_timeout", Kind::Str),
 ];
 
 /// The environment variable for a key: `WIRECASH_AUTH_` + `SECTION_` + `KEY`, upper case.
@@ -297,11 +333,19 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
     let database = raw
         .database
         .unwrap_or_else(|| "sqlite://wirecash-auth.db".into());
-    if !database.starts_with("sqlite://") {
-        bail!("configuration key database: {database:?} is not supported; use sqlite://PATH");
-    }
-    if database.len() <= "sqlite://".len() {
-        bail!("configuration key database: sqlite:// needs a file path");
+    if database.starts_with("postgres://") || database.starts_with("postgresql://") {
+        database
+            .parse::<tokio_postgres::Config>()
+            .map_err(|e| anyhow!("configuration key database: not a PostgreSQL URL ({e})"))?;
+    } else if let Some(path) = database.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            bail!("configuration key database: sqlite:// needs a file path");
+        }
+    } else {
+        bail!(
+            "configuration key database: {:?} is not supported; use sqlite://PATH or postgres://USER@HOST:PORT/DB",
+            redact_url(&database)
+        );
     }
     let public_url = raw.public_url.unwrap_or_else(|| format!("http://{listen}"));
     if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
@@ -461,6 +505,28 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
         token_rps: int_in("rate_limit.token_rps", r.token_rps, 1000, 0, 10_000_000)?,
         trusted_proxies,
     };
+    let pg = raw.postgres;
+    let postgres = PostgresConfig {
+        pool_size: int_in("postgres.pool_size", pg.pool_size, 16, 1, 1000)?,
+        pool_timeout: at_least(
+            "postgres.pool_timeout",
+            duration(
+                "postgres.pool_timeout",
+                pg.pool_timeout,
+                Duration::from_secs(2),
+            )?,
+            Duration::from_millis(10),
+        )?,
+        query_timeout: at_least(
+            "postgres.query_timeout",
+            duration(
+                "postgres.query_timeout",
+                pg.query_timeout,
+                Duration::from_secs(5),
+            )?,
+            Duration::from_millis(100),
+        )?,
+    };
     Ok(Config {
         listen,
         database,
@@ -473,16 +539,61 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
         password_hash,
         security,
         rate_limit,
+        postgres,
     })
+}
+
+/// A database URL fit for a log line or an error message: any password is replaced.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = rest
+        .find(['/', '?'])
+        .map_or((rest, ""), |i| rest.split_at(i));
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 impl Config {
     /// The SQLite file of `database`.
     pub fn sqlite_path(&self) -> anyhow::Result<PathBuf> {
-        self.database
-            .strip_prefix("sqlite://")
-            .map(PathBuf::from)
-            .ok_or_else(|| anyhow!("configuration key database: only sqlite:// is supported"))
+        match self.backend() {
+            Database::Sqlite(p) => Ok(p),
+            Database::Postgres(_) => bail!("configuration key database: not an sqlite:// URL"),
+        }
+    }
+
+    /// Which backend `database` names.
+    pub fn backend(&self) -> Database {
+        match self.database.strip_prefix("sqlite://") {
+            Some(path) => Database::Sqlite(PathBuf::from(path)),
+            None => Database::Postgres(self.database.clone()),
+        }
+    }
+
+    /// `database` with any password replaced, for logs and messages.
+    pub fn database_redacted(&self) -> String {
+        redact_url(&self.database)
     }
 }
 
@@ -584,6 +695,16 @@ mod tests {
                 "rate_limit.trusted_proxies",
             ),
             ("[tokens]\naccess_ttl = 5", "access_ttl"),
+            ("[postgres]\npool_size = 0", "postgres.pool_size"),
+            (
+                "[postgres]\npool_timeout = \"soon\"",
+                "postgres.pool_timeout",
+            ),
+            (
+                "[postgres]\nquery_timeout = \"1ms\"",
+                "postgres.query_timeout",
+            ),
+            ("database = \"postgres://h:notaport/db\"", "database"),
         ];
         for (toml, key) in cases {
             match load(toml, &[], &Overrides::default()) {
@@ -600,5 +721,53 @@ mod tests {
             e.to_string()
                 .contains("WIRECASH_AUTH_TOKENS_MAX_SESSIONS_PER_USER")
         }));
+    }
+
+    #[test]
+    fn postgres_urls_and_pool_settings() -> anyhow::Result<()> {
+        let c = load(
+            "database = \"postgres://wa:s3cret@db.internal:6432/auth?connect_timeout=3\"\n[postgres]\npool_size = 32\npool_timeout = \"500ms\"",
+            &[("WIRECASH_AUTH_POSTGRES_QUERY_TIMEOUT", "2s")],
+            &Overrides::default(),
+        )?;
+        assert_eq!(
+            c.backend(),
+            Database::Postgres(
+                "postgres://wa:s3cret@db.internal:6432/auth?connect_timeout=3".into()
+            )
+        );
+        assert_eq!(
+            c.postgres,
+            PostgresConfig {
+                pool_size: 32,
+                pool_timeout: Duration::from_millis(500),
+                query_timeout: Duration::from_secs(2),
+            }
+        );
+        assert_eq!(
+            c.database_redacted(),
+            "postgres://wa:***@db.internal:6432/auth?connect_timeout=3"
+        );
+        let d = Config::load_from(None, &BTreeMap::new(), &Overrides::default())?;
+        assert_eq!(d.backend(), Database::Sqlite("wirecash-auth.db".into()));
+        assert_eq!(d.postgres.pool_size, 16);
+        Ok(())
+    }
+
+    #[test]
+    fn redaction_hides_every_form_of_password() {
+        for (url, want) in [
+            ("postgres://u:p@h/db", "postgres://u:***@h/db"),
+            ("postgresql://u:p:q@h:1/db", "postgresql://u:***@h:1/db"),
+            (
+                "postgres://u@h/db?password=p&sslmode=disable",
+                "postgres://u@h/db?password=***&sslmode=disable",
+            ),
+            ("postgres://h/db", "postgres://h/db"),
+            ("sqlite://a/b.db", "sqlite://a/b.db"),
+            ("postgres://u:p@h", "postgres://u:***@h"),
+        ] {
+            assert_eq!(redact_url(url), want, "{url}");
+        }
     }
 }

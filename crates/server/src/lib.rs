@@ -20,16 +20,36 @@ use tower::Layer as _;
 use wirecash_core::password::PasswordHasher;
 use wirecash_core::service::ServiceOptions;
 use wirecash_core::{AuthService, Clock, Store};
+use wirecash_store_postgres::{PgOptions, PostgresStore};
 use wirecash_store_sqlite::SqliteStore;
 
 use crate::app::AppState;
 use crate::config::Config;
 
 /// Opens the configured database (running migrations).
-pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let path = config.sqlite_path()?;
-    let store = SqliteStore::open(&path)
-        .map_err(|e| anyhow!("cannot open database {}: {e}", config.database))?;
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    open_database(&config.database, config).await
+}
+
+/// Opens the database at `url` (`sqlite://…` or `postgres://…`) with the pool settings
+/// of `config`, running migrations.
+pub async fn open_database(url: &str, config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let fail = |e| anyhow!("cannot open database {}: {e}", config::redact_url(url));
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = std::path::PathBuf::from(path);
+        let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
+            .await
+            .map_err(|e| anyhow!("opening the database failed: {e}"))?
+            .map_err(fail)?;
+        return Ok(Arc::new(store));
+    }
+    let pg = &config.postgres;
+    let options = PgOptions {
+        pool_size: usize::try_from(pg.pool_size).unwrap_or(16),
+        pool_timeout: pg.pool_timeout,
+        query_timeout: pg.query_timeout,
+    };
+    let store = PostgresStore::connect(url, options).await.map_err(fail)?;
     Ok(Arc::new(store))
 }
 
@@ -46,7 +66,7 @@ pub async fn build_service(
     config: &Config,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Arc<AuthService>> {
-    let store = open_store(config)?;
+    let store = open_store(config).await?;
     let master = masterkey::load(config)?;
     let hasher = password_hasher(config)?;
     let options = ServiceOptions {

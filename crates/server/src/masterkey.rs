@@ -1,6 +1,7 @@
 //! The master key (key-encryption key) that protects signing keys and derives the
 //! refresh-token secrets: `WIRECASH_AUTH_MASTER_KEY` (base64 of 32 bytes) if set, else a
-//! key file created with mode 0600 on first start (by default next to the SQLite file).
+//! key file created with mode 0600 on first start (by default next to the SQLite file;
+//! with PostgreSQL there is no default place, since every node needs the same key).
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -33,7 +34,14 @@ pub fn key_file(config: &Config) -> anyhow::Result<PathBuf> {
     if let Some(p) = &config.master_key_file {
         return Ok(p.clone());
     }
-    let db = config.sqlite_path()?;
+    let db = match config.backend() {
+        crate::config::Database::Sqlite(path) => path,
+        crate::config::Database::Postgres(_) => bail!(
+            "a postgres:// database needs the master key given explicitly, the same on every node: \
+             set {ENV_VAR} (base64 of 32 random bytes, e.g. `openssl rand -base64 32`) or \
+             master_key_file (created on first start if missing; copy it to the other nodes)"
+        ),
+    };
     let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".key");
     Ok(db.with_file_name(name))

@@ -203,6 +203,7 @@ async fn user_add_on_a_terminal_prompts_twice_for_the_password() {
     );
     let mut child = std::process::Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
+        .envs(app.db.as_ref().unwrap().env())
         .env("WIRECASH_AUTH_PASSWORD_HASH_MEMORY_KIB", "64")
         .env("WIRECASH_AUTH_PASSWORD_HASH_ITERATIONS", "1")
         .stdin(std::process::Stdio::piped())

@@ -1,98 +1,18 @@
-//! The real binary: start-up with `--listen 127.0.0.1:0` and its ready line, graceful
-//! shutdown on SIGTERM, and the crash test (`kill -9` under load, restart, check).
+//! The real binary on SQLite: start-up with `--listen 127.0.0.1:0` and its ready line,
+//! the key file next to the database, graceful shutdown on SIGTERM, JSON logs, and a bad
+//! configuration refused.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::process::Command;
 
 use serde_json::json;
-use tokio::sync::Mutex;
 
-use crate::support::{Tokens, answer, run_cli};
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-/// Kills the server when a test fails half-way, so that no process outlives the test.
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(dir: &Path, db: &str, grace: &str) -> Server {
-    start_with(dir, db, grace, &[])
-}
-
-fn start_with(dir: &Path, db: &str, grace: &str, extra: &[&str]) -> Server {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("server.log"))
-        .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wirecash-auth"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database", db])
-        .args(extra)
-        .env_remove("WIRECASH_AUTH_MASTER_KEY")
-        .env_remove("WIRECASH_AUTH_CONFIG")
-        .env("WIRECASH_AUTH_PASSWORD_HASH_MEMORY_KIB", "64")
-        .env("WIRECASH_AUTH_PASSWORD_HASH_ITERATIONS", "1")
-        .env("WIRECASH_AUTH_TOKENS_REFRESH_REUSE_GRACE", grace)
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("wirecash-auth listening on ")
-        .unwrap_or_else(|| panic!("ready line: {line:?}"));
-    Server {
-        child,
-        base: format!("http://{addr}"),
-    }
-}
-
-fn terminate(mut s: Server) -> std::process::ExitStatus {
-    let pid = s.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    s.child.wait().unwrap()
-}
-
-async fn post(
-    client: &reqwest::Client,
-    url: String,
-    body: serde_json::Value,
-) -> Result<crate::support::Answer, reqwest::Error> {
-    let r = client
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await?;
-    Ok(answer(r).await)
-}
+use crate::server_process::{post, start, start_with, terminate};
+use crate::support::{ScratchDb, run_cli};
 
 #[tokio::test]
 async fn the_binary_prints_its_address_serves_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("smoke.db").display());
+    let db = ScratchDb::create(dir.path()).await;
     let out = run_cli(
         &db,
         &[
@@ -130,7 +50,7 @@ async fn the_binary_prints_its_address_serves_and_stops_on_sigterm() {
     assert!(status.success(), "graceful shutdown exits 0: {status:?}");
     // The key file was created with mode 0600 next to the database.
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(dir.path().join("smoke.db.key"))
+    let mode = std::fs::metadata(dir.path().join("test.db.key"))
         .unwrap()
         .permissions()
         .mode();
@@ -144,7 +64,7 @@ async fn the_binary_prints_its_address_serves_and_stops_on_sigterm() {
 #[tokio::test]
 async fn log_format_json_writes_one_json_object_per_line() {
     let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("json.db").display());
+    let db = ScratchDb::create(dir.path()).await;
     let server = start_with(dir.path(), &db, "10s", &["--log-format", "json"]);
     let r = reqwest::get(format!("{}/nope", server.base)).await.unwrap();
     assert_eq!(r.status(), 404);
@@ -173,186 +93,4 @@ async fn the_binary_refuses_a_bad_configuration_naming_the_key() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("tokens.access_ttl"), "{err}");
-}
-
-struct Chain {
-    latest: Tokens,
-    spent: Vec<Tokens>,
-    /// When the request without an answer was sent (`None`: every request was answered).
-    unanswered_since: Option<std::time::Instant>,
-    in_flight: bool,
-}
-
-/// Runs refresh chains until the server dies; returns their state at that moment.
-async fn load_until_killed(server: Server, chains: Vec<Tokens>, spin_ms: u64) -> Vec<Chain> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let states: Vec<Arc<Mutex<Chain>>> = chains
-        .into_iter()
-        .map(|t| {
-            Arc::new(Mutex::new(Chain {
-                latest: t,
-                spent: vec![],
-                unanswered_since: None,
-                in_flight: false,
-            }))
-        })
-        .collect();
-    let mut tasks = Vec::new();
-    for (i, state) in states.iter().enumerate() {
-        let (client, stop, state) = (client.clone(), stop.clone(), state.clone());
-        let url = format!("{}/sandbox/token", server.base);
-        tasks.push(tokio::spawn(async move {
-            let mut n: u64 = 0;
-            while !stop.load(Ordering::SeqCst) {
-                let body = {
-                    let mut s = state.lock().await;
-                    s.unanswered_since = Some(std::time::Instant::now());
-                    json!({"username": "alice", "access_token": s.latest.access_token, "refresh_token": s.latest.refresh_token})
-                };
-                match post(&client, url.clone(), body).await {
-                    Ok(a) if a.status == 200 => {
-                        let mut s = state.lock().await;
-                        let next = a.tokens();
-                        let old = std::mem::replace(&mut s.latest, next);
-                        s.spent.push(old);
-                        s.unanswered_since = None;
-                    }
-                    Ok(a) => panic!("refresh refused while the server was up: {} {}", a.status, a.body),
-                    Err(_) => return, // the server is gone
-                }
-                n += 1;
-                // Even chains mostly idle (so that at the kill they hold a received, unsent
-                // token); odd ones keep the server busy.
-                if i % 2 == 0 {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                } else if n.is_multiple_of(3) {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-            }
-        }));
-    }
-    tokio::time::sleep(Duration::from_millis(spin_ms)).await;
-    let mut server = server;
-    server.child.kill().unwrap(); // SIGKILL
-    server.child.wait().unwrap();
-    // A request sent after this instant cannot have reached the server; one sent
-    // before it without an answer may or may not have been committed.
-    let dead_at = std::time::Instant::now();
-    stop.store(true, Ordering::SeqCst);
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let mut out = Vec::new();
-    for s in states {
-        let mut s = Arc::try_unwrap(s).ok().unwrap().into_inner();
-        s.in_flight = s.unanswered_since.is_some_and(|t| t < dead_at);
-        out.push(s);
-    }
-    out
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_under_load_loses_no_issued_token_and_revives_no_spent_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("crash.db").display());
-    let password = "crash test password";
-    let out = run_cli(
-        &db,
-        &[
-            "user",
-            "add",
-            "alice",
-            "--env",
-            "sandbox",
-            "--password-stdin",
-        ],
-        Some(password),
-    );
-    assert!(out.status.success());
-    let client = reqwest::Client::new();
-    let mut secrets: Vec<String> = vec![password.to_string()];
-    let mut server = start(dir.path(), &db, "0s");
-    let mut checked_total = 0;
-    for round in 0..3u64 {
-        let mut chains = Vec::new();
-        for _ in 0..12 {
-            let a = post(
-                &client,
-                format!("{}/sandbox/authenticate", server.base),
-                json!({"username": "alice", "password": password}),
-            )
-            .await
-            .unwrap();
-            chains.push(a.tokens());
-        }
-        let states = load_until_killed(server, chains, 300 + round * 150).await;
-        server = start(dir.path(), &db, "0s");
-        let total: usize = states.iter().map(|s| s.spent.len()).sum();
-        assert!(
-            total > 50,
-            "round {round}: only {total} refreshes before the kill"
-        );
-        let mut checked_idle = 0;
-        for s in &states {
-            secrets.push(s.latest.access_token.clone());
-            secrets.push(s.latest.refresh_token.clone());
-            let url = format!("{}/sandbox/token", server.base);
-            let body = |t: &Tokens| json!({"username": "alice", "access_token": t.access_token, "refresh_token": t.refresh_token});
-            let latest = post(&client, url.clone(), body(&s.latest)).await.unwrap();
-            if s.in_flight {
-                // Its last request may or may not have been committed: either answer is
-                // consistent, but never a 5xx.
-                assert!(
-                    latest.status == 200 || latest.status == 400,
-                    "{} {}",
-                    latest.status,
-                    latest.body
-                );
-            } else {
-                assert_eq!(
-                    latest.status, 200,
-                    "round {round}: a token received with a 200 was lost: {}",
-                    latest.body
-                );
-                checked_idle += 1;
-            }
-            if let Some(t) = latest.body["refresh_token"].as_str() {
-                secrets.push(t.to_string());
-            }
-            // Every spent token stays spent.
-            if let Some(spent) = s.spent.last() {
-                let again = post(&client, url, body(spent)).await.unwrap();
-                assert_eq!(
-                    again.status, 400,
-                    "round {round}: a spent token refreshed after the crash"
-                );
-            }
-        }
-        eprintln!(
-            "round {round}: {total} refreshes before kill -9; {checked_idle} of {} chains checked as idle",
-            states.len()
-        );
-        assert!(
-            checked_idle >= 1,
-            "round {round}: no chain was idle at the kill; nothing was checked"
-        );
-        checked_total += checked_idle;
-    }
-    assert!(
-        checked_total >= 6,
-        "only {checked_total} received tokens were checked after the crashes"
-    );
-    assert!(terminate(server).success());
-    let logs = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
-    assert!(logs.contains("reuse_detected"), "trace logs were captured");
-    for s in &secrets {
-        assert!(
-            !logs.contains(s.as_str()),
-            "a secret reached the server log"
-        );
-    }
 }

@@ -1,15 +1,21 @@
 //! Black-box API tests: every test spawns the real application on 127.0.0.1:0 with its
-//! own SQLite database and talks HTTP to it. One test binary (each `tests/*.rs` is a
-//! separate link, which is slow).
+//! own SQLite database and talks HTTP to it. One test binary per backend (each
+//! `tests/*.rs` is a separate link, which is slow); `tests/api_postgres` runs the same
+//! modules on PostgreSQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod server_process;
 mod support;
+
+/// This binary's databases are SQLite files.
+pub const BACKEND: support::Backend = support::Backend::Sqlite;
 
 mod admin_cli;
 mod authenticate;
 mod bad_input;
 mod binary;
+mod crash;
 mod environments;
 mod jwt;
 mod lifetimes;

@@ -1,13 +1,14 @@
 //! Test fixtures: `TestApp` (the real app on port 0 with a fake clock and its own
 //! database), HTTP helpers, the CLI runner, and the check that no secret a test used
-//! ever reached a log line.
+//! ever reached a log line. The same fixtures serve both test binaries: `crate::BACKEND`
+//! says whether each test's database is an SQLite file or a scratch PostgreSQL database.
 
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -18,6 +19,58 @@ use tempfile::TempDir;
 use wirecash_auth::config::{Config, Overrides};
 use wirecash_core::admin::Admin;
 use wirecash_core::{AuthService, FakeClock, SystemClock};
+use wirecash_store_postgres::testing::TempDatabase;
+
+/// Where a test binary's databases live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database of one test: its URL, the environment a process needs to open it (the
+/// master key file with PostgreSQL, which has no default place for it), and the guard
+/// that drops a scratch PostgreSQL database at the end.
+#[derive(Debug)]
+pub struct ScratchDb {
+    pub url: String,
+    pub master_key_file: Option<PathBuf>,
+    _pg: Option<TempDatabase>,
+}
+
+impl ScratchDb {
+    /// A fresh database for this binary's backend; files go to `dir`.
+    pub async fn create(dir: &Path) -> ScratchDb {
+        match crate::BACKEND {
+            Backend::Sqlite => ScratchDb {
+                url: format!("sqlite://{}", dir.join("test.db").display()),
+                master_key_file: None,
+                _pg: None,
+            },
+            Backend::Postgres => {
+                let pg = TempDatabase::create().await.unwrap();
+                ScratchDb {
+                    url: pg.url().to_string(),
+                    master_key_file: Some(dir.join("master.key")),
+                    _pg: Some(pg),
+                }
+            }
+        }
+    }
+
+    /// Environment variables a `wirecash-auth` process needs for this database.
+    pub fn env(&self) -> Vec<(String, String)> {
+        self.master_key_file
+            .iter()
+            .map(|f| {
+                (
+                    "WIRECASH_AUTH_MASTER_KEY_FILE".to_string(),
+                    f.display().to_string(),
+                )
+            })
+            .collect()
+    }
+}
 
 /// Every log line of this test process (all levels of our crates).
 static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
@@ -43,7 +96,7 @@ fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
         let buf = Arc::new(Mutex::new(Vec::new()));
         let writer = Capture(buf.clone());
         let filter = tracing_subscriber::EnvFilter::new(
-            "debug,wirecash_core=trace,wirecash_auth=trace,wirecash_store_sqlite=trace,audit=trace",
+            "debug,wirecash_core=trace,wirecash_auth=trace,wirecash_store_sqlite=trace,wirecash_store_postgres=trace,audit=trace",
         );
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
@@ -115,19 +168,20 @@ pub struct TestApp {
     pub service: Arc<AuthService>,
     pub config: Config,
     pub dir: Option<TempDir>,
+    pub db: Option<ScratchDb>,
     secrets: Mutex<Vec<String>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// Cheap Argon2 parameters for tests; the defaults stay OWASP's.
-pub fn test_config(dir: &TempDir) -> Config {
-    let db = format!("sqlite://{}", dir.path().join("test.db").display());
+pub fn test_config(db: &ScratchDb) -> Config {
     let flags = Overrides {
         listen: Some("127.0.0.1:0".into()),
-        database: Some(db),
+        database: Some(db.url.clone()),
         log_format: None,
     };
     let mut c = Config::load_from(None, &BTreeMap::new(), &flags).unwrap();
+    c.master_key_file = db.master_key_file.clone();
     c.password_hash.memory_kib = 64;
     c.password_hash.iterations = 1;
     c.key_reload_interval = Duration::from_millis(50);
@@ -144,12 +198,13 @@ impl TestApp {
     pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> TestApp {
         capture_logs();
         let dir = tempfile::tempdir().unwrap();
-        let mut config = test_config(&dir);
+        let db = ScratchDb::create(dir.path()).await;
+        let mut config = test_config(&db);
         f(&mut config);
-        Self::start(dir, config).await
+        Self::start(dir, db, config).await
     }
 
-    async fn start(dir: TempDir, config: Config) -> TestApp {
+    async fn start(dir: TempDir, db: ScratchDb, config: Config) -> TestApp {
         let now = wirecash_core::Clock::now(&SystemClock);
         let clock = FakeClock::new(now);
         let service = wirecash_auth::build_service(&config, Arc::new(clock.clone()))
@@ -177,6 +232,7 @@ impl TestApp {
             service,
             config,
             dir: Some(dir),
+            db: Some(db),
             secrets: Mutex::new(Vec::new()),
             shutdown: Some(tx),
         }
@@ -188,10 +244,11 @@ impl TestApp {
             let _ = tx.send(());
         }
         let dir = self.dir.take().expect("dir");
+        let db = self.db.take().expect("db");
         let mut config = self.config.clone();
         f(&mut config);
         let secrets = std::mem::take(&mut *self.secrets.lock().unwrap());
-        let app = Self::start(dir, config).await;
+        let app = Self::start(dir, db, config).await;
         *app.secrets.lock().unwrap() = secrets;
         app
     }
@@ -302,7 +359,7 @@ impl TestApp {
 
     /// Runs the real `wirecash-auth` binary on this app's database.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        run_cli(&self.config.database, args, stdin)
+        run_cli(self.db.as_ref().expect("db"), args, stdin)
     }
 
     /// Number of live (unrevoked) sessions of a user.
@@ -317,12 +374,13 @@ impl TestApp {
     }
 }
 
-/// Runs the binary with `--database db` and optional standard input.
-pub fn run_cli(db: &str, args: &[&str], stdin: Option<&str>) -> Output {
+/// Runs the binary on `db` with optional standard input.
+pub fn run_cli(db: &ScratchDb, args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wirecash-auth"));
-    cmd.arg("--database").arg(db).args(args);
+    cmd.arg("--database").arg(&db.url).args(args);
     cmd.env_remove("WIRECASH_AUTH_MASTER_KEY")
-        .env_remove("WIRECASH_AUTH_CONFIG");
+        .env_remove("WIRECASH_AUTH_CONFIG")
+        .envs(db.env());
     // Same cheap Argon2 as the in-process app.
     cmd.env("WIRECASH_AUTH_PASSWORD_HASH_MEMORY_KIB", "64")
         .env("WIRECASH_AUTH_PASSWORD_HASH_ITERATIONS", "1");
@@ -363,11 +421,6 @@ pub fn claims(jwt: &str) -> Value {
         .decode(payload)
         .unwrap();
     serde_json::from_slice(&bytes).unwrap()
-}
-
-/// Path of the app's database file.
-pub fn db_path(app: &TestApp) -> PathBuf {
-    app.config.sqlite_path().unwrap()
 }
 
 impl Drop for TestApp {

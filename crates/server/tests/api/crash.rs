@@ -1,0 +1,194 @@
+//! The crash test on the real binary, on either backend: `kill -9` under load, restart,
+//! and check that every token received with a 200 still works and no spent one revives.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::Mutex;
+
+use crate::server_process::{Server, post, start, terminate};
+use crate::support::{ScratchDb, Tokens, run_cli};
+
+struct Chain {
+    latest: Tokens,
+    spent: Vec<Tokens>,
+    /// When the request without an answer was sent (`None`: every request was answered).
+    unanswered_since: Option<std::time::Instant>,
+    in_flight: bool,
+}
+
+/// Runs refresh chains until the server dies; returns their state at that moment.
+async fn load_until_killed(server: Server, chains: Vec<Tokens>, spin_ms: u64) -> Vec<Chain> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let states: Vec<Arc<Mutex<Chain>>> = chains
+        .into_iter()
+        .map(|t| {
+            Arc::new(Mutex::new(Chain {
+                latest: t,
+                spent: vec![],
+                unanswered_since: None,
+                in_flight: false,
+            }))
+        })
+        .collect();
+    let mut tasks = Vec::new();
+    for (i, state) in states.iter().enumerate() {
+        let (client, stop, state) = (client.clone(), stop.clone(), state.clone());
+        let url = format!("{}/sandbox/token", server.base);
+        tasks.push(tokio::spawn(async move {
+            let mut n: u64 = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let body = {
+                    let mut s = state.lock().await;
+                    s.unanswered_since = Some(std::time::Instant::now());
+                    json!({"username": "alice", "access_token": s.latest.access_token, "refresh_token": s.latest.refresh_token})
+                };
+                match post(&client, url.clone(), body).await {
+                    Ok(a) if a.status == 200 => {
+                        let mut s = state.lock().await;
+                        let next = a.tokens();
+                        let old = std::mem::replace(&mut s.latest, next);
+                        s.spent.push(old);
+                        s.unanswered_since = None;
+                    }
+                    Ok(a) => panic!("refresh refused while the server was up: {} {}", a.status, a.body),
+                    Err(_) => return, // the server is gone
+                }
+                n += 1;
+                // Even chains mostly idle (so that at the kill they hold a received, unsent
+                // token); odd ones keep the server busy.
+                if i % 2 == 0 {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                } else if n.is_multiple_of(3) {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(spin_ms)).await;
+    let mut server = server;
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    // A request sent after this instant cannot have reached the server; one sent
+    // before it without an answer may or may not have been committed.
+    let dead_at = std::time::Instant::now();
+    stop.store(true, Ordering::SeqCst);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut out = Vec::new();
+    for s in states {
+        let mut s = Arc::try_unwrap(s).ok().unwrap().into_inner();
+        s.in_flight = s.unanswered_since.is_some_and(|t| t < dead_at);
+        out.push(s);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_load_loses_no_issued_token_and_revives_no_spent_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ScratchDb::create(dir.path()).await;
+    let password = "crash test password";
+    let out = run_cli(
+        &db,
+        &[
+            "user",
+            "add",
+            "alice",
+            "--env",
+            "sandbox",
+            "--password-stdin",
+        ],
+        Some(password),
+    );
+    assert!(out.status.success());
+    let client = reqwest::Client::new();
+    let mut secrets: Vec<String> = vec![password.to_string()];
+    let mut server = start(dir.path(), &db, "0s");
+    let mut checked_total = 0;
+    for round in 0..3u64 {
+        let mut chains = Vec::new();
+        for _ in 0..12 {
+            let a = post(
+                &client,
+                format!("{}/sandbox/authenticate", server.base),
+                json!({"username": "alice", "password": password}),
+            )
+            .await
+            .unwrap();
+            chains.push(a.tokens());
+        }
+        let states = load_until_killed(server, chains, 300 + round * 150).await;
+        server = start(dir.path(), &db, "0s");
+        let total: usize = states.iter().map(|s| s.spent.len()).sum();
+        assert!(
+            total > 50,
+            "round {round}: only {total} refreshes before the kill"
+        );
+        let mut checked_idle = 0;
+        for s in &states {
+            secrets.push(s.latest.access_token.clone());
+            secrets.push(s.latest.refresh_token.clone());
+            let url = format!("{}/sandbox/token", server.base);
+            let body = |t: &Tokens| json!({"username": "alice", "access_token": t.access_token, "refresh_token": t.refresh_token});
+            let latest = post(&client, url.clone(), body(&s.latest)).await.unwrap();
+            if s.in_flight {
+                // Its last request may or may not have been committed: either answer is
+                // consistent, but never a 5xx.
+                assert!(
+                    latest.status == 200 || latest.status == 400,
+                    "{} {}",
+                    latest.status,
+                    latest.body
+                );
+            } else {
+                assert_eq!(
+                    latest.status, 200,
+                    "round {round}: a token received with a 200 was lost: {}",
+                    latest.body
+                );
+                checked_idle += 1;
+            }
+            if let Some(t) = latest.body["refresh_token"].as_str() {
+                secrets.push(t.to_string());
+            }
+            // Every spent token stays spent.
+            if let Some(spent) = s.spent.last() {
+                let again = post(&client, url, body(spent)).await.unwrap();
+                assert_eq!(
+                    again.status, 400,
+                    "round {round}: a spent token refreshed after the crash"
+                );
+            }
+        }
+        eprintln!(
+            "round {round}: {total} refreshes before kill -9; {checked_idle} of {} chains checked as idle",
+            states.len()
+        );
+        assert!(
+            checked_idle >= 1,
+            "round {round}: no chain was idle at the kill; nothing was checked"
+        );
+        checked_total += checked_idle;
+    }
+    assert!(
+        checked_total >= 6,
+        "only {checked_total} received tokens were checked after the crashes"
+    );
+    assert!(terminate(server).success());
+    let logs = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    assert!(logs.contains("reuse_detected"), "trace logs were captured");
+    for s in &secrets {
+        assert!(
+            !logs.contains(s.as_str()),
+            "a secret reached the server log"
+        );
+    }
+}

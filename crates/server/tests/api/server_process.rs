@@ -1,0 +1,89 @@
+//! The real binary as a child process: start it on a test database, read its ready
+//! line, stop it with SIGTERM, talk JSON to it.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use crate::support::{ScratchDb, answer};
+
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+}
+
+/// Kills the server when a test fails half-way, so that no process outlives the test.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `wirecash-auth serve` on `db` with the given reuse grace; logs go to
+/// `dir/server.log`.
+pub fn start(dir: &Path, db: &ScratchDb, grace: &str) -> Server {
+    start_with(dir, db, grace, &[])
+}
+
+pub fn start_with(dir: &Path, db: &ScratchDb, grace: &str, extra: &[&str]) -> Server {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wirecash-auth"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &db.url])
+        .args(extra)
+        .env_remove("WIRECASH_AUTH_MASTER_KEY")
+        .env_remove("WIRECASH_AUTH_CONFIG")
+        .envs(db.env())
+        .env("WIRECASH_AUTH_PASSWORD_HASH_MEMORY_KIB", "64")
+        .env("WIRECASH_AUTH_PASSWORD_HASH_ITERATIONS", "1")
+        .env("WIRECASH_AUTH_TOKENS_REFRESH_REUSE_GRACE", grace)
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("wirecash-auth listening on ")
+        .unwrap_or_else(|| panic!("ready line: {line:?}"));
+    Server {
+        child,
+        base: format!("http://{addr}"),
+    }
+}
+
+/// SIGTERM, then the exit status.
+pub fn terminate(mut s: Server) -> std::process::ExitStatus {
+    let pid = s.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    s.child.wait().unwrap()
+}
+
+/// POSTs a JSON body.
+pub async fn post(
+    client: &reqwest::Client,
+    url: String,
+    body: serde_json::Value,
+) -> Result<crate::support::Answer, reqwest::Error> {
+    let r = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await?;
+    Ok(answer(r).await)
+}
