@@ -11,19 +11,19 @@ use serde_json::Value;
 use crate::support::TestApp;
 
 #[derive(Debug, Clone, Deserialize)]
-struct Claims {
-    iss: String,
-    sub: String,
-    aud: String,
-    client_id: String,
-    username: String,
-    sid: String,
-    jti: String,
-    env: String,
+pub struct Claims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub client_id: String,
+    pub username: String,
+    pub sid: String,
+    pub jti: String,
+    pub env: String,
 }
 
 /// Verifies `token` with the JWKS key of its `kid`; returns the claims and the kid.
-fn verify(jwks: &Value, token: &str) -> (jwt_compact::Claims<Claims>, String) {
+pub fn verify(jwks: &Value, token: &str) -> (jwt_compact::Claims<Claims>, String) {
     let untrusted = UntrustedToken::new(token).expect("parse");
     let kid = untrusted.header().key_id.clone().expect("kid");
     assert_eq!(untrusted.header().token_type.as_deref(), Some("at+jwt"));

@@ -27,10 +27,21 @@ pub fn start(dir: &Path, db: &ScratchDb, grace: &str) -> Server {
 }
 
 pub fn start_with(dir: &Path, db: &ScratchDb, grace: &str, extra: &[&str]) -> Server {
+    start_node(
+        &dir.join("server.log"),
+        db,
+        extra,
+        &[("WIRECASH_AUTH_TOKENS_REFRESH_REUSE_GRACE", grace)],
+    )
+}
+
+/// Starts `wirecash-auth serve` on `db` with extra arguments and environment variables,
+/// appending its log to `log`.
+pub fn start_node(log: &Path, db: &ScratchDb, extra: &[&str], envs: &[(&str, &str)]) -> Server {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.join("server.log"))
+        .open(log)
         .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_wirecash-auth"))
         .args(["serve", "--listen", "127.0.0.1:0", "--database", &db.url])
@@ -40,8 +51,8 @@ pub fn start_with(dir: &Path, db: &ScratchDb, grace: &str, extra: &[&str]) -> Se
         .envs(db.env())
         .env("WIRECASH_AUTH_PASSWORD_HASH_MEMORY_KIB", "64")
         .env("WIRECASH_AUTH_PASSWORD_HASH_ITERATIONS", "1")
-        .env("WIRECASH_AUTH_TOKENS_REFRESH_REUSE_GRACE", grace)
         .env("RUST_LOG", "trace")
+        .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
         .spawn()

@@ -376,6 +376,16 @@ impl TestApp {
 
 /// Runs the binary on `db` with optional standard input.
 pub fn run_cli(db: &ScratchDb, args: &[&str], stdin: Option<&str>) -> Output {
+    run_cli_with(db, args, stdin, &[])
+}
+
+/// `run_cli` with extra environment variables.
+pub fn run_cli_with(
+    db: &ScratchDb,
+    args: &[&str],
+    stdin: Option<&str>,
+    envs: &[(&str, &str)],
+) -> Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wirecash-auth"));
     cmd.arg("--database").arg(&db.url).args(args);
     cmd.env_remove("WIRECASH_AUTH_MASTER_KEY")
@@ -383,7 +393,8 @@ pub fn run_cli(db: &ScratchDb, args: &[&str], stdin: Option<&str>) -> Output {
         .envs(db.env());
     // Same cheap Argon2 as the in-process app.
     cmd.env("WIRECASH_AUTH_PASSWORD_HASH_MEMORY_KIB", "64")
-        .env("WIRECASH_AUTH_PASSWORD_HASH_ITERATIONS", "1");
+        .env("WIRECASH_AUTH_PASSWORD_HASH_ITERATIONS", "1")
+        .envs(envs.iter().copied());
     cmd.stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
