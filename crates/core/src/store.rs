@@ -256,9 +256,31 @@ pub trait KeyStore: Send + Sync {
     async fn delete_key(&self, env: &str, kid: &str) -> Result<(), StoreError>;
 }
 
+/// Bulk reads and writes of whole rows, for copying a database to another backend
+/// (`wirecash-auth migrate-store`). Not used while serving.
+#[async_trait]
+pub trait TransferStore: Send + Sync {
+    /// Up to `batch` users of every environment with an id greater than `after_id`
+    /// (`""` to start), in id order.
+    async fn users_after(&self, after_id: &str, batch: u32) -> Result<Vec<UserRecord>, StoreError>;
+    /// Up to `batch` sessions of every environment with an id greater than `after_id`,
+    /// in id order, every field as stored (revoked ones too).
+    async fn sessions_after(
+        &self,
+        after_id: i64,
+        batch: u32,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
+    /// Inserts a session row exactly as given (its `username` and `user_disabled`
+    /// belong to the user row and are ignored); `Conflict` if the id is taken or the user
+    /// does not exist.
+    async fn import_session(&self, session: SessionRecord) -> Result<(), StoreError>;
+    /// Every signing key of every environment.
+    async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
+}
+
 /// Everything a backend provides.
 #[async_trait]
-pub trait Store: UserStore + SessionStore + KeyStore {
+pub trait Store: UserStore + SessionStore + KeyStore + TransferStore {
     /// Checks that the database answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -51,6 +51,16 @@ pub enum Command {
     /// Inspect and rotate signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Copy users, signing keys and sessions to another database (e.g. SQLite to
+    /// PostgreSQL). Stop the service first; the destination must be empty.
+    MigrateStore {
+        /// The database to copy from, e.g. sqlite://wirecash-auth.db.
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The database to copy into, e.g. postgres://wirecash@db.internal/wirecash.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 /// How a password is given.
@@ -230,7 +240,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user(&config, cmd).await,
         Command::Session(cmd) => session(&config, cmd).await,
         Command::Key(cmd) => key(&config, cmd).await,
+        Command::MigrateStore { from, to } => migrate_store(&config, &from, &to).await,
     }
+}
+
+async fn migrate_store(config: &Config, from: &str, to: &str) -> anyhow::Result<()> {
+    if from == to {
+        bail!("--from and --to name the same database");
+    }
+    if let Some(path) = from.strip_prefix("sqlite://")
+        && !std::path::Path::new(path).exists()
+    {
+        bail!("--from: {path} does not exist");
+    }
+    let source = crate::open_database(from, config).await?;
+    let destination = crate::open_database(to, config).await?;
+    let copied = crate::migrate::copy(source, destination).await?;
+    println!(
+        "copied {} users, {} signing keys and {} sessions from {} to {}",
+        copied.users,
+        copied.keys,
+        copied.sessions,
+        crate::config::redact_url(from),
+        crate::config::redact_url(to)
+    );
+    println!(
+        "start the service on the new database with the same master key (for a SQLite \
+         default, the key file is the database path + \".key\")"
+    );
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@ pub mod error;
 pub mod http;
 pub mod logging;
 pub mod masterkey;
+pub mod migrate;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -18,6 +18,7 @@ mod fixtures;
 mod maintenance;
 mod rotation;
 mod sessions;
+mod transfer;
 mod users;
 
 pub use concurrency::{
@@ -39,6 +40,10 @@ pub use sessions::{
     list_sessions_filters_by_username_and_limit_newest_first,
     load_session_in_another_env_finds_nothing, revoke_session_applies_once,
     revoke_user_sessions_counts_only_live_sessions,
+};
+pub use transfer::{
+    all_keys_returns_every_environment, sessions_export_and_import_round_trip_every_field,
+    users_after_pages_through_every_user_in_id_order,
 };
 pub use users::{
     change_password_replaces_hash_and_revokes_sessions, create_user_then_find_and_list_by_name,
@@ -107,6 +112,9 @@ macro_rules! conformance_tests {
             ping_succeeds_on_a_fresh_store,
             many_concurrent_writes_all_succeed,
             failed_writes_among_concurrent_ones_fail_alone,
+            users_after_pages_through_every_user_in_id_order,
+            sessions_export_and_import_round_trip_every_field,
+            all_keys_returns_every_environment,
         );
     };
 }

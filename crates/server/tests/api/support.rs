@@ -42,11 +42,7 @@ impl ScratchDb {
     /// A fresh database for this binary's backend; files go to `dir`.
     pub async fn create(dir: &Path) -> ScratchDb {
         match crate::BACKEND {
-            Backend::Sqlite => ScratchDb {
-                url: format!("sqlite://{}", dir.join("test.db").display()),
-                master_key_file: None,
-                _pg: None,
-            },
+            Backend::Sqlite => Self::sqlite(dir),
             Backend::Postgres => {
                 let pg = TempDatabase::create().await.unwrap();
                 ScratchDb {
@@ -56,6 +52,21 @@ impl ScratchDb {
                 }
             }
         }
+    }
+
+    /// An SQLite database `dir/test.db` (its key file is created next to it).
+    pub fn sqlite(dir: &Path) -> ScratchDb {
+        ScratchDb {
+            url: format!("sqlite://{}", dir.join("test.db").display()),
+            master_key_file: None,
+            _pg: None,
+        }
+    }
+
+    /// The same database opened with the master key in `path`.
+    pub fn with_master_key_file(mut self, path: PathBuf) -> ScratchDb {
+        self.master_key_file = Some(path);
+        self
     }
 
     /// Environment variables a `wirecash-auth` process needs for this database.

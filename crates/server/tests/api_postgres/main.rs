@@ -33,5 +33,6 @@ mod refresh;
 #[path = "../api/reuse.rs"]
 mod reuse;
 
+mod migrate_store;
 mod multinode;
 mod outage;
