@@ -19,7 +19,7 @@ use crate::keys::{KeySet, SigningKey};
 use crate::lifecycle::{Decision, Presented, Reject, decide};
 use crate::password::PasswordHasher;
 use crate::policy::TokenPolicy;
-use crate::store::{NewSession, PurgeCutoffs, Rotation, Store, UserRecord};
+use crate::store::{NewSession, PurgeCutoffs, Rotation, RotationGuard, Store, UserRecord};
 
 /// What a successful authenticate or refresh hands out.
 #[derive(Clone, PartialEq, Eq)]
@@ -313,7 +313,15 @@ impl AuthService {
             access_hash: &access_hash,
         };
         let sid = presented.session_id();
-        // A lost compare-and-set means another request changed the session meanwhile;
+        // The common case — the live pair, presented by its owner — in one store call.
+        if let Some(grant) = self
+            .rotate_without_reading(env, username, access_token, &presented, &p)
+            .await?
+        {
+            return Ok(grant);
+        }
+        // Anything else (a replay, a reuse, a refusal, a race): read the session and let
+        // the lifecycle decide. A lost compare-and-set means another request changed the session meanwhile;
         // deciding again on the new state turns it into a replay, a reuse or a refusal.
         for _ in 0..4 {
             let session = self.store.load_session(&env.name, sid).await?;
@@ -404,6 +412,62 @@ impl AuthService {
         ))
     }
 
+    /// The refresh hot path: mint the successor from what was presented and let the store
+    /// apply it in one statement under exactly the lifecycle's `Rotate` conditions
+    /// (`RotationGuard`), with no read first. The presented access token's claims name
+    /// the owner; they are read without checking the signature, which is safe because
+    /// the store applies the rotation only if that token's keyed hash is the session's
+    /// live access token — a token this service minted for this session. `None` when the
+    /// claims do not fit or the store refused: the caller then reads and decides.
+    async fn rotate_without_reading(
+        &self,
+        env: &Environment,
+        username: &str,
+        access_token: &str,
+        presented: &crate::token::RefreshToken,
+        p: &Presented<'_>,
+    ) -> Result<Option<TokenGrant>, Error> {
+        let sid = presented.session_id();
+        let Some(claims) = peek_claims(access_token) else {
+            return Ok(None);
+        };
+        if claims.username != username || claims.env != env.name || claims.sid != sid.to_string() {
+            return Ok(None);
+        }
+        let now = self.clock.now();
+        let next = presented.successor(&env.secrets);
+        let minted = self.mint_access(env, &claims.sub, username, sid, next.generation(), now)?;
+        let rotation = Rotation {
+            session_id: sid,
+            env: env.name.clone(),
+            expected_generation: p.generation,
+            expected_hash: *p.token_hash,
+            generation: next.generation(),
+            current_hash: next.hash(&env.secrets),
+            current_access_hash: minted.hash,
+            prev_hash: *p.token_hash,
+            prev_access_hash: *p.access_hash,
+            rotated_at: now,
+            access_token_sealed: minted.sealed,
+            access_expires_at: minted.expires_at,
+        };
+        let guard = RotationGuard {
+            current_access_hash: *p.access_hash,
+            user_id: claims.sub,
+            username: username.to_string(),
+            used_after: now.saturating_sub(millis(self.policy.refresh_idle_ttl)),
+            created_after: now.saturating_sub(millis(self.policy.refresh_absolute_ttl)),
+        };
+        if !self.store.rotate_guarded(rotation, guard).await? {
+            return Ok(None);
+        }
+        Ok(Some(TokenGrant {
+            access_token: minted.token.to_string(),
+            expires_in: self.policy.access_ttl.as_secs(),
+            refresh_token: next.encode(),
+        }))
+    }
+
     fn mint_access(
         &self,
         env: &Environment,
@@ -466,6 +530,28 @@ struct Minted {
     expires_at: UnixMillis,
 }
 
+/// Longest access token whose claims are looked at (ours are under 1 KiB).
+const MAX_PEEK: usize = 4096;
+
+/// The claims of a compact JWS, read without verifying it: only ever used together with
+/// a check that the token is one this service minted (see `rotate_without_reading`).
+/// Bounded work: tokens longer than `MAX_PEEK` are not read.
+pub fn peek_claims(token: &str) -> Option<AccessTokenClaims> {
+    use base64::Engine as _;
+    if token.len() > MAX_PEEK {
+        return None;
+    }
+    let mut parts = token.split('.');
+    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
 fn seal_aad(env: &str, sid: i64, generation: i64) -> Vec<u8> {
     format!("wirecash-auth access token|{env}|{sid}|{generation}").into_bytes()
 }
@@ -477,4 +563,53 @@ fn new_session_id(now: UnixMillis) -> Result<i64, Error> {
     random_bytes(&mut r)?;
     let low = i64::from(u32::from_be_bytes(r) & 0xF_FFFF);
     Ok((now.max(0) << 20) | low)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+    use proptest::prelude::*;
+
+    fn b64(s: &str) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+    }
+
+    #[test]
+    fn peek_reads_the_claims_of_a_compact_jws_and_nothing_else() {
+        let claims = AccessTokenClaims {
+            iss: "i".into(),
+            sub: "u1".into(),
+            aud: "i".into(),
+            client_id: "alice".into(),
+            username: "alice".into(),
+            sid: "42".into(),
+            iat: 1,
+            exp: 2,
+            jti: "j".into(),
+            env: "sandbox".into(),
+        };
+        let payload = serde_json::to_string(&claims).unwrap_or_default();
+        let token = format!("{}.{}.c2ln", b64("{}"), b64(&payload));
+        assert_eq!(peek_claims(&token), Some(claims));
+        for bad in [
+            String::new(),
+            "a.b".into(),
+            format!("{}.{}", b64("{}"), b64(&payload)),
+            format!("{}.{}.s.x", b64("{}"), b64(&payload)),
+            format!("{}.{}=.s", b64("{}"), b64(&payload)),
+            format!("{}.{}.s", b64("{}"), b64("{\"sub\":1}")),
+            format!("h.{}.s", "A".repeat(MAX_PEEK)),
+        ] {
+            assert_eq!(peek_claims(&bad), None, "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn peek_never_panics(s in "\\PC{0,300}", parts in proptest::collection::vec("[A-Za-z0-9_-]{0,80}", 0..5)) {
+            let _ = peek_claims(&s);
+            let _ = peek_claims(&parts.join("."));
+        }
+    }
 }

@@ -114,6 +114,23 @@ pub struct Rotation {
     pub access_expires_at: UnixMillis,
 }
 
+/// The conditions under which the refresh path may rotate without reading the session
+/// first: exactly the lifecycle's conditions for `Decision::Rotate`, checked by the
+/// database in the same statement as the compare-and-set.
+#[derive(Debug, Clone)]
+pub struct RotationGuard {
+    /// The live access token's hash must be this (the presented access token's).
+    pub current_access_hash: [u8; HASH_LEN],
+    /// The session's owner.
+    pub user_id: String,
+    /// Its username (must match) — and it must not be disabled.
+    pub username: String,
+    /// `last_used_at` must be later than this (idle lifetime).
+    pub used_after: UnixMillis,
+    /// `created_at` must be later than this (absolute lifetime).
+    pub created_after: UnixMillis,
+}
+
 /// One row of `session list`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionSummary {
@@ -212,6 +229,13 @@ pub trait SessionStore: Send + Sync {
     /// Applies a rotation if nothing changed since it was decided; `Ok(false)` if the
     /// compare-and-set lost (another rotation or a revocation came first).
     async fn rotate(&self, rotation: Rotation) -> Result<bool, StoreError>;
+    /// `rotate`, applied only if `guard` holds as well: one statement, no prior read.
+    /// `Ok(false)` when anything differs; the caller then reads and decides.
+    async fn rotate_guarded(
+        &self,
+        rotation: Rotation,
+        guard: RotationGuard,
+    ) -> Result<bool, StoreError>;
     /// Revokes one session; `Ok(false)` if there was no such session or it was revoked already.
     async fn revoke_session(
         &self,

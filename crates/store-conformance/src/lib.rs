@@ -15,6 +15,7 @@ use wirecash_core::Store;
 
 mod concurrency;
 mod fixtures;
+mod guarded;
 mod maintenance;
 mod rotation;
 mod sessions;
@@ -24,6 +25,7 @@ mod users;
 pub use concurrency::{
     failed_writes_among_concurrent_ones_fail_alone, many_concurrent_writes_all_succeed,
 };
+pub use guarded::rotate_guarded_applies_exactly_when_the_lifecycle_says_rotate;
 pub use maintenance::{
     keys_insert_list_by_activation_and_delete, ping_succeeds_on_a_fresh_store,
     purge_deletes_dead_sessions_in_batches_and_keeps_live_ones,
@@ -115,6 +117,7 @@ macro_rules! conformance_tests {
             users_after_pages_through_every_user_in_id_order,
             sessions_export_and_import_round_trip_every_field,
             all_keys_returns_every_environment,
+            rotate_guarded_applies_exactly_when_the_lifecycle_says_rotate,
         );
     };
 }

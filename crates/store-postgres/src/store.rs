@@ -12,8 +12,8 @@ use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use wirecash_core::StoreError;
 use wirecash_core::store::{
-    KeyRecord, KeyStore, NewSession, PurgeCutoffs, Rotation, SessionRecord, SessionStore,
-    SessionSummary, Store, TransferStore, UserRecord, UserStore,
+    KeyRecord, KeyStore, NewSession, PurgeCutoffs, Rotation, RotationGuard, SessionRecord,
+    SessionStore, SessionSummary, Store, TransferStore, UserRecord, UserStore,
 };
 
 use crate::schema;
@@ -514,6 +514,49 @@ impl SessionStore for PostgresStore {
                     &r.env,
                     &r.expected_generation,
                     &&r.expected_hash[..],
+                ],
+            )
+            .await
+            .map(|n| n == 1)
+        })
+        .await
+    }
+
+    async fn rotate_guarded(&self, r: Rotation, g: RotationGuard) -> Result<bool, StoreError> {
+        // The refresh hot path: check and rotate in one statement, one round trip.
+        self.with(async |c| {
+            let st = c
+                .prepare_cached(
+                    "UPDATE sessions s SET generation = $1, current_hash = $2, current_access_hash = $3,
+                        prev_hash = $4, prev_access_hash = $5, rotated_at = $6, last_used_at = $6,
+                        access_token_sealed = $7, access_expires_at = $8
+                     FROM users u
+                     WHERE s.id = $9 AND s.env = $10 AND s.generation = $11 AND s.current_hash = $12
+                       AND s.revoked_at IS NULL AND s.current_access_hash = $13 AND s.user_id = $14
+                       AND s.last_used_at > $15 AND s.created_at > $16
+                       AND u.id = s.user_id AND u.username = $17 AND NOT u.disabled",
+                )
+                .await?;
+            c.execute(
+                &st,
+                &[
+                    &r.generation,
+                    &&r.current_hash[..],
+                    &&r.current_access_hash[..],
+                    &&r.prev_hash[..],
+                    &&r.prev_access_hash[..],
+                    &r.rotated_at,
+                    &r.access_token_sealed,
+                    &r.access_expires_at,
+                    &r.session_id,
+                    &r.env,
+                    &r.expected_generation,
+                    &&r.expected_hash[..],
+                    &&g.current_access_hash[..],
+                    &g.user_id,
+                    &g.used_after,
+                    &g.created_after,
+                    &g.username,
                 ],
             )
             .await

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use wirecash_core::StoreError;
 use wirecash_core::store::{
-    KeyRecord, KeyStore, NewSession, PurgeCutoffs, Rotation, SessionRecord, SessionStore,
-    SessionSummary, Store, TransferStore, UserRecord, UserStore,
+    KeyRecord, KeyStore, NewSession, PurgeCutoffs, Rotation, RotationGuard, SessionRecord,
+    SessionStore, SessionSummary, Store, TransferStore, UserRecord, UserStore,
 };
 
 use crate::schema;
@@ -375,6 +375,42 @@ impl SessionStore for SqliteStore {
                 r.env,
                 r.expected_generation,
                 &r.expected_hash[..]
+            ])
+            .map(|n| n == 1)
+        })
+        .await
+    }
+
+    async fn rotate_guarded(&self, r: Rotation, g: RotationGuard) -> Result<bool, StoreError> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "UPDATE sessions SET generation = ?1, current_hash = ?2, current_access_hash = ?3,
+                    prev_hash = ?4, prev_access_hash = ?5, rotated_at = ?6, last_used_at = ?6,
+                    access_token_sealed = ?7, access_expires_at = ?8
+                 WHERE id = ?9 AND env = ?10 AND generation = ?11 AND current_hash = ?12
+                   AND revoked_at IS NULL AND current_access_hash = ?13 AND user_id = ?14
+                   AND last_used_at > ?15 AND created_at > ?16
+                   AND EXISTS (SELECT 1 FROM users u WHERE u.id = sessions.user_id
+                               AND u.username = ?17 AND u.disabled = 0)",
+            )?
+            .execute(params![
+                r.generation,
+                &r.current_hash[..],
+                &r.current_access_hash[..],
+                &r.prev_hash[..],
+                &r.prev_access_hash[..],
+                r.rotated_at,
+                r.access_token_sealed,
+                r.access_expires_at,
+                r.session_id,
+                r.env,
+                r.expected_generation,
+                &r.expected_hash[..],
+                &g.current_access_hash[..],
+                g.user_id,
+                g.used_after,
+                g.created_after,
+                g.username
             ])
             .map(|n| n == 1)
         })
