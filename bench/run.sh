@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One-command load benchmark of wirecash-auth: builds release, starts a fresh server on
-# a temporary SQLite database (default Argon2 parameters, loopback only), runs the
-# refresh and authenticate loads against it, prints the results and the server's peak
-# RSS, then stops the server and removes everything it created. See bench/README.md.
+# a temporary SQLite database — or NODES servers on a scratch PostgreSQL database —
+# (default Argon2 parameters, loopback only), runs the refresh and authenticate loads
+# against it, prints the results and the servers' peak RSS, then stops the servers and
+# removes everything it created. See bench/README.md.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,11 +21,20 @@ CLIENT_CPUS=${CLIENT_CPUS:-}             # taskset CPU list for the load generat
 MODES=${MODES:-"refresh authenticate"}   # which loads to run, in order
 RESULTS_DIR=${RESULTS_DIR:-}             # if set, JSON reports and server log are kept here
 SKIP_BUILD=${SKIP_BUILD:-0}              # 1 = use the binaries already in target/release
+DATABASE=${DATABASE:-sqlite}             # sqlite | postgres
+NODES=${NODES:-1}                        # service nodes (more than 1 needs postgres)
+PG_SERVER=${PG_SERVER:-postgres://postgres@127.0.0.1:5432}  # where the scratch database goes
 BENCH_ENV=sandbox
 
-for v in USERS REFRESH_CHAINS AUTH_CONCURRENCY DURATION WARMUP CLIENT_THREADS; do
+for v in USERS REFRESH_CHAINS AUTH_CONCURRENCY DURATION WARMUP CLIENT_THREADS NODES; do
     [[ ${!v} =~ ^[0-9]+$ ]] || { echo "run.sh: $v must be a whole number (got '${!v}')" >&2; exit 2; }
 done
+
+case $DATABASE in
+    sqlite) [[ $NODES == 1 ]] || { echo "run.sh: NODES > 1 needs DATABASE=postgres" >&2; exit 2; } ;;
+    postgres) ;;
+    *) echo "run.sh: DATABASE must be sqlite or postgres (got '$DATABASE')" >&2; exit 2 ;;
+esac
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 SERVER_BIN=$TARGET_DIR/release/wirecash-auth
@@ -42,22 +52,37 @@ client_pin=()
 [[ -n $CLIENT_CPUS ]] && client_pin=(taskset -c "$CLIENT_CPUS")
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/wirecash-bench.XXXXXX")
-SERVER_PID=
+SERVER_PIDS=()
+PG_DB=
 cleanup() {
-    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
+    for pid in "${SERVER_PIDS[@]}"; do
+        kill -0 "$pid" 2>/dev/null || continue
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ -n $RESULTS_DIR ]]; then cp "$WORK"/server*.log "$RESULTS_DIR/" 2>/dev/null || true; fi
+    if [[ -n $PG_DB ]]; then
+        psql -q "$PG_SERVER/postgres" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null || true
     fi
-    if [[ -n $RESULTS_DIR && -f $WORK/server.log ]]; then cp "$WORK/server.log" "$RESULTS_DIR/"; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 [[ -n $RESULTS_DIR ]] && mkdir -p "$RESULTS_DIR"
 
-DB="sqlite://$WORK/bench.db"
+if [[ $DATABASE == postgres ]]; then
+    PG_DB="wirecash_bench_$$"
+    psql -q "$PG_SERVER/postgres" -c "CREATE DATABASE $PG_DB" >/dev/null
+    DB="$PG_SERVER/$PG_DB"
+else
+    DB="sqlite://$WORK/bench.db"
+fi
+# Statements committed in the bench database so far (PostgreSQL only).
+pg_xacts() {
+    psql -Atq "$PG_SERVER/postgres" -c "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '$PG_DB'"
+}
 CONFIG=$WORK/wirecash-auth.toml
 # Only what a benchmark must change: one environment, and no per-address rate limits
 # (every request comes from 127.0.0.1, so the defaults of 20 authenticate/s and 1000
@@ -86,19 +111,29 @@ for ((i = 0; i < USERS; i++)); do
         "$SERVER_BIN" --database "$DB" --config "$CONFIG" user add "bench-$i" --env "$BENCH_ENV" --password-stdin >/dev/null
 done
 
-echo "== starting the server${SERVER_CPUS:+ on CPUs $SERVER_CPUS}"
-"${server_pin[@]}" "$SERVER_BIN" --database "$DB" --config "$CONFIG" serve --listen 127.0.0.1:0 \
-    >"$WORK/server.out" 2>"$WORK/server.log" &
-SERVER_PID=$!
-ADDR=
-for _ in $(seq 1 300); do
-    ADDR=$(sed -n 's/^wirecash-auth listening on \(.*\)$/\1/p' "$WORK/server.out" | head -n1)
-    [[ -n $ADDR ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { echo "the server exited:" >&2; cat "$WORK/server.log" >&2; exit 1; }
-    sleep 0.1
+ADDRS=()
+for ((n = 1; n <= NODES; n++)); do
+    echo "== starting server $n of $NODES${SERVER_CPUS:+ on CPUs $SERVER_CPUS}"
+    "${server_pin[@]}" "$SERVER_BIN" --database "$DB" --config "$CONFIG" serve --listen 127.0.0.1:0 \
+        >"$WORK/server$n.out" 2>"$WORK/server$n.log" &
+    pid=$!
+    SERVER_PIDS+=("$pid")
+    ADDR=
+    for _ in $(seq 1 300); do
+        ADDR=$(sed -n 's/^wirecash-auth listening on \(.*\)$/\1/p' "$WORK/server$n.out" | head -n1)
+        [[ -n $ADDR ]] && break
+        kill -0 "$pid" 2>/dev/null || { echo "the server exited:" >&2; cat "$WORK/server$n.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    [[ -n $ADDR ]] || { echo "the server did not become ready in 30 s" >&2; cat "$WORK/server$n.log" >&2; exit 1; }
+    echo "   pid $pid on $ADDR, RSS after start: $(awk '/^VmRSS/ {print $2, $3}' "/proc/$pid/status")"
+    ADDRS+=("http://$ADDR")
 done
-[[ -n $ADDR ]] || { echo "the server did not become ready in 30 s" >&2; cat "$WORK/server.log" >&2; exit 1; }
-echo "   pid $SERVER_PID on $ADDR, RSS after start: $(awk '/^VmRSS/ {print $2, $3}' "/proc/$SERVER_PID/status")"
+URLS=$(IFS=,; echo "${ADDRS[*]}")
+# With one node the report shows that server's CPU and memory; with several, the
+# machine's CPU (and each node's peak RSS at the end).
+pid_arg=()
+[[ $NODES == 1 ]] && pid_arg=(--server-pid "${SERVER_PIDS[0]}")
 
 for mode in $MODES; do
     case $mode in
@@ -106,20 +141,40 @@ for mode in $MODES; do
         authenticate) concurrency=$AUTH_CONCURRENCY ;;
         *) echo "run.sh: unknown mode '$mode'" >&2; exit 2 ;;
     esac
-    json=()
-    [[ -n $RESULTS_DIR ]] && json=(--json-out "$RESULTS_DIR/$mode.json")
+    json_file=$WORK/$mode.json
+    [[ -n $RESULTS_DIR ]] && json_file=$RESULTS_DIR/$mode.json
     echo
     # The generator stops by itself after WARMUP + DURATION (+ at most one request
     # timeout); `timeout` is only a backstop.
     timeout $((WARMUP + DURATION + 60)) "${client_pin[@]}" \
-        "$BENCH_BIN" "$mode" --url "http://$ADDR" --env "$BENCH_ENV" --users "$USERS" \
+        "$BENCH_BIN" "$mode" --url "$URLS" --env "$BENCH_ENV" --users "$USERS" \
         --concurrency "$concurrency" --duration "${DURATION}s" --warmup "${WARMUP}s" \
-        --client "$CLIENT" --threads "$CLIENT_THREADS" --server-pid "$SERVER_PID" "${json[@]}"
+        --client "$CLIENT" --threads "$CLIENT_THREADS" "${pid_arg[@]}" --json-out "$json_file" &
+    gen=$!
+    if [[ $DATABASE == postgres ]]; then
+        # Database statements over the measured window, per successful request.
+        sleep "$WARMUP"; x0=$(pg_xacts); sleep "$DURATION"; x1=$(pg_xacts)
+    fi
+    wait "$gen"
+    if [[ $DATABASE == postgres ]]; then
+        python3 - "$json_file" "$x0" "$x1" <<'PY'
+import json, sys
+ok = json.load(open(sys.argv[1]))["ok"]
+n = int(sys.argv[3]) - int(sys.argv[2])
+print(f"   database: {n} statements committed in the window, {n / max(ok, 1):.2f} per successful {json.load(open(sys.argv[1]))['mode']}")
+PY
+    fi
 done
 
 echo
-read -r utime stime < <(awk '{ sub(/^.*\) /, ""); print $12, $13 }' "/proc/$SERVER_PID/stat")
-echo "== server totals since start: CPU $(((utime + stime) / $(getconf CLK_TCK))) s," \
-    "$(grep -E '^(VmHWM|VmRSS)' "/proc/$SERVER_PID/status" | tr -s ' \t' ' ' | paste -sd, -)"
-echo "   peak RSS (VmHWM): $(awk '/^VmHWM/ {printf "%.1f MiB", $2 / 1024}' "/proc/$SERVER_PID/status")"
-echo "   database on disk: $(du -ch "$WORK"/bench.db* | tail -n1 | cut -f1)"
+for pid in "${SERVER_PIDS[@]}"; do
+    read -r utime stime < <(awk '{ sub(/^.*\) /, ""); print $12, $13 }' "/proc/$pid/stat")
+    echo "== server $pid totals since start: CPU $(((utime + stime) / $(getconf CLK_TCK))) s," \
+        "$(grep -E '^(VmHWM|VmRSS)' "/proc/$pid/status" | tr -s ' \t' ' ' | paste -sd, -)"
+    echo "   peak RSS (VmHWM): $(awk '/^VmHWM/ {printf "%.1f MiB", $2 / 1024}' "/proc/$pid/status")"
+done
+if [[ $DATABASE == postgres ]]; then
+    echo "   database size: $(psql -Atq "$PG_SERVER/postgres" -c "SELECT pg_size_pretty(pg_database_size('$PG_DB'))")"
+else
+    echo "   database on disk: $(du -ch "$WORK"/bench.db* | tail -n1 | cut -f1)"
+fi

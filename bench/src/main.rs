@@ -38,7 +38,8 @@ struct Args {
     /// `refresh` or `authenticate`.
     #[arg(value_enum)]
     mode: Mode,
-    /// Base URL of the service (plain http).
+    /// Base URL of the service (plain http); several nodes as a comma-separated list,
+    /// loop i then talks to node i mod N.
     #[arg(long, env = "WIRECASH_BENCH_URL")]
     url: String,
     /// Environment (stage) the bench users live in.
@@ -155,8 +156,16 @@ fn cpu_use(pair: &Pair<CpuSample>, w: &Window) -> Option<CpuUse> {
 }
 
 async fn run(args: &Args) -> anyhow::Result<Report> {
-    let target = Target::parse(&args.url, &args.env)?;
-    let connector = Connector::new(args.client, target.clone(), args.request_timeout)?;
+    let mut connectors = Vec::new();
+    let mut target = None;
+    for url in args.url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+        let t = Target::parse(url, &args.env)?;
+        connectors.push(Connector::new(args.client, t.clone(), args.request_timeout)?);
+        target.get_or_insert(t);
+    }
+    let Some(target) = target else {
+        bail!("--url: no URL given");
+    };
     let users: Vec<String> = (0..args.users)
         .map(|i| format!("{}{i}", args.user_prefix))
         .collect();
@@ -176,9 +185,11 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         users,
         password: args.password.clone(),
     };
-    load::preflight(connector.conn(), &plan)
-        .await
-        .context("preflight")?;
+    for connector in &connectors {
+        load::preflight(connector.conn(), &plan)
+            .await
+            .context("preflight")?;
+    }
 
     let start = Instant::now();
     plan.measure_start = start + args.warmup;
@@ -188,7 +199,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
 
     let mut loops = JoinSet::new();
     for id in 0..args.concurrency {
-        let conn = connector.conn();
+        let conn = connectors[id % connectors.len()].conn();
         let plan = Arc::clone(&plan);
         match args.mode {
             Mode::Refresh => loops.spawn(load::refresh_chain(id, conn, plan)),
