@@ -160,7 +160,11 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     let mut target = None;
     for url in args.url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
         let t = Target::parse(url, &args.env)?;
-        connectors.push(Connector::new(args.client, t.clone(), args.request_timeout)?);
+        connectors.push(Connector::new(
+            args.client,
+            t.clone(),
+            args.request_timeout,
+        )?);
         target.get_or_insert(t);
     }
     let Some(target) = target else {

@@ -71,6 +71,9 @@ pub async fn migrate(client: &mut Client) -> Result<(), MigrateError> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
+    // Not a NOTICE in every start's log when the table exists.
+    tx.batch_execute("SET LOCAL client_min_messages = warning")
+        .await?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS wirecash_schema (version BIGINT NOT NULL)")
         .await?;
     let applied: i64 = tx
