@@ -59,6 +59,7 @@ impl MasterKey {
             successor: mac("refresh-successor"),
             token_hash: mac("refresh-hash"),
             access_bind: mac("access-bind"),
+            login_guard: mac("login-guard"),
             access_seal: Sealer::new(&self.derive(&format!("access-seal/{env}")))?,
         })
     }
@@ -75,6 +76,8 @@ pub struct EnvSecrets {
     pub token_hash: hmac::Key,
     /// Hashes the access token issued with a refresh token (the binding check).
     pub access_bind: hmac::Key,
+    /// Hashes what failed logins are counted by (usernames, client addresses).
+    pub login_guard: hmac::Key,
     /// Encrypts the current access token at rest, for grace-window replays.
     pub access_seal: Sealer,
 }

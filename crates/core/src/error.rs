@@ -34,6 +34,10 @@ pub enum Error {
     /// It exists already.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Too many failed logins for this username or client address; retry after this
+    /// many seconds (HTTP 429).
+    #[error("locked out for {0} s")]
+    Locked(u64),
     /// Storage is unreachable or the service is overloaded.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),

@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod error;
 pub mod keys;
 pub mod lifecycle;
+pub mod lockout;
 pub mod password;
 pub mod policy;
 pub mod service;

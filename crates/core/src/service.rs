@@ -3,6 +3,7 @@
 //! and a `Store`. One instance serves every configured environment.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use zeroize::Zeroizing;
 use wirecash_proto::AccessTokenClaims;
 
 use crate::clock::{Clock, UnixMillis, millis};
-use crate::crypto::{EnvSecrets, MasterKey, Sealer, keyed_hash, random_bytes};
+use crate::crypto::{EnvSecrets, HASH_LEN, MasterKey, Sealer, keyed_hash, random_bytes};
 use crate::error::{Error, StoreError};
 use crate::keys::{KeySet, SigningKey};
 use crate::lifecycle::{Decision, Presented, Reject, decide};
@@ -75,6 +76,11 @@ pub struct ServiceOptions {
     pub environments: Vec<String>,
     /// How often keys are re-read from the store (bounds how late a node sees a rotation).
     pub key_reload_interval: Duration,
+    /// Failed logins per username before it is locked (`0`: no limit).
+    pub login_max_failures: u32,
+    /// Failed logins per client address, across usernames, before it is locked (`0`: no
+    /// limit).
+    pub address_max_failures: u32,
 }
 
 /// The token service.
@@ -86,6 +92,8 @@ pub struct AuthService {
     envs: HashMap<String, Arc<Environment>>,
     wrapper: Sealer,
     key_reload_interval: Duration,
+    login_max_failures: u32,
+    address_max_failures: u32,
 }
 
 const INVALID_CREDENTIALS: &str = "invalid username or password";
@@ -123,6 +131,8 @@ impl AuthService {
             envs,
             wrapper: master.key_wrapper()?,
             key_reload_interval: options.key_reload_interval,
+            login_max_failures: options.login_max_failures,
+            address_max_failures: options.address_max_failures,
         };
         for env in service.envs.values() {
             if service.store.list_keys(&env.name).await?.is_empty() {
@@ -211,8 +221,21 @@ impl AuthService {
         env: &str,
         username: &str,
         password: Zeroizing<String>,
+        client: Option<IpAddr>,
     ) -> Result<TokenGrant, Error> {
         let env = self.env(env)?;
+        let guards = self.login_guards(env, username, client);
+        // A locked username or address is refused before any password check, with the
+        // right password too: the answer must not tell whether a guess was right.
+        if !guards.is_empty() {
+            let keys: Vec<[u8; HASH_LEN]> = guards.iter().map(|g| g.key).collect();
+            let now = self.clock.now();
+            if let Some(until) = self.store.login_locked_until(&keys, now).await? {
+                let wait = crate::lockout::retry_after_secs(until, now);
+                info!(target: "audit", event = "login_locked", env = %env.name, retry_after_s = wait, "authenticate refused: locked out");
+                return Err(Error::Locked(wait));
+            }
+        }
         let user = self.store.find_user(&env.name, username).await?;
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         // Unknown user, wrong password and disabled user take the same path and time:
@@ -222,15 +245,71 @@ impl AuthService {
             Some(u) if verified.ok && !u.disabled => u,
             _ => {
                 info!(target: "audit", event = "login_failed", env = %env.name, "authenticate refused");
+                self.count_failure(env, &guards).await?;
                 return Err(Error::InvalidGrant(INVALID_CREDENTIALS));
             }
         };
+        if let Some(g) = guards.iter().find(|g| g.kind == "username") {
+            self.store.clear_login_failures(&g.key).await?;
+        }
         if verified.needs_rehash {
             self.spawn_rehash(&user, password);
         }
         let grant = self.create_session(env, &user).await?;
         info!(target: "audit", event = "login_ok", env = %env.name, user_id = %user.id, "authenticated");
         Ok(grant)
+    }
+
+    /// The failure counters an authenticate of `username` from `client` touches.
+    fn login_guards(
+        &self,
+        env: &Environment,
+        username: &str,
+        client: Option<IpAddr>,
+    ) -> Vec<Guard> {
+        let mut guards = Vec::with_capacity(2);
+        if self.login_max_failures > 0 {
+            guards.push(Guard {
+                kind: "username",
+                key: guard_key(env, b"user", username.as_bytes()),
+                max: self.login_max_failures,
+            });
+        }
+        if let (Some(ip), true) = (client, self.address_max_failures > 0) {
+            guards.push(Guard {
+                kind: "address",
+                key: guard_key(env, b"addr", &ip_bytes(ip)),
+                max: self.address_max_failures,
+            });
+        }
+        guards
+    }
+
+    /// Counts a failed login against every guard and locks those that reached their limit.
+    async fn count_failure(&self, env: &Environment, guards: &[Guard]) -> Result<(), Error> {
+        let now = self.clock.now();
+        let forget_before = now.saturating_sub(millis(crate::lockout::FORGET_AFTER));
+        for g in guards {
+            let failures = self
+                .store
+                .record_login_failure(&g.key, now, forget_before)
+                .await?;
+            if let Some(lock) = crate::lockout::lock_for(failures, g.max) {
+                self.store
+                    .lock_login(&g.key, now.saturating_add(millis(lock)))
+                    .await?;
+                warn!(target: "audit", event = "lockout", env = %env.name, kind = g.kind, failures,
+                      locked_s = lock.as_secs(), "too many failed logins; locked");
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes failed-login counters nobody needs any more.
+    pub async fn purge_login_failures(&self) -> Result<u64, Error> {
+        let now = self.clock.now();
+        let before = now.saturating_sub(millis(crate::lockout::FORGET_AFTER));
+        Ok(self.store.purge_login_failures(before).await?)
     }
 
     fn spawn_rehash(&self, user: &UserRecord, password: Zeroizing<String>) {
@@ -520,6 +599,35 @@ impl AuthService {
             revoked_before: now.saturating_sub(millis(self.policy.revoked_retention)),
         };
         Ok(self.store.purge_sessions(cursor, batch, cutoffs).await?)
+    }
+}
+
+/// One failure counter of a login attempt.
+struct Guard {
+    kind: &'static str,
+    key: [u8; HASH_LEN],
+    max: u32,
+}
+
+/// The stored key of a counter: a keyed hash, so names typed into the username field
+/// (sometimes passwords) are never stored.
+fn guard_key(env: &Environment, kind: &[u8], value: &[u8]) -> [u8; HASH_LEN] {
+    let mut data = Vec::with_capacity(kind.len() + 1 + value.len());
+    data.extend_from_slice(kind);
+    data.push(0);
+    data.extend_from_slice(value);
+    keyed_hash(&env.secrets.login_guard, &data)
+}
+
+/// An address as counted: IPv4 and IPv4-mapped IPv6 alike; an IPv6 client by its /64
+/// (one host usually holds the whole /64, so counting single addresses would be void).
+fn ip_bytes(ip: IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.octets().to_vec(),
+            None => v6.octets()[..8].to_vec(),
+        },
     }
 }
 

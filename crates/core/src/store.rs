@@ -302,9 +302,38 @@ pub trait TransferStore: Send + Sync {
     async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
 }
 
+/// Failed-login counters for brute-force protection (SPEC §2), shared by every node.
+/// A key is a keyed hash of what is counted (a username, a client address), never the
+/// name itself: mistyped passwords in the username field are not stored.
+#[async_trait]
+pub trait LoginGuardStore: Send + Sync {
+    /// The latest lock among `keys` that lasts beyond `now`, if any.
+    async fn login_locked_until(
+        &self,
+        keys: &[[u8; HASH_LEN]],
+        now: UnixMillis,
+    ) -> Result<Option<UnixMillis>, StoreError>;
+    /// Counts one failure for `key` at `now` and returns the count so far; a count whose
+    /// last failure was at or before `forget_before` starts again from 1. Atomic under
+    /// concurrency: n failures at once count n.
+    async fn record_login_failure(
+        &self,
+        key: &[u8; HASH_LEN],
+        now: UnixMillis,
+        forget_before: UnixMillis,
+    ) -> Result<u32, StoreError>;
+    /// Locks `key` until `until` (an existing later lock stays).
+    async fn lock_login(&self, key: &[u8; HASH_LEN], until: UnixMillis) -> Result<(), StoreError>;
+    /// Forgets the failures of `key` (after a successful login).
+    async fn clear_login_failures(&self, key: &[u8; HASH_LEN]) -> Result<(), StoreError>;
+    /// Deletes counters whose last failure and lock both ended before `before`; returns
+    /// how many.
+    async fn purge_login_failures(&self, before: UnixMillis) -> Result<u64, StoreError>;
+}
+
 /// Everything a backend provides.
 #[async_trait]
-pub trait Store: UserStore + SessionStore + KeyStore + TransferStore {
+pub trait Store: UserStore + SessionStore + KeyStore + TransferStore + LoginGuardStore {
     /// Checks that the database answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
 }

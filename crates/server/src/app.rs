@@ -1,5 +1,6 @@
 //! The router: the only place that lists routes.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -13,6 +14,8 @@ use crate::http::{meta, middleware, tokens};
 pub struct AppState {
     /// The token service.
     pub service: Arc<AuthService>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<[IpAddr]>,
 }
 
 /// Builds the application's routes.

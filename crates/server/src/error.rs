@@ -26,6 +26,8 @@ pub enum ApiError {
     RequestTimeout,
     /// 503 `temporarily_unavailable`.
     Unavailable(String),
+    /// 429 `too_many_requests` with `Retry-After` (seconds).
+    TooManyRequests(u64),
     /// 500 `server_error`.
     Internal(String),
 }
@@ -43,12 +45,17 @@ impl From<wirecash_core::Error> for ApiError {
             E::NotFound(m) => ApiError::NotFound(m),
             E::Conflict(m) | E::Internal(m) => ApiError::Internal(m),
             E::Unavailable(m) => ApiError::Unavailable(m),
+            E::Locked(secs) => ApiError::TooManyRequests(secs),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            ApiError::TooManyRequests(secs) => Some(*secs),
+            _ => None,
+        };
         let (status, code, description, cause) = match self {
             ApiError::InvalidRequest(m) => (StatusCode::BAD_REQUEST, "invalid_request", m, None),
             ApiError::InvalidGrant(m) => (
@@ -82,6 +89,12 @@ impl IntoResponse for ApiError {
                 "the request body did not arrive in time".to_string(),
                 None,
             ),
+            ApiError::TooManyRequests(secs) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                format!("too many failed attempts; retry in {secs} s"),
+                None,
+            ),
             ApiError::Unavailable(m) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
@@ -104,6 +117,9 @@ impl IntoResponse for ApiError {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let Some(secs) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if let Some(cause) = cause {
             response.extensions_mut().insert(InternalCause(cause));

@@ -74,6 +74,8 @@ pub async fn build_service(
         public_url: config.public_url.clone(),
         environments: config.environments.clone(),
         key_reload_interval: config.key_reload_interval,
+        login_max_failures: config.security.login_max_failures,
+        address_max_failures: config.security.address_max_failures,
     };
     let service = AuthService::open(
         store,
@@ -103,7 +105,10 @@ pub async fn run(
         )),
         tokio::spawn(purge_sessions(Arc::clone(&service))),
     ];
-    let router = app::router(AppState { service });
+    let router = app::router(AppState {
+        service,
+        trusted_proxies: config.rate_limit.trusted_proxies.clone().into(),
+    });
     let app = axum::middleware::map_request(|r| async { http::middleware::normalize_method(r) })
         .layer(router);
     let result = axum::serve(
@@ -152,6 +157,14 @@ async fn purge_sessions(service: Arc<AuthService>) {
                     tracing::debug!(deleted, "purged dead sessions");
                 }
                 cursor = next;
+                if next == 0 {
+                    // A full pass over the sessions: also drop stale failed-login counters.
+                    match service.purge_login_failures().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::debug!(deleted = n, "purged failed-login counters"),
+                        Err(e) => tracing::warn!(error = %e, "failed-login counter purge failed"),
+                    }
+                }
                 let pause = if next == 0 { 30_000 } else { 50 };
                 tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
             }

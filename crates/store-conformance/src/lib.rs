@@ -15,6 +15,7 @@ use wirecash_core::Store;
 
 mod concurrency;
 mod fixtures;
+mod guard;
 mod guarded;
 mod maintenance;
 mod rotation;
@@ -25,6 +26,7 @@ mod users;
 pub use concurrency::{
     failed_writes_among_concurrent_ones_fail_alone, many_concurrent_writes_all_succeed,
 };
+pub use guard::{concurrent_login_failures_all_count, login_failures_count_lock_expire_and_clear};
 pub use guarded::rotate_guarded_applies_exactly_when_the_lifecycle_says_rotate;
 pub use maintenance::{
     keys_insert_list_by_activation_and_delete, ping_succeeds_on_a_fresh_store,
@@ -118,6 +120,8 @@ macro_rules! conformance_tests {
             sessions_export_and_import_round_trip_every_field,
             all_keys_returns_every_environment,
             rotate_guarded_applies_exactly_when_the_lifecycle_says_rotate,
+            login_failures_count_lock_expire_and_clear,
+            concurrent_login_failures_all_count,
         );
     };
 }

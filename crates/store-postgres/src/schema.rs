@@ -9,7 +9,8 @@ use tokio_postgres::error::SqlState;
 const MIGRATION_LOCK: i64 = 0x7769_7265_6361_7368;
 
 /// Every migration, in order; `wirecash_schema.version` counts how many were applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id            TEXT PRIMARY KEY,
     env           TEXT NOT NULL,
@@ -46,7 +47,16 @@ CREATE TABLE signing_keys (
     activates_at       BIGINT NOT NULL,
     PRIMARY KEY (env, kid)
 );
-"#];
+"#,
+    r#"
+CREATE TABLE login_failures (
+    key             BYTEA PRIMARY KEY,
+    failures        INTEGER NOT NULL,
+    last_failure_at BIGINT NOT NULL,
+    locked_until    BIGINT NOT NULL DEFAULT 0
+);
+"#,
+];
 
 /// Why migrating failed.
 #[derive(Debug, thiserror::Error)]

@@ -12,8 +12,8 @@ use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use wirecash_core::StoreError;
 use wirecash_core::store::{
-    KeyRecord, KeyStore, NewSession, PurgeCutoffs, Rotation, RotationGuard, SessionRecord,
-    SessionStore, SessionSummary, Store, TransferStore, UserRecord, UserStore,
+    KeyRecord, KeyStore, LoginGuardStore, NewSession, PurgeCutoffs, Rotation, RotationGuard,
+    SessionRecord, SessionStore, SessionSummary, Store, TransferStore, UserRecord, UserStore,
 };
 
 use crate::schema;
@@ -831,6 +831,86 @@ impl TransferStore for PostgresStore {
                 )
                 .await?;
             c.query(&st, &[]).await?.iter().map(key_from_row).collect()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl LoginGuardStore for PostgresStore {
+    async fn login_locked_until(
+        &self,
+        keys: &[[u8; 32]],
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let keys: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+        self.with(async |c| {
+            let st = c
+                .prepare_cached(
+                    "SELECT max(locked_until) FROM login_failures
+                     WHERE key = ANY($1) AND locked_until > $2",
+                )
+                .await?;
+            c.query_one(&st, &[&keys, &now]).await?.try_get(0)
+        })
+        .await
+    }
+
+    async fn record_login_failure(
+        &self,
+        key: &[u8; 32],
+        now: i64,
+        forget_before: i64,
+    ) -> Result<u32, StoreError> {
+        let n: i32 = self
+            .with(async |c| {
+                let st = c
+                    .prepare_cached(
+                        "INSERT INTO login_failures AS f (key, failures, last_failure_at) VALUES ($1, 1, $2)
+                         ON CONFLICT (key) DO UPDATE SET
+                            failures = CASE WHEN f.last_failure_at <= $3 THEN 1 ELSE f.failures + 1 END,
+                            last_failure_at = $2
+                         RETURNING failures",
+                    )
+                    .await?;
+                c.query_one(&st, &[&&key[..], &now, &forget_before])
+                    .await?
+                    .try_get(0)
+            })
+            .await?;
+        Ok(u32::try_from(n).unwrap_or(0))
+    }
+
+    async fn lock_login(&self, key: &[u8; 32], until: i64) -> Result<(), StoreError> {
+        self.with(async |c| {
+            let st = c
+                .prepare_cached(
+                    "UPDATE login_failures SET locked_until = GREATEST(locked_until, $2) WHERE key = $1",
+                )
+                .await?;
+            c.execute(&st, &[&&key[..], &until]).await.map(|_| ())
+        })
+        .await
+    }
+
+    async fn clear_login_failures(&self, key: &[u8; 32]) -> Result<(), StoreError> {
+        self.with(async |c| {
+            let st = c
+                .prepare_cached("DELETE FROM login_failures WHERE key = $1")
+                .await?;
+            c.execute(&st, &[&&key[..]]).await.map(|_| ())
+        })
+        .await
+    }
+
+    async fn purge_login_failures(&self, before: i64) -> Result<u64, StoreError> {
+        self.with(async |c| {
+            let st = c
+                .prepare_cached(
+                    "DELETE FROM login_failures WHERE last_failure_at < $1 AND locked_until < $1",
+                )
+                .await?;
+            c.execute(&st, &[&before]).await
         })
         .await
     }

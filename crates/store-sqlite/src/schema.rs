@@ -4,7 +4,8 @@
 use rusqlite::Connection;
 
 /// Every migration, in order; `PRAGMA user_version` counts how many were applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id            TEXT PRIMARY KEY NOT NULL,
     env           TEXT NOT NULL,
@@ -41,7 +42,16 @@ CREATE TABLE signing_keys (
     activates_at       INTEGER NOT NULL,
     PRIMARY KEY (env, kid)
 );
-"#];
+"#,
+    r#"
+CREATE TABLE login_failures (
+    key             BLOB PRIMARY KEY NOT NULL,
+    failures        INTEGER NOT NULL,
+    last_failure_at INTEGER NOT NULL,
+    locked_until    INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+"#,
+];
 
 /// Settings every connection gets. `synchronous=FULL` in WAL mode fsyncs the log on
 /// every commit: a 200 means the token is on stable storage.

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use wirecash_core::StoreError;
 use wirecash_core::store::{
-    KeyRecord, KeyStore, NewSession, PurgeCutoffs, Rotation, RotationGuard, SessionRecord,
-    SessionStore, SessionSummary, Store, TransferStore, UserRecord, UserStore,
+    KeyRecord, KeyStore, LoginGuardStore, NewSession, PurgeCutoffs, Rotation, RotationGuard,
+    SessionRecord, SessionStore, SessionSummary, Store, TransferStore, UserRecord, UserStore,
 };
 
 use crate::schema;
@@ -619,6 +619,86 @@ impl TransferStore for SqliteStore {
             .query_map([], key_from_row)?
             .collect()
         })
+    }
+}
+
+#[async_trait]
+impl LoginGuardStore for SqliteStore {
+    async fn login_locked_until(
+        &self,
+        keys: &[[u8; 32]],
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.read(|c| {
+            let mut latest: Option<i64> = None;
+            let mut st = c.prepare_cached(
+                "SELECT locked_until FROM login_failures WHERE key = ?1 AND locked_until > ?2",
+            )?;
+            for key in keys {
+                if let Some(until) = st
+                    .query_row(params![&key[..], now], |r| r.get::<_, i64>(0))
+                    .optional()?
+                {
+                    latest = Some(latest.map_or(until, |l| l.max(until)));
+                }
+            }
+            Ok(latest)
+        })
+    }
+
+    async fn record_login_failure(
+        &self,
+        key: &[u8; 32],
+        now: i64,
+        forget_before: i64,
+    ) -> Result<u32, StoreError> {
+        let key = *key;
+        let n: i64 = self
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO login_failures (key, failures, last_failure_at) VALUES (?1, 1, ?2)
+                     ON CONFLICT (key) DO UPDATE SET
+                        failures = CASE WHEN last_failure_at <= ?3 THEN 1 ELSE failures + 1 END,
+                        last_failure_at = ?2
+                     RETURNING failures",
+                )?
+                .query_row(params![&key[..], now, forget_before], |r| r.get(0))
+            })
+            .await?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    async fn lock_login(&self, key: &[u8; 32], until: i64) -> Result<(), StoreError> {
+        let key = *key;
+        self.write(move |c| {
+            c.prepare_cached(
+                "UPDATE login_failures SET locked_until = max(locked_until, ?2) WHERE key = ?1",
+            )?
+            .execute(params![&key[..], until])
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn clear_login_failures(&self, key: &[u8; 32]) -> Result<(), StoreError> {
+        let key = *key;
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM login_failures WHERE key = ?1")?
+                .execute(params![&key[..]])
+                .map(|_| ())
+        })
+        .await
+    }
+
+    async fn purge_login_failures(&self, before: i64) -> Result<u64, StoreError> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "DELETE FROM login_failures WHERE last_failure_at < ?1 AND locked_until < ?1",
+            )?
+            .execute(params![before])
+            .map(|n| n as u64)
+        })
+        .await
     }
 }
 

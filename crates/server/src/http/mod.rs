@@ -1,6 +1,7 @@
 //! HTTP handlers: short functions that extract, call one service method and map the
 //! result to a wire type.
 
+pub mod client;
 pub mod extract;
 pub mod meta;
 pub mod middleware;

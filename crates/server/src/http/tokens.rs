@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::http::client::ClientAddr;
 use crate::http::extract::{Env, JsonObject};
 
 /// Longest refresh token taken as a token at all (real ones are 66 characters and
@@ -36,11 +37,15 @@ fn token_response(grant: TokenGrant) -> Response {
 pub async fn authenticate(
     State(app): State<AppState>,
     Env(env): Env,
+    ClientAddr(client): ClientAddr,
     body: JsonObject,
 ) -> Result<Response, ApiError> {
     let username = body.required_str("username", MAX_USERNAME)?;
     let password = Zeroizing::new(body.required_str("password", MAX_PASSWORD)?.to_string());
-    let grant = app.service.authenticate(&env, username, password).await?;
+    let grant = app
+        .service
+        .authenticate(&env, username, password, client)
+        .await?;
     Ok(token_response(grant))
 }
 

@@ -19,6 +19,7 @@ mod crash;
 mod environments;
 mod jwt;
 mod lifetimes;
+mod lockout;
 mod props;
 mod refresh;
 mod reuse;

@@ -26,6 +26,8 @@ mod environments;
 mod jwt;
 #[path = "../api/lifetimes.rs"]
 mod lifetimes;
+#[path = "../api/lockout.rs"]
+mod lockout;
 #[path = "../api/props.rs"]
 mod props;
 #[path = "../api/refresh.rs"]
