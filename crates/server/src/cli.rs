@@ -14,6 +14,8 @@ use zeroize::Zeroizing;
 
 use crate::config::{Config, LogFormat, Overrides};
 
+pub mod token;
+
 /// wirecash-auth: the WireCash token service.
 #[derive(Debug, Parser)]
 #[command(name = "wirecash-auth", version, about)]
@@ -50,6 +52,9 @@ pub enum Command {
     /// Inspect and rotate signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Print a valid access token of a token service (a client command: it keeps its
+    /// session in a cache file and uses none of the server's settings).
+    Token(token::TokenArgs),
 }
 
 /// How a password is given.
@@ -229,6 +234,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user(&config, cmd).await,
         Command::Session(cmd) => session(&config, cmd).await,
         Command::Key(cmd) => key(&config, cmd).await,
+        Command::Token(args) => token::run(args).await,
     }
 }
 
