@@ -4,15 +4,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod proxy;
 mod support;
 
 mod admin_cli;
 mod authenticate;
 mod bad_input;
 mod binary;
+mod client_persistence;
+mod client_recovery;
+mod client_session;
 mod environments;
 mod jwt;
 mod lifetimes;
 mod props;
 mod refresh;
 mod reuse;
+mod verifier;
