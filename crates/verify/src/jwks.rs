@@ -115,9 +115,17 @@ impl JwksCache {
         }
     }
 
+    /// Whether the rate limit allows a fetch now. Until a first fetch has succeeded the
+    /// interval is at most 1 s: an API that started before the token service recovers
+    /// quickly, yet a JWKS endpoint that is down is not asked once per request.
     fn may_fetch(&self, now: i64) -> bool {
         let last = self.last_fetch_started.load(Ordering::Acquire);
-        last == i64::MIN || now.saturating_sub(last) >= self.settings.min_refetch_ms
+        let interval = if self.set.load().loaded {
+            self.settings.min_refetch_ms
+        } else {
+            self.settings.min_refetch_ms.min(1000)
+        };
+        last == i64::MIN || now.saturating_sub(last) >= interval
     }
 
     fn refresh_in_background(self: &Arc<Self>, seen: u64) {
@@ -137,7 +145,7 @@ impl JwksCache {
             return Ok(()); // someone fetched while we waited: use theirs
         }
         let now = self.settings.clock.now_millis();
-        if self.set.load().loaded && !self.may_fetch(now) {
+        if !self.may_fetch(now) {
             return Err(String::new());
         }
         self.last_fetch_started.store(now, Ordering::Release);
