@@ -9,13 +9,23 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 
 use crate::error::Error;
 
-/// A valid access token. Cloning is a reference-count increment (the hot path of
+/// A valid access token. Cloning is one reference-count increment (the hot path of
 /// [`Session::token`](crate::Session::token) hands out clones). `Debug` hides it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AccessToken {
-    raw: Arc<str>,
+#[derive(Clone)]
+pub struct AccessToken(Arc<Inner>);
+
+struct Inner {
+    raw: Box<str>,
     header: HeaderValue,
 }
+
+impl PartialEq for AccessToken {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.raw == other.0.raw
+    }
+}
+
+impl Eq for AccessToken {}
 
 impl AccessToken {
     /// Wraps a token, checking that it can be sent as a header value.
@@ -28,20 +38,20 @@ impl AccessToken {
         }
         // Keeps it out of HTTP/2 header compression tables and of reqwest's Debug output.
         header.set_sensitive(true);
-        Ok(Self {
-            raw: Arc::from(raw),
+        Ok(Self(Arc::new(Inner {
+            raw: Box::from(raw),
             header,
-        })
+        })))
     }
 
     /// The token text (a JWT).
     pub fn as_str(&self) -> &str {
-        &self.raw
+        &self.0.raw
     }
 
     /// The raw `Authorization` header value (marked sensitive).
     pub fn header_value(&self) -> HeaderValue {
-        self.header.clone()
+        self.0.header.clone()
     }
 }
 
