@@ -249,3 +249,43 @@ async fn the_hot_path_does_not_wait_for_a_refresh_in_flight() {
     assert_ne!(session.token().await.unwrap(), first);
     assert_eq!(proxy.count(REFRESH), 1);
 }
+
+#[tokio::test]
+async fn when_refreshes_keep_failing_a_still_valid_token_is_handed_out_and_attempts_pause() {
+    let app = TestApp::spawn().await;
+    let pw = app.add_user("sandbox", "alice").await;
+    let proxy = Proxy::start(app.addr).await;
+    let clock = ManualClock::starting_now();
+    let session = Session::builder(client(&proxy, &clock), "alice")
+        .password(pw)
+        .retry(RetryPolicy {
+            window: Duration::from_millis(300),
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(50),
+        })
+        .build()
+        .unwrap();
+    let first = session.token().await.unwrap();
+    app.remember(first.as_str());
+    for _ in 0..100 {
+        proxy.unavailable_next(REFRESH);
+    }
+    clock.advance(Duration::from_secs(3600 - 30)); // due, still valid for 30 s
+    // fresh_token() waits for the refresh; it fails, so the valid token is the answer.
+    assert_eq!(session.fresh_token().await.unwrap(), first);
+    let tried = proxy.count(REFRESH);
+    assert!(
+        tried >= 2,
+        "the 503s were retried within the window ({tried})"
+    );
+    // Right after a failed attempt no new one starts (max_backoff): no request.
+    assert_eq!(session.token().await.unwrap(), first);
+    assert_eq!(proxy.count(REFRESH), tried);
+    // Once the token is no longer usable, the failure is reported.
+    clock.advance(Duration::from_secs(30));
+    let e = session.token().await.unwrap_err();
+    assert!(
+        matches!(e, Error::TemporarilyUnavailable { status: 503, .. }),
+        "{e:?}"
+    );
+}
