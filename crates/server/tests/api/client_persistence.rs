@@ -4,9 +4,9 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use wirecash_client::{FileTokenStore, ManualClock, Session};
+use wirecash_client::{FileTokenStore, Session};
 
-use crate::client_session::{AUTH, REFRESH, client};
+use crate::client_session::{AUTH, Alice, REFRESH, client};
 use crate::proxy::Proxy;
 use crate::support::{TestApp, run_cli};
 
@@ -16,10 +16,12 @@ fn mode(path: &std::path::Path) -> u32 {
 
 #[tokio::test]
 async fn a_session_saved_to_a_file_continues_in_a_new_session_without_authenticate() {
-    let app = TestApp::spawn().await;
-    let pw = app.add_user("sandbox", "alice").await;
-    let proxy = Proxy::start(app.addr).await;
-    let clock = ManualClock::starting_now();
+    let Alice {
+        app,
+        password: pw,
+        proxy,
+        clock,
+    } = Alice::spawn().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cache").join("alice.json");
 

@@ -4,18 +4,18 @@
 
 use std::time::Duration;
 
-use wirecash_client::{Error, ManualClock, Session};
+use wirecash_client::{Error, Session};
 
-use crate::client_session::{AUTH, REFRESH, client};
-use crate::proxy::Proxy;
-use crate::support::TestApp;
+use crate::client_session::{AUTH, Alice, REFRESH, client};
 
 #[tokio::test]
 async fn a_refresh_whose_answer_is_lost_is_retried_and_the_session_survives() {
-    let app = TestApp::spawn().await;
-    let pw = app.add_user("sandbox", "alice").await;
-    let proxy = Proxy::start(app.addr).await;
-    let clock = ManualClock::starting_now();
+    let Alice {
+        app,
+        password: pw,
+        proxy,
+        clock,
+    } = Alice::spawn().await;
     // No password: surviving must not rely on a fresh authenticate.
     let t0 = client(&proxy, &clock)
         .authenticate("alice", &pw)
@@ -49,10 +49,12 @@ async fn a_refresh_whose_answer_is_lost_is_retried_and_the_session_survives() {
 
 #[tokio::test]
 async fn a_retry_outside_the_grace_window_authenticates_again_with_the_password() {
-    let app = TestApp::spawn().await;
-    let pw = app.add_user("sandbox", "alice").await;
-    let proxy = Proxy::start(app.addr).await;
-    let clock = ManualClock::starting_now();
+    let Alice {
+        app,
+        password: pw,
+        proxy,
+        clock,
+    } = Alice::spawn().await;
     let session = Session::builder(client(&proxy, &clock), "alice")
         .password(pw)
         .build()
@@ -83,10 +85,12 @@ async fn a_retry_outside_the_grace_window_authenticates_again_with_the_password(
 
 #[tokio::test]
 async fn a_retry_outside_the_grace_window_without_a_password_is_a_clear_error() {
-    let app = TestApp::spawn().await;
-    let pw = app.add_user("sandbox", "alice").await;
-    let proxy = Proxy::start(app.addr).await;
-    let clock = ManualClock::starting_now();
+    let Alice {
+        app,
+        password: pw,
+        proxy,
+        clock,
+    } = Alice::spawn().await;
     let t0 = client(&proxy, &clock)
         .authenticate("alice", &pw)
         .await

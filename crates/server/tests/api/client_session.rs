@@ -12,6 +12,28 @@ use crate::support::TestApp;
 pub const AUTH: &str = "POST /sandbox/authenticate";
 pub const REFRESH: &str = "POST /sandbox/token";
 
+/// The app with the user alice, a proxy in front of it, and a client clock.
+pub struct Alice {
+    pub app: TestApp,
+    pub password: String,
+    pub proxy: Proxy,
+    pub clock: ManualClock,
+}
+
+impl Alice {
+    pub async fn spawn() -> Alice {
+        let app = TestApp::spawn().await;
+        let password = app.add_user("sandbox", "alice").await;
+        let proxy = Proxy::start(app.addr).await;
+        Alice {
+            app,
+            password,
+            proxy,
+            clock: ManualClock::starting_now(),
+        }
+    }
+}
+
 /// A client of the app's sandbox through `proxy`, on `clock`.
 pub fn client(proxy: &Proxy, clock: &ManualClock) -> Client {
     Client::builder()
@@ -24,10 +46,12 @@ pub fn client(proxy: &Proxy, clock: &ManualClock) -> Client {
 
 #[tokio::test]
 async fn client_authenticates_and_refreshes_and_reports_typed_errors() {
-    let app = TestApp::spawn().await;
-    let pw = app.add_user("sandbox", "alice").await;
-    let proxy = Proxy::start(app.addr).await;
-    let clock = ManualClock::starting_now();
+    let Alice {
+        app,
+        password: pw,
+        proxy,
+        clock,
+    } = Alice::spawn().await;
     let client = client(&proxy, &clock);
 
     let t0 = client.authenticate("alice", &pw).await.unwrap();
@@ -99,11 +123,12 @@ async fn client_authenticates_and_refreshes_and_reports_typed_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn five_hundred_tasks_after_expiry_cause_exactly_one_refresh() {
-    let app = TestApp::spawn().await;
-    let pw = app.add_user("sandbox", "alice").await;
-    app.remember(&pw);
-    let proxy = Proxy::start(app.addr).await;
-    let clock = ManualClock::starting_now();
+    let Alice {
+        app,
+        password: pw,
+        proxy,
+        clock,
+    } = Alice::spawn().await;
     let session = Session::builder(client(&proxy, &clock), "alice")
         .password(pw)
         .build()
@@ -149,10 +174,12 @@ async fn five_hundred_tasks_after_expiry_cause_exactly_one_refresh() {
 
 #[tokio::test]
 async fn a_refresh_due_ahead_of_expiry_runs_in_the_background_while_callers_keep_the_valid_token() {
-    let app = TestApp::spawn().await;
-    let pw = app.add_user("sandbox", "alice").await;
-    let proxy = Proxy::start(app.addr).await;
-    let clock = ManualClock::starting_now();
+    let Alice {
+        app,
+        password: pw,
+        proxy,
+        clock,
+    } = Alice::spawn().await;
     let session = Session::builder(client(&proxy, &clock), "alice")
         .password(pw)
         .refresh_ahead(Duration::from_secs(60))
@@ -175,10 +202,12 @@ async fn a_refresh_due_ahead_of_expiry_runs_in_the_background_while_callers_keep
 
 #[tokio::test]
 async fn a_refresh_refused_for_now_with_503_is_retried_with_the_same_tokens() {
-    let app = TestApp::spawn().await;
-    let pw = app.add_user("sandbox", "alice").await;
-    let proxy = Proxy::start(app.addr).await;
-    let clock = ManualClock::starting_now();
+    let Alice {
+        app,
+        password: pw,
+        proxy,
+        clock,
+    } = Alice::spawn().await;
     let session = Session::builder(client(&proxy, &clock), "alice")
         .password(pw)
         .retry(RetryPolicy {
@@ -205,10 +234,12 @@ async fn a_refresh_refused_for_now_with_503_is_retried_with_the_same_tokens() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hot_path_does_not_wait_for_a_refresh_in_flight() {
-    let app = TestApp::spawn().await;
-    let pw = app.add_user("sandbox", "alice").await;
-    let proxy = Proxy::start(app.addr).await;
-    let clock = ManualClock::starting_now();
+    let Alice {
+        app,
+        password: pw,
+        proxy,
+        clock,
+    } = Alice::spawn().await;
     let session = Session::builder(client(&proxy, &clock), "alice")
         .password(pw)
         .build()
@@ -252,10 +283,12 @@ async fn the_hot_path_does_not_wait_for_a_refresh_in_flight() {
 
 #[tokio::test]
 async fn when_refreshes_keep_failing_a_still_valid_token_is_handed_out_and_attempts_pause() {
-    let app = TestApp::spawn().await;
-    let pw = app.add_user("sandbox", "alice").await;
-    let proxy = Proxy::start(app.addr).await;
-    let clock = ManualClock::starting_now();
+    let Alice {
+        app,
+        password: pw,
+        proxy,
+        clock,
+    } = Alice::spawn().await;
     let session = Session::builder(client(&proxy, &clock), "alice")
         .password(pw)
         .retry(RetryPolicy {
