@@ -34,6 +34,16 @@ impl Alice {
     }
 }
 
+/// Waits, for at most 2 s, until `done()` holds (for work a background task does).
+pub async fn until(done: impl Fn() -> bool) {
+    for _ in 0..400 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// A client of the app's sandbox through `proxy`, on `clock`.
 pub fn client(proxy: &Proxy, clock: &ManualClock) -> Client {
     Client::builder()
@@ -189,12 +199,7 @@ async fn a_refresh_due_ahead_of_expiry_runs_in_the_background_while_callers_keep
     app.remember(first.as_str());
     clock.advance(Duration::from_secs(3600 - 30)); // due (60 s ahead), still valid
     assert_eq!(session.token().await.unwrap(), first, "no caller waits");
-    for _ in 0..200 {
-        if session.current_tokens().unwrap().access_token != first.as_str() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until(|| session.current_tokens().unwrap().access_token != first.as_str()).await;
     let second = session.token().await.unwrap();
     assert_ne!(second, first, "the background refresh replaced the token");
     assert_eq!(proxy.count(REFRESH), 1);
@@ -251,12 +256,7 @@ async fn the_hot_path_does_not_wait_for_a_refresh_in_flight() {
     let release = proxy.hold_next_answer(REFRESH);
     clock.advance(Duration::from_secs(3600 - 30));
     assert_eq!(session.token().await.unwrap(), first);
-    for _ in 0..200 {
-        if proxy.count(REFRESH) == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until(|| proxy.count(REFRESH) == 1).await;
     assert_eq!(
         proxy.count(REFRESH),
         1,
@@ -271,12 +271,7 @@ async fn the_hot_path_does_not_wait_for_a_refresh_in_flight() {
         assert_eq!(t, first);
     }
     release.send(()).unwrap();
-    for _ in 0..200 {
-        if session.current_tokens().unwrap().access_token != first.as_str() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until(|| session.current_tokens().unwrap().access_token != first.as_str()).await;
     assert_ne!(session.token().await.unwrap(), first);
     assert_eq!(proxy.count(REFRESH), 1);
 }
