@@ -14,6 +14,8 @@ use zeroize::Zeroizing;
 
 use crate::config::{Config, LogFormat, Overrides};
 
+pub mod token;
+
 /// wirecash-auth: the WireCash token service.
 #[derive(Debug, Parser)]
 #[command(name = "wirecash-auth", version, about)]
@@ -61,6 +63,9 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         to: String,
     },
+    /// Print a valid access token of a token service (a client command: it keeps its
+    /// session in a cache file and uses none of the server's settings).
+    Token(token::TokenArgs),
 }
 
 /// How a password is given.
@@ -241,6 +246,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Session(cmd) => session(&config, cmd).await,
         Command::Key(cmd) => key(&config, cmd).await,
         Command::MigrateStore { from, to } => migrate_store(&config, &from, &to).await,
+        Command::Token(args) => token::run(args).await,
     }
 }
 

@@ -62,9 +62,10 @@ async fn load_until_killed(server: Server, chains: Vec<Tokens>, spin_ms: u64) ->
                 }
                 n += 1;
                 // Even chains mostly idle (so that at the kill they hold a received, unsent
-                // token); odd ones keep the server busy.
+                // token — idle 200 ms against a request of a few ms, even on a loaded CI
+                // box where requests take tens of ms); odd ones keep the server busy.
                 if i % 2 == 0 {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 } else if n.is_multiple_of(3) {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod proxy;
 mod server_process;
 mod support;
 
@@ -15,6 +16,9 @@ mod admin_cli;
 mod authenticate;
 mod bad_input;
 mod binary;
+mod client_persistence;
+mod client_recovery;
+mod client_session;
 mod crash;
 mod environments;
 mod jwt;
@@ -23,3 +27,4 @@ mod lockout;
 mod props;
 mod refresh;
 mod reuse;
+mod verifier;

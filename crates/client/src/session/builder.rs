@@ -1,0 +1,170 @@
+//! Building a [`Session`]: where its tokens come from (a store, given tokens, or a first
+//! authenticate with the password), when it refreshes, and how it retries.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::sync::Mutex;
+use zeroize::Zeroizing;
+
+use super::{Flight, Inner, Live, Session, State};
+use crate::client::{Client, Tokens};
+use crate::clock::millis;
+use crate::error::Error;
+use crate::storage::TokenStore;
+
+/// How a lost or refused-for-now refresh is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries stop once this much time has passed since the first attempt. Keep it
+    /// below the server's `refresh_reuse_grace` (10 s by default): inside the grace
+    /// window, presenting the same refresh token again returns the same successor, so
+    /// the retry of a request whose answer was lost is safe; after it, it is reuse and
+    /// revokes the session. Default 8 s.
+    pub window: Duration,
+    /// Pause before the first retry (default 50 ms); doubles on each retry. A longer
+    /// `Retry-After` from the server wins.
+    pub initial_backoff: Duration,
+    /// Longest pause between retries, also the pause after a failed attempt before the
+    /// next one starts (default 2 s).
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(8),
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Builds a [`Session`].
+pub struct SessionBuilder {
+    client: Client,
+    username: String,
+    password: Option<Zeroizing<String>>,
+    store: Option<Arc<dyn TokenStore>>,
+    tokens: Option<Tokens>,
+    refresh_ahead: Duration,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for SessionBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionBuilder")
+            .field("base_url", &self.client.base_url())
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("refresh_ahead", &self.refresh_ahead)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionBuilder {
+    pub(super) fn new(client: Client, username: String) -> Self {
+        Self {
+            client,
+            username,
+            password: None,
+            store: None,
+            tokens: None,
+            refresh_ahead: Duration::from_secs(60),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// The password: the session authenticates with it when it has no tokens, and again
+    /// whenever the server ends the session (revoked, expired, reuse detected). Without
+    /// it, an ended session is reported as [`Error::SessionEnded`].
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(Zeroizing::new(password.into()));
+        self
+    }
+
+    /// Persists the tokens after every change, and starts from the stored ones (when
+    /// they belong to this base URL and username), so a restarted process continues its
+    /// session instead of authenticating again.
+    pub fn store(mut self, store: impl TokenStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Like [`store`](Self::store), for a shared store.
+    pub fn shared_store(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Start from tokens obtained elsewhere (stored tokens take precedence: they are
+    /// newer).
+    pub fn tokens(mut self, tokens: Tokens) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
+
+    /// Refresh this long before the access token expires (default 60 s, at most half
+    /// the token's lifetime).
+    pub fn refresh_ahead(mut self, ahead: Duration) -> Self {
+        self.refresh_ahead = ahead;
+        self
+    }
+
+    /// How refreshes are retried.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Builds the session, loading stored tokens if a store was given. No request is
+    /// made: the first [`Session::token`] authenticates if there are no tokens.
+    pub fn build(self) -> Result<Session, Error> {
+        let mut tokens = self.tokens;
+        let stored = match &self.store {
+            Some(store) => store.load()?,
+            None => None,
+        };
+        if let Some(stored) = stored {
+            if stored.base_url == self.client.base_url() && stored.tokens.username == self.username
+            {
+                tokens = Some(stored.tokens);
+            } else {
+                tracing::warn!(
+                    stored_base_url = %stored.base_url,
+                    stored_username = %stored.tokens.username,
+                    "ignoring the stored session: it belongs to another token service or user"
+                );
+            }
+        }
+        if tokens.is_none() && self.password.is_none() {
+            return Err(Error::Config(format!(
+                "no stored session for {} at {} and no password to authenticate with",
+                self.username,
+                self.client.base_url()
+            )));
+        }
+        let refresh_ahead = millis(self.refresh_ahead);
+        let state = match tokens {
+            Some(t) => State::Live(Live::new(t, refresh_ahead)?),
+            None => State::Empty,
+        };
+        Ok(Session {
+            inner: Arc::new(Inner {
+                client: self.client,
+                username: self.username,
+                password: self.password,
+                store: self.store,
+                refresh_ahead,
+                retry: self.retry,
+                state: ArcSwap::from_pointee(state),
+                flight: Arc::new(Mutex::new(Flight::default())),
+                attempts: AtomicU64::new(0),
+                hold_until: AtomicI64::new(i64::MIN),
+            }),
+        })
+    }
+}

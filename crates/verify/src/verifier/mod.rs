@@ -1,0 +1,229 @@
+//! `Verifier`: checks one access token the way RFC 9068 §4 asks — signature with an
+//! allow-listed asymmetric algorithm and a JWKS key of that algorithm, `typ: at+jwt`,
+//! `iss` and `aud` of the configured environment, the WireCash `env` claim, and `exp`
+//! with leeway — then any extra [`TokenCheck`]s. Signatures are jsonwebtoken's.
+
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, Validation, decode, decode_header};
+use wirecash_proto::AccessTokenClaims;
+
+use crate::check::TokenCheck;
+use crate::clock::Clock;
+use crate::jwks::JwksCache;
+use crate::rejection::{Rejection, RejectionKind};
+
+mod builder;
+
+pub use builder::{BuildError, VerifierBuilder};
+
+/// Longest token accepted (a WireCash access token is about 600 bytes).
+const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// The signature algorithms a verifier may accept. Only asymmetric ones exist here, so
+/// `none` and HMAC (`HS256` with the public key as the secret) cannot be allowed even
+/// by mistake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    /// Ed25519 (the token service's default).
+    EdDSA,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+}
+
+impl Alg {
+    fn jwt(self) -> Algorithm {
+        match self {
+            Alg::EdDSA => Algorithm::EdDSA,
+            Alg::ES256 => Algorithm::ES256,
+        }
+    }
+}
+
+/// Verifies access tokens of one environment. Cheap to clone (shares its key cache).
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("issuer", &self.inner.issuer)
+            .field("environment", &self.inner.environment)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    issuer: String,
+    environment: String,
+    leeway_s: i64,
+    allowed: Vec<Algorithm>,
+    validations: Vec<(Algorithm, Validation)>,
+    jwks: Arc<JwksCache>,
+    clock: Arc<dyn Clock>,
+    checks: Vec<Arc<dyn TokenCheck>>,
+}
+
+impl Verifier {
+    /// A builder for tokens issued by `issuer`, i.e. `{public_url}/{env}` of the token
+    /// service, e.g. `https://api.wirecash.com/sandbox`.
+    pub fn builder(issuer: impl Into<String>) -> VerifierBuilder {
+        VerifierBuilder::new(issuer.into())
+    }
+
+    /// The issuer this verifier accepts.
+    pub fn issuer(&self) -> &str {
+        &self.inner.issuer
+    }
+
+    /// The environment this verifier accepts.
+    pub fn environment(&self) -> &str {
+        &self.inner.environment
+    }
+
+    /// Fetches the JWKS now, so that the first request does not wait for it.
+    pub async fn prefetch(&self) -> Result<(), String> {
+        self.inner.jwks.prefetch().await
+    }
+
+    /// Verifies the value of an `Authorization` header: the raw token (as WireCash
+    /// clients send it) or `Bearer <token>`. `None` is a missing header.
+    pub async fn verify_header(
+        &self,
+        header: Option<&axum::http::HeaderValue>,
+    ) -> Result<AccessTokenClaims, Rejection> {
+        let missing = || {
+            Rejection::new(
+                RejectionKind::Missing,
+                "no access token: send it in the Authorization header",
+            )
+        };
+        let value = header.ok_or_else(missing)?;
+        let text = value
+            .to_str()
+            .map_err(|_| Rejection::invalid("the Authorization header is not text"))?
+            .trim();
+        if text.is_empty() {
+            return Err(missing());
+        }
+        self.verify(token_of(text)).await
+    }
+
+    /// Verifies one token (without any `Bearer ` prefix).
+    pub async fn verify(&self, token: &str) -> Result<AccessTokenClaims, Rejection> {
+        let inner = &self.inner;
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(Rejection::invalid("the access token is too long"));
+        }
+        // The header is read before any key is chosen; its `alg` must be allowed and its
+        // key must be of that very algorithm (no algorithm confusion).
+        let header = decode_header(token).map_err(|_| {
+            Rejection::invalid(
+                "the access token is malformed or uses an algorithm that is not accepted",
+            )
+        })?;
+        if !inner.allowed.contains(&header.alg) {
+            return Err(Rejection::invalid(
+                "the access token uses an algorithm that is not accepted",
+            ));
+        }
+        match header.typ.as_deref() {
+            Some(t)
+                if t.eq_ignore_ascii_case("at+jwt")
+                    || t.eq_ignore_ascii_case("application/at+jwt") => {}
+            _ => return Err(Rejection::invalid("the token is not an access token (typ)")),
+        }
+        if header.crit.is_some() {
+            return Err(Rejection::invalid(
+                "the access token has critical header parameters we do not understand",
+            ));
+        }
+        let kid = header
+            .kid
+            .as_deref()
+            .ok_or_else(|| Rejection::invalid("the access token names no key (kid)"))?;
+        let key = inner.jwks.key(kid).await?;
+        if key.alg != header.alg {
+            return Err(Rejection::invalid(
+                "the access token's algorithm does not match its key",
+            ));
+        }
+        let validation = inner
+            .validations
+            .iter()
+            .find(|(a, _)| *a == header.alg)
+            .map(|(_, v)| v)
+            .ok_or_else(|| {
+                Rejection::invalid("the access token uses an algorithm that is not accepted")
+            })?;
+        let data = decode::<AccessTokenClaims>(token, &key.key, validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            Rejection::invalid(match e.kind() {
+                K::InvalidSignature => "the access token's signature does not verify",
+                K::InvalidIssuer => "the access token is from another issuer or environment",
+                K::InvalidAudience => "the access token is for another audience",
+                K::MissingRequiredClaim(_) | K::InvalidClaimFormat(_) | K::Json(_) => {
+                    "the access token lacks required claims"
+                }
+                _ => "the access token is invalid",
+            })
+        })?;
+        let claims = data.claims;
+        let now_s = inner.clock.now_millis().div_euclid(1000);
+        if now_s > claims.exp.saturating_add(inner.leeway_s) {
+            return Err(Rejection::new(
+                RejectionKind::Expired,
+                "the access token has expired",
+            ));
+        }
+        if claims.env != inner.environment {
+            return Err(Rejection::invalid(
+                "the access token is for another environment",
+            ));
+        }
+        for check in &inner.checks {
+            check.check(token, &claims).await?;
+        }
+        Ok(claims)
+    }
+}
+
+/// `Bearer <t>` (scheme case-insensitive, RFC 6750 §2.1) or the raw token.
+fn token_of(header: &str) -> &str {
+    match header.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        _ => header,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn raw_and_bearer_headers_yield_the_token() {
+        assert_eq!(token_of("a.b.c"), "a.b.c");
+        assert_eq!(token_of("Bearer a.b.c"), "a.b.c");
+        assert_eq!(token_of("bearer   a.b.c"), "a.b.c");
+        assert_eq!(token_of("Basic abc"), "Basic abc");
+    }
+
+    #[test]
+    fn the_environment_defaults_to_the_issuer_path() {
+        let v = Verifier::builder("http://127.0.0.1:8080/sandbox/")
+            .build()
+            .unwrap();
+        assert_eq!(v.environment(), "sandbox");
+        assert_eq!(v.issuer(), "http://127.0.0.1:8080/sandbox");
+        assert!(Verifier::builder("http://127.0.0.1:8080").build().is_err());
+        assert!(
+            Verifier::builder("http://h/sandbox")
+                .algorithms(&[])
+                .build()
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,209 @@
+//! Checks that need tokens the token service would never sign: a key of our own, its
+//! JWKS served on 127.0.0.1:0, and tokens with a wrong `typ`, no `kid`, a `crit`
+//! header, a wrong audience, missing claims, or an algorithm that does not match the key.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use wirecash_verify::{ManualClock, RejectionKind, Verifier};
+
+fn ed25519() -> (EncodingKey, Jwk) {
+    let doc = Ed25519KeyPair::generate_pkcs8v1(&SystemRandom::new()).unwrap();
+    let enc = EncodingKey::from_ed_der(doc.as_ref());
+    let mut jwk = Jwk::from_encoding_key(&enc, Algorithm::EdDSA).unwrap();
+    jwk.common.key_id = Some("ed".into());
+    (enc, jwk)
+}
+
+fn p256() -> (EncodingKey, Jwk) {
+    let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+        .unwrap();
+    let enc = EncodingKey::from_ec_der(doc.as_ref());
+    let mut jwk = Jwk::from_encoding_key(&enc, Algorithm::ES256).unwrap();
+    jwk.common.key_id = Some("ec".into());
+    (enc, jwk)
+}
+
+/// Serves `keys` with `cache_control`; returns the issuer and a fetch counter.
+async fn jwks(keys: Vec<Jwk>, cache_control: &'static str) -> (String, Arc<AtomicUsize>) {
+    let body = serde_json::to_string(&JwkSet { keys }).unwrap();
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let counter = fetches.clone();
+    let app = axum::Router::new().route(
+        "/sandbox/.well-known/jwks.json",
+        axum::routing::get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let body = body.clone();
+            async move {
+                (
+                    [
+                        ("content-type", "application/json"),
+                        ("cache-control", cache_control),
+                    ],
+                    body,
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}/sandbox", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (issuer, fetches)
+}
+
+fn claims(issuer: &str, now_s: i64) -> Value {
+    json!({
+        "iss": issuer, "aud": issuer, "sub": "u-1", "client_id": "alice",
+        "username": "alice", "sid": "7", "iat": now_s, "exp": now_s + 3600,
+        "jti": "j-1", "env": "sandbox"
+    })
+}
+
+fn sign(
+    alg: Algorithm,
+    kid: Option<&str>,
+    typ: Option<&str>,
+    claims: &Value,
+    key: &EncodingKey,
+) -> String {
+    let mut header = Header::new(alg);
+    header.typ = typ.map(str::to_string);
+    header.kid = kid.map(str::to_string);
+    jsonwebtoken::encode(&header, claims, key).unwrap()
+}
+
+#[tokio::test]
+async fn only_well_formed_access_tokens_of_the_right_key_and_audience_pass() {
+    let (ed, ed_jwk) = ed25519();
+    let (ec, ec_jwk) = p256();
+    let (issuer, _) = jwks(vec![ed_jwk, ec_jwk], "public, max-age=30").await;
+    let clock = ManualClock::starting_now();
+    let now_s = wirecash_verify::Clock::now_millis(&clock) / 1000;
+    let verifier = Verifier::builder(&issuer)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let good = claims(&issuer, now_s);
+
+    // Both algorithms, each with its own key.
+    let t = sign(Algorithm::EdDSA, Some("ed"), Some("at+jwt"), &good, &ed);
+    assert_eq!(verifier.verify(&t).await.unwrap().username, "alice");
+    let t = sign(
+        Algorithm::ES256,
+        Some("ec"),
+        Some("application/at+jwt"),
+        &good,
+        &ec,
+    );
+    assert_eq!(verifier.verify(&t).await.unwrap().sid, "7");
+
+    let refused = |token: String| {
+        let v = verifier.clone();
+        async move { v.verify(&token).await.unwrap_err() }
+    };
+    // typ must say access token (RFC 9068 §4).
+    for typ in [None, Some("JWT")] {
+        let e = refused(sign(Algorithm::EdDSA, Some("ed"), typ, &good, &ed)).await;
+        assert!(e.description().contains("typ"), "{e}");
+    }
+    // kid is required.
+    let e = refused(sign(Algorithm::EdDSA, None, Some("at+jwt"), &good, &ed)).await;
+    assert!(e.description().contains("kid"), "{e}");
+    // The header's algorithm must match the key named by kid.
+    let e = refused(sign(
+        Algorithm::ES256,
+        Some("ed"),
+        Some("at+jwt"),
+        &good,
+        &ec,
+    ))
+    .await;
+    assert!(e.description().contains("does not match"), "{e}");
+    // A critical header we do not understand.
+    let mut h = Header::new(Algorithm::EdDSA);
+    h.typ = Some("at+jwt".into());
+    h.kid = Some("ed".into());
+    h.crit = Some(vec!["exp-ext".into()]);
+    let e = refused(jsonwebtoken::encode(&h, &good, &ed).unwrap()).await;
+    assert!(e.description().contains("critical"), "{e}");
+    // Another audience.
+    let mut other = good.clone();
+    other["aud"] = json!("https://elsewhere.example/sandbox");
+    let e = refused(sign(
+        Algorithm::EdDSA,
+        Some("ed"),
+        Some("at+jwt"),
+        &other,
+        &ed,
+    ))
+    .await;
+    assert!(e.description().contains("audience"), "{e}");
+    // No exp at all.
+    let mut no_exp = good.clone();
+    no_exp.as_object_mut().unwrap().remove("exp");
+    let e = refused(sign(
+        Algorithm::EdDSA,
+        Some("ed"),
+        Some("at+jwt"),
+        &no_exp,
+        &ed,
+    ))
+    .await;
+    assert!(e.description().contains("claims"), "{e}");
+    // Expired by the verifier's clock.
+    clock.advance(std::time::Duration::from_secs(3600 + 31));
+    let e = refused(sign(
+        Algorithm::EdDSA,
+        Some("ed"),
+        Some("at+jwt"),
+        &good,
+        &ed,
+    ))
+    .await;
+    assert_eq!(e.kind(), RejectionKind::Expired);
+}
+
+#[tokio::test]
+async fn the_jwks_is_cached_for_its_max_age_and_refetched_after() {
+    let (ed, ed_jwk) = ed25519();
+    let (issuer, fetches) = jwks(vec![ed_jwk], "public, max-age=30").await;
+    let clock = ManualClock::starting_now();
+    let now_s = wirecash_verify::Clock::now_millis(&clock) / 1000;
+    let verifier = Verifier::builder(&issuer)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let token = sign(
+        Algorithm::EdDSA,
+        Some("ed"),
+        Some("at+jwt"),
+        &claims(&issuer, now_s),
+        &ed,
+    );
+    for _ in 0..10 {
+        verifier.verify(&token).await.unwrap();
+    }
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    clock.advance(std::time::Duration::from_secs(29));
+    verifier.verify(&token).await.unwrap();
+    assert_eq!(fetches.load(Ordering::SeqCst), 1, "still fresh");
+    // Stale: still accepted at once, and one background fetch renews the set.
+    clock.advance(std::time::Duration::from_secs(2));
+    verifier.verify(&token).await.unwrap();
+    for _ in 0..200 {
+        if fetches.load(Ordering::SeqCst) == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    verifier.verify(&token).await.unwrap();
+    assert_eq!(fetches.load(Ordering::SeqCst), 2, "fresh again");
+}
