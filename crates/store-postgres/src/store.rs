@@ -218,6 +218,62 @@ impl PostgresStore {
     }
 }
 
+/// The compare-and-set of a rotation, with the guard's extra conditions when they are
+/// given (a NULL guard parameter turns its condition off). One statement: under READ
+/// COMMITTED a racing UPDATE of the same row waits for the first, then re-checks the
+/// WHERE clause on the committed row, finds the generation moved on and changes nothing.
+/// Never two winners.
+const ROTATE: &str = "
+    UPDATE sessions s SET generation = $1, current_hash = $2, current_access_hash = $3,
+        prev_hash = $4, prev_access_hash = $5, rotated_at = $6, last_used_at = $6,
+        access_token_sealed = $7, access_expires_at = $8
+    FROM users u
+    WHERE s.id = $9 AND s.env = $10 AND s.generation = $11 AND s.current_hash = $12
+      AND s.revoked_at IS NULL AND u.id = s.user_id
+      AND ($13::bytea IS NULL OR s.current_access_hash = $13)
+      AND ($14::text IS NULL OR s.user_id = $14)
+      AND ($15::bigint IS NULL OR s.last_used_at > $15)
+      AND ($16::bigint IS NULL OR s.created_at > $16)
+      AND ($17::text IS NULL OR (u.username = $17 AND NOT u.disabled))";
+
+impl PostgresStore {
+    async fn rotate_with(&self, r: Rotation, g: Option<RotationGuard>) -> Result<bool, StoreError> {
+        let access = g.as_ref().map(|g| &g.current_access_hash[..]);
+        let user_id = g.as_ref().map(|g| g.user_id.as_str());
+        let used_after = g.as_ref().map(|g| g.used_after);
+        let created_after = g.as_ref().map(|g| g.created_after);
+        let username = g.as_ref().map(|g| g.username.as_str());
+        self.with(async |c| {
+            let st = c.prepare_cached(ROTATE).await?;
+            c.execute(
+                &st,
+                &[
+                    &r.generation,
+                    &&r.current_hash[..],
+                    &&r.current_access_hash[..],
+                    &&r.prev_hash[..],
+                    &&r.prev_access_hash[..],
+                    &r.rotated_at,
+                    &r.access_token_sealed,
+                    &r.access_expires_at,
+                    &r.session_id,
+                    &r.env,
+                    &r.expected_generation,
+                    &&r.expected_hash[..],
+                    &access,
+                    &user_id,
+                    &used_after,
+                    &created_after,
+                    &username,
+                ],
+            )
+            .await
+            .map(|n| n == 1)
+        })
+        .await
+    }
+}
+
 const USER_COLUMNS: &str = "id, env, username, password_hash, disabled, created_at";
 
 fn user_from_row(r: &Row) -> Result<UserRecord, Fail> {
@@ -486,83 +542,12 @@ impl SessionStore for PostgresStore {
     }
 
     async fn rotate(&self, r: Rotation) -> Result<bool, StoreError> {
-        // One statement: under READ COMMITTED a racing UPDATE of the same row waits for
-        // the first, then re-checks the WHERE clause on the committed row, finds the
-        // generation moved on and changes nothing. Never two winners.
-        self.with(async |c| {
-            let st = c
-                .prepare_cached(
-                    "UPDATE sessions SET generation = $1, current_hash = $2, current_access_hash = $3,
-                        prev_hash = $4, prev_access_hash = $5, rotated_at = $6, last_used_at = $6,
-                        access_token_sealed = $7, access_expires_at = $8
-                     WHERE id = $9 AND env = $10 AND generation = $11 AND current_hash = $12
-                       AND revoked_at IS NULL",
-                )
-                .await?;
-            c.execute(
-                &st,
-                &[
-                    &r.generation,
-                    &&r.current_hash[..],
-                    &&r.current_access_hash[..],
-                    &&r.prev_hash[..],
-                    &&r.prev_access_hash[..],
-                    &r.rotated_at,
-                    &r.access_token_sealed,
-                    &r.access_expires_at,
-                    &r.session_id,
-                    &r.env,
-                    &r.expected_generation,
-                    &&r.expected_hash[..],
-                ],
-            )
-            .await
-            .map(|n| n == 1)
-        })
-        .await
+        self.rotate_with(r, None).await
     }
 
     async fn rotate_guarded(&self, r: Rotation, g: RotationGuard) -> Result<bool, StoreError> {
         // The refresh hot path: check and rotate in one statement, one round trip.
-        self.with(async |c| {
-            let st = c
-                .prepare_cached(
-                    "UPDATE sessions s SET generation = $1, current_hash = $2, current_access_hash = $3,
-                        prev_hash = $4, prev_access_hash = $5, rotated_at = $6, last_used_at = $6,
-                        access_token_sealed = $7, access_expires_at = $8
-                     FROM users u
-                     WHERE s.id = $9 AND s.env = $10 AND s.generation = $11 AND s.current_hash = $12
-                       AND s.revoked_at IS NULL AND s.current_access_hash = $13 AND s.user_id = $14
-                       AND s.last_used_at > $15 AND s.created_at > $16
-                       AND u.id = s.user_id AND u.username = $17 AND NOT u.disabled",
-                )
-                .await?;
-            c.execute(
-                &st,
-                &[
-                    &r.generation,
-                    &&r.current_hash[..],
-                    &&r.current_access_hash[..],
-                    &&r.prev_hash[..],
-                    &&r.prev_access_hash[..],
-                    &r.rotated_at,
-                    &r.access_token_sealed,
-                    &r.access_expires_at,
-                    &r.session_id,
-                    &r.env,
-                    &r.expected_generation,
-                    &&r.expected_hash[..],
-                    &&g.current_access_hash[..],
-                    &g.user_id,
-                    &g.used_after,
-                    &g.created_after,
-                    &g.username,
-                ],
-            )
-            .await
-            .map(|n| n == 1)
-        })
-        .await
+        self.rotate_with(r, Some(g)).await
     }
 
     async fn revoke_session(

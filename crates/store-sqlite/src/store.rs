@@ -284,6 +284,51 @@ impl UserStore for SqliteStore {
     }
 }
 
+/// The compare-and-set of a rotation, with the guard's extra conditions when they are
+/// given (a NULL guard parameter turns its condition off).
+const ROTATE: &str = "
+    UPDATE sessions SET generation = ?1, current_hash = ?2, current_access_hash = ?3,
+        prev_hash = ?4, prev_access_hash = ?5, rotated_at = ?6, last_used_at = ?6,
+        access_token_sealed = ?7, access_expires_at = ?8
+    WHERE id = ?9 AND env = ?10 AND generation = ?11 AND current_hash = ?12
+      AND revoked_at IS NULL
+      AND (?13 IS NULL OR current_access_hash = ?13)
+      AND (?14 IS NULL OR user_id = ?14)
+      AND (?15 IS NULL OR last_used_at > ?15)
+      AND (?16 IS NULL OR created_at > ?16)
+      AND (?17 IS NULL OR EXISTS (SELECT 1 FROM users u WHERE u.id = sessions.user_id
+                                  AND u.username = ?17 AND u.disabled = 0))";
+
+impl SqliteStore {
+    async fn rotate_with(&self, r: Rotation, g: Option<RotationGuard>) -> Result<bool, StoreError> {
+        self.write(move |c| {
+            let g = g.as_ref();
+            c.prepare_cached(ROTATE)?
+                .execute(params![
+                    r.generation,
+                    &r.current_hash[..],
+                    &r.current_access_hash[..],
+                    &r.prev_hash[..],
+                    &r.prev_access_hash[..],
+                    r.rotated_at,
+                    r.access_token_sealed,
+                    r.access_expires_at,
+                    r.session_id,
+                    r.env,
+                    r.expected_generation,
+                    &r.expected_hash[..],
+                    g.map(|g| &g.current_access_hash[..]),
+                    g.map(|g| g.user_id.as_str()),
+                    g.map(|g| g.used_after),
+                    g.map(|g| g.created_after),
+                    g.map(|g| g.username.as_str())
+                ])
+                .map(|n| n == 1)
+        })
+        .await
+    }
+}
+
 fn session_from_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
     Ok(SessionRecord {
         id: r.get(0)?,
@@ -354,67 +399,11 @@ impl SessionStore for SqliteStore {
     }
 
     async fn rotate(&self, r: Rotation) -> Result<bool, StoreError> {
-        self.write(move |c| {
-            c.prepare_cached(
-                "UPDATE sessions SET generation = ?1, current_hash = ?2, current_access_hash = ?3,
-                    prev_hash = ?4, prev_access_hash = ?5, rotated_at = ?6, last_used_at = ?6,
-                    access_token_sealed = ?7, access_expires_at = ?8
-                 WHERE id = ?9 AND env = ?10 AND generation = ?11 AND current_hash = ?12
-                   AND revoked_at IS NULL",
-            )?
-            .execute(params![
-                r.generation,
-                &r.current_hash[..],
-                &r.current_access_hash[..],
-                &r.prev_hash[..],
-                &r.prev_access_hash[..],
-                r.rotated_at,
-                r.access_token_sealed,
-                r.access_expires_at,
-                r.session_id,
-                r.env,
-                r.expected_generation,
-                &r.expected_hash[..]
-            ])
-            .map(|n| n == 1)
-        })
-        .await
+        self.rotate_with(r, None).await
     }
 
     async fn rotate_guarded(&self, r: Rotation, g: RotationGuard) -> Result<bool, StoreError> {
-        self.write(move |c| {
-            c.prepare_cached(
-                "UPDATE sessions SET generation = ?1, current_hash = ?2, current_access_hash = ?3,
-                    prev_hash = ?4, prev_access_hash = ?5, rotated_at = ?6, last_used_at = ?6,
-                    access_token_sealed = ?7, access_expires_at = ?8
-                 WHERE id = ?9 AND env = ?10 AND generation = ?11 AND current_hash = ?12
-                   AND revoked_at IS NULL AND current_access_hash = ?13 AND user_id = ?14
-                   AND last_used_at > ?15 AND created_at > ?16
-                   AND EXISTS (SELECT 1 FROM users u WHERE u.id = sessions.user_id
-                               AND u.username = ?17 AND u.disabled = 0)",
-            )?
-            .execute(params![
-                r.generation,
-                &r.current_hash[..],
-                &r.current_access_hash[..],
-                &r.prev_hash[..],
-                &r.prev_access_hash[..],
-                r.rotated_at,
-                r.access_token_sealed,
-                r.access_expires_at,
-                r.session_id,
-                r.env,
-                r.expected_generation,
-                &r.expected_hash[..],
-                &g.current_access_hash[..],
-                g.user_id,
-                g.used_after,
-                g.created_after,
-                g.username
-            ])
-            .map(|n| n == 1)
-        })
-        .await
+        self.rotate_with(r, Some(g)).await
     }
 
     async fn revoke_session(

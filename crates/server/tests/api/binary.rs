@@ -7,29 +7,13 @@ use std::process::Command;
 use serde_json::json;
 
 use crate::server_process::{post, start, start_with, terminate};
-use crate::support::{ScratchDb, run_cli};
+use crate::support::{ScratchDb, add_user_cli};
 
 #[tokio::test]
 async fn the_binary_prints_its_address_serves_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let db = ScratchDb::create(dir.path()).await;
-    let out = run_cli(
-        &db,
-        &[
-            "user",
-            "add",
-            "alice",
-            "--env",
-            "sandbox",
-            "--password-stdin",
-        ],
-        Some("a long enough password\n"),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    add_user_cli(&db, "alice", "a long enough password\n");
     let server = start(dir.path(), &db, "10s");
     let client = reqwest::Client::new();
     let health = client

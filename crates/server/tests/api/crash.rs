@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::sync::Mutex;
 
 use crate::server_process::{Server, post, start, terminate};
-use crate::support::{ScratchDb, Tokens, run_cli};
+use crate::support::{ScratchDb, Tokens, add_user_cli};
 
 struct Chain {
     latest: Tokens,
@@ -97,19 +97,7 @@ async fn kill_9_under_load_loses_no_issued_token_and_revives_no_spent_one() {
     let dir = tempfile::tempdir().unwrap();
     let db = ScratchDb::create(dir.path()).await;
     let password = "crash test password";
-    let out = run_cli(
-        &db,
-        &[
-            "user",
-            "add",
-            "alice",
-            "--env",
-            "sandbox",
-            "--password-stdin",
-        ],
-        Some(password),
-    );
-    assert!(out.status.success());
+    add_user_cli(&db, "alice", password);
     let client = reqwest::Client::new();
     let mut secrets: Vec<String> = vec![password.to_string()];
     let mut server = start(dir.path(), &db, "0s");

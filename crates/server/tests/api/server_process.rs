@@ -1,6 +1,9 @@
 //! The real binary as a child process: start it on a test database, read its ready
 //! line, stop it with SIGTERM, talk JSON to it.
 
+// Shared by both test binaries; each uses a part.
+#![allow(dead_code)]
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -97,4 +100,9 @@ pub async fn post(
         .send()
         .await?;
     Ok(answer(r).await)
+}
+
+/// GETs a JSON document.
+pub async fn get_json(client: &reqwest::Client, url: String) -> serde_json::Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
 }

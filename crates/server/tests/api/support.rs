@@ -390,6 +390,20 @@ pub fn run_cli(db: &ScratchDb, args: &[&str], stdin: Option<&str>) -> Output {
     run_cli_with(db, args, stdin, &[])
 }
 
+/// Adds a sandbox user through the real CLI (`user add NAME --password-stdin`).
+pub fn add_user_cli(db: &ScratchDb, name: &str, password: &str) {
+    let out = run_cli(
+        db,
+        &["user", "add", name, "--env", "sandbox", "--password-stdin"],
+        Some(password),
+    );
+    assert!(
+        out.status.success(),
+        "user add {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `run_cli` with extra environment variables.
 pub fn run_cli_with(
     db: &ScratchDb,

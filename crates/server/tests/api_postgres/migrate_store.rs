@@ -4,8 +4,8 @@
 
 use serde_json::json;
 
-use crate::server_process::{post, start_node, terminate};
-use crate::support::{Answer, ScratchDb, Tokens, run_cli};
+use crate::server_process::{get_json, post, start_node, terminate};
+use crate::support::{Answer, ScratchDb, Tokens, add_user_cli, run_cli};
 
 const PASSWORD: &str = "migrating password";
 
@@ -30,14 +30,7 @@ async fn login(client: &reqwest::Client, base: &str, user: &str) -> Answer {
 }
 
 async fn jwks(client: &reqwest::Client, base: &str) -> serde_json::Value {
-    client
-        .get(format!("{base}/sandbox/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(client, format!("{base}/sandbox/.well-known/jwks.json")).await
 }
 
 fn ok(out: &std::process::Output) -> String {
@@ -54,11 +47,7 @@ async fn tokens_issued_on_sqlite_keep_working_after_migrate_store_to_postgres() 
     let dir = tempfile::tempdir().unwrap();
     let old = ScratchDb::sqlite(dir.path());
     for user in ["alice", "bob"] {
-        ok(&run_cli(
-            &old,
-            &["user", "add", user, "--env", "sandbox", "--password-stdin"],
-            Some(PASSWORD),
-        ));
+        add_user_cli(&old, user, PASSWORD);
     }
     let grace0 = [("WIRECASH_AUTH_TOKENS_REFRESH_REUSE_GRACE", "0s")];
     let client = reqwest::Client::new();

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::server_process::{Server, post, start_node, terminate};
-use crate::support::{Answer, ScratchDb, Tokens, run_cli, run_cli_with};
+use crate::server_process::{Server, get_json, post, start_node, terminate};
+use crate::support::{Answer, ScratchDb, Tokens, add_user_cli, run_cli, run_cli_with};
 
 const PASSWORD: &str = "multi node password";
 
@@ -23,23 +23,7 @@ impl Cluster {
     async fn start(envs: &[(&str, &str)]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let db = ScratchDb::create(dir.path()).await;
-        let out = run_cli(
-            &db,
-            &[
-                "user",
-                "add",
-                "alice",
-                "--env",
-                "sandbox",
-                "--password-stdin",
-            ],
-            Some(PASSWORD),
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        add_user_cli(&db, "alice", PASSWORD);
         let nodes = ["a", "b"]
             .iter()
             .map(|n| start_node(&dir.path().join(format!("node-{n}.log")), &db, &[], envs))
@@ -78,14 +62,11 @@ impl Cluster {
     }
 
     async fn jwks(&self, node: usize) -> Value {
-        self.client
-            .get(self.url(node, "/sandbox/.well-known/jwks.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        get_json(
+            &self.client,
+            self.url(node, "/sandbox/.well-known/jwks.json"),
+        )
+        .await
     }
 
     /// Stops both nodes and checks that no secret reached their logs.
