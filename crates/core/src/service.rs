@@ -400,8 +400,9 @@ impl AuthService {
             return Ok(grant);
         }
         // Anything else (a replay, a reuse, a refusal, a race): read the session and let
-        // the lifecycle decide. A lost compare-and-set means another request changed the session meanwhile;
-        // deciding again on the new state turns it into a replay, a reuse or a refusal.
+        // the lifecycle decide. A lost compare-and-set means another request changed the
+        // session meanwhile; deciding again on the new state turns it into a replay, a
+        // reuse or a refusal.
         for _ in 0..4 {
             let session = self.store.load_session(&env.name, sid).await?;
             let now = self.clock.now();

@@ -44,6 +44,12 @@ pub async fn open_database(url: &str, config: &Config) -> anyhow::Result<Arc<dyn
             .map_err(fail)?;
         return Ok(Arc::new(store));
     }
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(anyhow!(
+            "{}: not a database URL; use sqlite://PATH or postgres://USER@HOST:PORT/DB",
+            config::redact_url(url)
+        ));
+    }
     let pg = &config.postgres;
     let options = PgOptions {
         pool_size: usize::try_from(pg.pool_size).unwrap_or(16),

@@ -242,3 +242,25 @@ async fn nodes_share_keys_and_a_rotation_reaches_the_other_node_within_the_reloa
     ];
     c.stop(&secrets);
 }
+
+#[tokio::test]
+async fn a_node_without_an_explicit_master_key_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ScratchDb::create(dir.path()).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wirecash-auth"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &db.url])
+        .env_remove("WIRECASH_AUTH_MASTER_KEY")
+        .env_remove("WIRECASH_AUTH_MASTER_KEY_FILE")
+        .env_remove("WIRECASH_AUTH_CONFIG")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("WIRECASH_AUTH_MASTER_KEY") && err.contains("master_key_file"),
+        "{err}"
+    );
+    // No key file was invented anywhere.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
