@@ -16,6 +16,8 @@ pub struct AppState {
     pub service: Arc<AuthService>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<[IpAddr]>,
+    /// Per-address request rate limits.
+    pub rate_limits: Arc<crate::http::ratelimit::RateLimits>,
 }
 
 /// Builds the application's routes.

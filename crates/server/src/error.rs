@@ -26,8 +26,8 @@ pub enum ApiError {
     RequestTimeout,
     /// 503 `temporarily_unavailable`.
     Unavailable(String),
-    /// 429 `too_many_requests` with `Retry-After` (seconds).
-    TooManyRequests(u64),
+    /// 429 `too_many_requests` with `Retry-After` (seconds) and why.
+    TooManyRequests(u64, &'static str),
     /// 500 `server_error`.
     Internal(String),
 }
@@ -45,7 +45,7 @@ impl From<wirecash_core::Error> for ApiError {
             E::NotFound(m) => ApiError::NotFound(m),
             E::Conflict(m) | E::Internal(m) => ApiError::Internal(m),
             E::Unavailable(m) => ApiError::Unavailable(m),
-            E::Locked(secs) => ApiError::TooManyRequests(secs),
+            E::Locked(secs) => ApiError::TooManyRequests(secs, "too many failed logins"),
         }
     }
 }
@@ -53,7 +53,7 @@ impl From<wirecash_core::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after = match &self {
-            ApiError::TooManyRequests(secs) => Some(*secs),
+            ApiError::TooManyRequests(secs, _) => Some(*secs),
             _ => None,
         };
         let (status, code, description, cause) = match self {
@@ -89,10 +89,10 @@ impl IntoResponse for ApiError {
                 "the request body did not arrive in time".to_string(),
                 None,
             ),
-            ApiError::TooManyRequests(secs) => (
+            ApiError::TooManyRequests(secs, why) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_requests",
-                format!("too many failed attempts; retry in {secs} s"),
+                format!("{why}; retry in {secs} s"),
                 None,
             ),
             ApiError::Unavailable(m) => (

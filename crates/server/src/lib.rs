@@ -111,9 +111,12 @@ pub async fn run(
         )),
         tokio::spawn(purge_sessions(Arc::clone(&service))),
     ];
+    let rate_limits = Arc::new(http::ratelimit::RateLimits::new(&config.rate_limit));
+    let sweeper = tokio::spawn(sweep_rate_limits(Arc::clone(&rate_limits)));
     let router = app::router(AppState {
         service,
         trusted_proxies: config.rate_limit.trusted_proxies.clone().into(),
+        rate_limits,
     });
     let app = axum::middleware::map_request(|r| async { http::middleware::normalize_method(r) })
         .layer(router);
@@ -126,7 +129,19 @@ pub async fn run(
     for task in background {
         task.abort();
     }
+    sweeper.abort();
     result
+}
+
+/// Drops rate-limit buckets that are full again, so memory follows the number of
+/// recently active addresses.
+async fn sweep_rate_limits(limits: Arc<http::ratelimit::RateLimits>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        let tracked = limits.housekeeping();
+        tracing::trace!(tracked, "rate-limit buckets swept");
+    }
 }
 
 /// Re-reads signing keys so that a rotation by the CLI or another node is seen within

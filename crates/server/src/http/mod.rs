@@ -5,4 +5,5 @@ pub mod client;
 pub mod extract;
 pub mod meta;
 pub mod middleware;
+pub mod ratelimit;
 pub mod tokens;

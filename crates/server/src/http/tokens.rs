@@ -11,8 +11,8 @@ use zeroize::Zeroizing;
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::http::client::ClientAddr;
 use crate::http::extract::{Env, JsonObject};
+use crate::http::ratelimit::{AuthenticateQuota, TokenQuota};
 
 /// Longest refresh token taken as a token at all (real ones are 66 characters and
 /// anything else is `invalid_grant`); beyond this it is a malformed request.
@@ -37,7 +37,7 @@ fn token_response(grant: TokenGrant) -> Response {
 pub async fn authenticate(
     State(app): State<AppState>,
     Env(env): Env,
-    ClientAddr(client): ClientAddr,
+    AuthenticateQuota(client): AuthenticateQuota,
     body: JsonObject,
 ) -> Result<Response, ApiError> {
     let username = body.required_str("username", MAX_USERNAME)?;
@@ -53,6 +53,7 @@ pub async fn authenticate(
 pub async fn token(
     State(app): State<AppState>,
     Env(env): Env,
+    TokenQuota(_): TokenQuota,
     body: JsonObject,
 ) -> Result<Response, ApiError> {
     let username = body.required_str("username", MAX_USERNAME)?;

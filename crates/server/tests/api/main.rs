@@ -25,6 +25,7 @@ mod jwt;
 mod lifetimes;
 mod lockout;
 mod props;
+mod ratelimit;
 mod refresh;
 mod reuse;
 mod verifier;

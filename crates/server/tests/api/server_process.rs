@@ -55,6 +55,9 @@ pub fn start_node(log: &Path, db: &ScratchDb, extra: &[&str], envs: &[(&str, &st
         .env("WIRECASH_AUTH_PASSWORD_HASH_MEMORY_KIB", "64")
         .env("WIRECASH_AUTH_PASSWORD_HASH_ITERATIONS", "1")
         .env("RUST_LOG", "trace")
+        // All test load comes from 127.0.0.1; rate limits have tests of their own.
+        .env("WIRECASH_AUTH_RATE_LIMIT_AUTHENTICATE_RPS", "0")
+        .env("WIRECASH_AUTH_RATE_LIMIT_TOKEN_RPS", "0")
         .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))

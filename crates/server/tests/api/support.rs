@@ -193,6 +193,9 @@ pub fn test_config(db: &ScratchDb) -> Config {
     };
     let mut c = Config::load_from(None, &BTreeMap::new(), &flags).unwrap();
     c.master_key_file = db.master_key_file.clone();
+    // Every test request comes from 127.0.0.1: rate limits are tested on their own.
+    c.rate_limit.authenticate_rps = 0;
+    c.rate_limit.token_rps = 0;
     c.password_hash.memory_kib = 64;
     c.password_hash.iterations = 1;
     c.key_reload_interval = Duration::from_millis(50);
@@ -419,6 +422,8 @@ pub fn run_cli_with(
     // Same cheap Argon2 as the in-process app.
     cmd.env("WIRECASH_AUTH_PASSWORD_HASH_MEMORY_KIB", "64")
         .env("WIRECASH_AUTH_PASSWORD_HASH_ITERATIONS", "1")
+        .env("WIRECASH_AUTH_RATE_LIMIT_AUTHENTICATE_RPS", "0")
+        .env("WIRECASH_AUTH_RATE_LIMIT_TOKEN_RPS", "0")
         .envs(envs.iter().copied());
     cmd.stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
