@@ -53,6 +53,15 @@ pub struct PostgresConfig {
     pub query_timeout: Duration,
 }
 
+/// `[http]`: transport limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Deadline for a request's headers; also closes idle keep-alive connections.
+    pub header_read_timeout: Duration,
+    /// Most connections open at once; beyond it new ones are closed.
+    pub max_connections: usize,
+}
+
 /// Where the data lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Database {
@@ -89,6 +98,8 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// PostgreSQL pool settings (unused with SQLite).
     pub postgres: PostgresConfig,
+    /// Transport limits.
+    pub http: HttpConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -110,6 +121,15 @@ struct RawConfig {
     rate_limit: RawRateLimit,
     #[serde(default)]
     postgres: RawPostgres,
+    #[serde(default)]
+    http: RawHttp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    header_read_timeout: Option<String>,
+    max_connections: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -192,6 +212,8 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("postgres", "pool_size", Kind::Int),
     ("postgres", "pool_timeout", Kind::Str),
     ("postgres", "query_timeout", Kind::Str),
+    ("http", "header_read_timeout", Kind::Str),
+    ("http", "max_connections", Kind::Int),
 ];
 
 /// The environment variable for a key: `WIRECASH_AUTH_` + `SECTION_` + `KEY`, upper case.
@@ -527,6 +549,29 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
             Duration::from_millis(100),
         )?,
     };
+    let h = raw.http;
+    let header_read_timeout = at_least(
+        "http.header_read_timeout",
+        duration(
+            "http.header_read_timeout",
+            h.header_read_timeout,
+            Duration::from_secs(10),
+        )?,
+        Duration::from_millis(100),
+    )?;
+    if header_read_timeout > Duration::from_secs(300) {
+        bail!("configuration key http.header_read_timeout: at most 5m");
+    }
+    let http = HttpConfig {
+        header_read_timeout,
+        max_connections: int_in(
+            "http.max_connections",
+            h.max_connections,
+            10_000,
+            1,
+            1_000_000,
+        )? as usize,
+    };
     Ok(Config {
         listen,
         database,
@@ -540,6 +585,7 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
         security,
         rate_limit,
         postgres,
+        http,
     })
 }
 
@@ -696,6 +742,11 @@ mod tests {
             ),
             ("[tokens]\naccess_ttl = 5", "access_ttl"),
             ("[postgres]\npool_size = 0", "postgres.pool_size"),
+            ("[http]\nmax_connections = 0", "http.max_connections"),
+            (
+                "[http]\nheader_read_timeout = \"10m\"",
+                "http.header_read_timeout",
+            ),
             (
                 "[postgres]\npool_timeout = \"soon\"",
                 "postgres.pool_timeout",

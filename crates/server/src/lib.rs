@@ -9,13 +9,12 @@ pub mod http;
 pub mod logging;
 pub mod masterkey;
 pub mod migrate;
+pub mod serve;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::anyhow;
-use axum::ServiceExt as _;
 use tokio::net::TcpListener;
 use tower::Layer as _;
 use wirecash_core::password::PasswordHasher;
@@ -120,12 +119,11 @@ pub async fn run(
     });
     let app = axum::middleware::map_request(|r| async { http::middleware::normalize_method(r) })
         .layer(router);
-    let result = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let limits = serve::Limits {
+        header_read_timeout: config.http.header_read_timeout,
+        max_connections: config.http.max_connections,
+    };
+    let result = serve::serve(listener, app, limits, shutdown).await;
     for task in background {
         task.abort();
     }

@@ -28,4 +28,5 @@ mod props;
 mod ratelimit;
 mod refresh;
 mod reuse;
+mod transport;
 mod verifier;
