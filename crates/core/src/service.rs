@@ -236,7 +236,12 @@ impl AuthService {
                 return Err(Error::Locked(wait));
             }
         }
-        let user = self.store.find_user(&env.name, username).await?;
+        // A name no user can have (control characters, such as NUL, which PostgreSQL
+        // refuses in text) is looked up nowhere, and answered like an unknown user.
+        let user = match crate::validate::username(username) {
+            Ok(_) => self.store.find_user(&env.name, username).await?,
+            Err(_) => None,
+        };
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         // Unknown user, wrong password and disabled user take the same path and time:
         // one Argon2 verification, then the same answer.
@@ -383,6 +388,10 @@ impl AuthService {
         let Some(presented) = crate::token::RefreshToken::parse(refresh_token, &env.secrets) else {
             return Err(Error::InvalidGrant(Reject::Mismatch.description()));
         };
+        // So is a username no user can have.
+        if crate::validate::username(username).is_err() {
+            return Err(Error::InvalidGrant(Reject::Mismatch.description()));
+        }
         let token_hash = presented.hash(&env.secrets);
         let access_hash = keyed_hash(&env.secrets.access_bind, access_token.as_bytes());
         let p = Presented {
@@ -511,7 +520,15 @@ impl AuthService {
         let Some(claims) = peek_claims(access_token) else {
             return Ok(None);
         };
-        if claims.username != username || claims.env != env.name || claims.sid != sid.to_string() {
+        // (A `sub` we never mint — e.g. with NUL, which PostgreSQL refuses in text — goes
+        // the general way, where claims are never used in a query.)
+        if claims.username != username
+            || claims.env != env.name
+            || claims.sid != sid.to_string()
+            || claims.sub.is_empty()
+            || claims.sub.len() > 128
+            || claims.sub.chars().any(char::is_control)
+        {
             return Ok(None);
         }
         let now = self.clock.now();

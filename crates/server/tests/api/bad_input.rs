@@ -340,3 +340,37 @@ async fn a_body_that_never_completes_gets_408_and_blocks_nobody() {
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("\"error\":\"invalid_request\""), "{text}");
 }
+
+/// Names and claims no user can have — NUL and other control characters, which
+/// PostgreSQL refuses in text — get the ordinary 400, never a 500 (found by the property
+/// test on PostgreSQL).
+#[tokio::test]
+async fn control_characters_in_names_and_claims_are_ordinary_refusals() {
+    use base64::Engine;
+    let app = TestApp::spawn().await;
+    let pw = app.add_user("sandbox", "alice").await;
+    for name in ["\u{0}", "ali\u{0}ce", "bob\u{7}"] {
+        let a = app.authenticate_raw("sandbox", name, &pw).await;
+        assert_eq!(a.status, 400, "{name:?}: {}", a.body);
+        assert_eq!(a.error(), "invalid_grant");
+    }
+    let t = app.login("sandbox", "alice", &pw).await;
+    let a = app
+        .refresh_raw("sandbox", "al\u{0}ice", &t.access_token, &t.refresh_token)
+        .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    // A live refresh token with an access token whose claims carry a NUL `sub`: refused
+    // as a mismatch, and the session is not spent.
+    let mut parts: Vec<String> = t.access_token.split('.').map(str::to_string).collect();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut claims = crate::support::claims(&t.access_token);
+    claims["sub"] = serde_json::Value::String("\u{0}".into());
+    parts[1] = b64.encode(claims.to_string());
+    let forged = parts.join(".");
+    let a = app
+        .refresh_raw("sandbox", "alice", &forged, &t.refresh_token)
+        .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert_eq!(a.error(), "invalid_grant");
+    assert_eq!(app.refresh("sandbox", "alice", &t).await.status, 200);
+}
