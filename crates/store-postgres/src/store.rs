@@ -287,13 +287,49 @@ fn user_from_row(r: &Row) -> Result<UserRecord, Fail> {
     })
 }
 
-/// Applies a change to a user and, when `revoke` holds, revokes the user's live
-/// sessions in the same statement; returns whether the user exists.
-const UPDATE_USER_AND_REVOKE: &str = "
-    WITH u AS (UPDATE users SET {set} WHERE env = $1 AND username = $2 RETURNING id),
-         r AS (UPDATE sessions SET revoked_at = $4, revoked_reason = $5
-               WHERE $6 AND revoked_at IS NULL AND user_id IN (SELECT id FROM u) RETURNING 1)
-    SELECT count(*) FROM u";
+/// A change to a user that, when `$6` holds, revokes the user's live sessions in the
+/// same statement (`$4` time, `$5` reason); the count says whether the user exists.
+macro_rules! update_user_and_revoke {
+    ($set:literal) => {
+        concat!(
+            "WITH u AS (UPDATE users SET ",
+            $set,
+            " WHERE env = $1 AND username = $2 RETURNING id),
+                  r AS (UPDATE sessions SET revoked_at = $4, revoked_reason = $5
+                        WHERE $6 AND revoked_at IS NULL AND user_id IN (SELECT id FROM u) RETURNING 1)
+             SELECT count(*) FROM u"
+        )
+    };
+}
+
+impl PostgresStore {
+    /// Runs an `update_user_and_revoke!` statement; `NotFound` if there is no such user.
+    #[allow(clippy::too_many_arguments)]
+    async fn update_user(
+        &self,
+        sql: &'static str,
+        env: &str,
+        username: &str,
+        value: &(dyn tokio_postgres::types::ToSql + Sync),
+        now: i64,
+        reason: &str,
+        revoke: bool,
+    ) -> Result<(), StoreError> {
+        let found: i64 = self
+            .with(async |c| {
+                let st = c.prepare_cached(sql).await?;
+                c.query_one(&st, &[&env, &username, value, &now, &reason, &revoke])
+                    .await?
+                    .try_get(0)
+            })
+            .await?;
+        if found == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+}
 
 #[async_trait]
 impl UserStore for PostgresStore {
@@ -361,31 +397,17 @@ impl UserStore for PostgresStore {
         disabled: bool,
         now: i64,
     ) -> Result<(), StoreError> {
-        let found: i64 = self
-            .with(async |c| {
-                let st = c
-                    .prepare_cached(&UPDATE_USER_AND_REVOKE.replace("{set}", "disabled = $3"))
-                    .await?;
-                c.query_one(
-                    &st,
-                    &[
-                        &env,
-                        &username,
-                        &disabled,
-                        &now,
-                        &"user disabled",
-                        &disabled,
-                    ],
-                )
-                .await?
-                .try_get(0)
-            })
-            .await?;
-        if found == 0 {
-            Err(StoreError::NotFound)
-        } else {
-            Ok(())
-        }
+        let sql = update_user_and_revoke!("disabled = $3");
+        self.update_user(
+            sql,
+            env,
+            username,
+            &disabled,
+            now,
+            "user disabled",
+            disabled,
+        )
+        .await
     }
 
     async fn change_password(
@@ -395,24 +417,9 @@ impl UserStore for PostgresStore {
         hash: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let found: i64 = self
-            .with(async |c| {
-                let st = c
-                    .prepare_cached(&UPDATE_USER_AND_REVOKE.replace("{set}", "password_hash = $3"))
-                    .await?;
-                c.query_one(
-                    &st,
-                    &[&env, &username, &hash, &now, &"password changed", &true],
-                )
-                .await?
-                .try_get(0)
-            })
-            .await?;
-        if found == 0 {
-            Err(StoreError::NotFound)
-        } else {
-            Ok(())
-        }
+        let sql = update_user_and_revoke!("password_hash = $3");
+        self.update_user(sql, env, username, &hash, now, "password changed", true)
+            .await
     }
 
     async fn rehash_password(
