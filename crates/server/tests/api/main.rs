@@ -24,6 +24,7 @@ mod environments;
 mod jwt;
 mod lifetimes;
 mod lockout;
+mod oauth;
 mod props;
 mod ratelimit;
 mod refresh;
