@@ -29,5 +29,6 @@ mod props;
 mod ratelimit;
 mod refresh;
 mod reuse;
+mod third_party;
 mod transport;
 mod verifier;

@@ -218,14 +218,19 @@ impl TestApp {
         Self::start(dir, db, config).await
     }
 
-    async fn start(dir: TempDir, db: ScratchDb, config: Config) -> TestApp {
+    async fn start(dir: TempDir, db: ScratchDb, mut config: Config) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // The default public URL names the configured port 0; the issuer and the
+        // metadata's endpoints should name the real one.
+        if config.public_url.ends_with(":0") {
+            config.public_url = format!("http://{addr}");
+        }
         let now = wirecash_core::Clock::now(&SystemClock);
         let clock = FakeClock::new(now);
         let service = wirecash_auth::build_service(&config, Arc::new(clock.clone()))
             .await
             .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let svc = service.clone();
         let cfg = config.clone();
