@@ -240,7 +240,7 @@ impl AuthService {
         via: &'static str,
     ) -> Result<TokenGrant, Error> {
         let user = self
-            .check_credentials(env, username, password, client, via)
+            .authenticate_client(env, username, password, client, via)
             .await?;
         let env = self.env(env)?;
         let grant = self.create_session(env, &user).await?;
@@ -252,18 +252,6 @@ impl AuthService {
     /// §2.3.1) without starting a session: the same lockout, counting and timing as
     /// `authenticate`. `via` names the endpoint in the audit log.
     pub async fn authenticate_client(
-        &self,
-        env: &str,
-        username: &str,
-        password: Zeroizing<String>,
-        client: Option<IpAddr>,
-        via: &'static str,
-    ) -> Result<UserRecord, Error> {
-        self.check_credentials(env, username, password, client, via)
-            .await
-    }
-
-    async fn check_credentials(
         &self,
         env: &str,
         username: &str,

@@ -95,13 +95,18 @@ fn check_head(query: Option<&str>, content_type: Option<&str>) -> Result<(), Api
                 .into(),
         ));
     }
-    let is_json = content_type
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
+    if !content_type_is(content_type, "application/json") {
         return Err(ApiError::UnsupportedMediaType);
     }
     Ok(())
+}
+
+/// Whether a `Content-Type` value names the media type `essence` (parameters such as
+/// `charset` aside; case-insensitive).
+pub fn content_type_is(content_type: Option<&str>, essence: &str) -> bool {
+    content_type
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|e| e.trim().eq_ignore_ascii_case(essence))
 }
 
 /// The whole check of a WireCash request body, as a pure function of the query string,

@@ -11,7 +11,7 @@ use percent_encoding::percent_decode;
 use zeroize::Zeroizing;
 
 use crate::error::ApiError;
-use crate::http::extract::{MAX_BODY, query_has_any, read_body};
+use crate::http::extract::{MAX_BODY, content_type_is, query_has_any, read_body};
 
 /// Most parameters a form may carry (the longest request, a password grant with client
 /// credentials in the body, has six).
@@ -112,14 +112,7 @@ fn check_head(query: Option<&str>, content_type: Option<&str>) -> Result<(), Api
                 .into(),
         ));
     }
-    let is_form = content_type
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|essence| {
-            essence
-                .trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !is_form {
+    if !content_type_is(content_type, "application/x-www-form-urlencoded") {
         return Err(ApiError::FormMediaType);
     }
     Ok(())
