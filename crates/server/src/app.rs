@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
 use wirecash_core::AuthService;
 
-use crate::http::{meta, middleware, tokens};
+use crate::http::{meta, middleware, ops, tokens};
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -18,6 +19,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<[IpAddr]>,
     /// Per-address request rate limits.
     pub rate_limits: Arc<crate::http::ratelimit::RateLimits>,
+    /// The process's metrics, rendered by `GET /metrics`.
+    pub metrics: PrometheusHandle,
 }
 
 /// Builds the application's routes.
@@ -25,6 +28,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))
+        .route("/metrics", get(ops::metrics))
         .route("/{env}/authenticate", post(tokens::authenticate))
         .route("/{env}/token", post(tokens::token))
         .route("/{env}/.well-known/jwks.json", get(meta::jwks))

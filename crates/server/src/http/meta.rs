@@ -17,7 +17,7 @@ pub async fn healthz() -> Response {
 
 /// `GET /readyz`: storage answers.
 pub async fn readyz(State(app): State<AppState>) -> Response {
-    match app.service.store().ping().await {
+    match wirecash_core::metrics::store("ping", app.service.store().ping()).await {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");

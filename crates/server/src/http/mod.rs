@@ -5,5 +5,6 @@ pub mod client;
 pub mod extract;
 pub mod meta;
 pub mod middleware;
+pub mod ops;
 pub mod ratelimit;
 pub mod tokens;

@@ -13,6 +13,7 @@ mod support;
 pub const BACKEND: support::Backend = support::Backend::Sqlite;
 
 mod admin_cli;
+mod audit;
 mod authenticate;
 mod bad_input;
 mod binary;
@@ -24,6 +25,7 @@ mod environments;
 mod jwt;
 mod lifetimes;
 mod lockout;
+mod metrics;
 mod props;
 mod ratelimit;
 mod refresh;
