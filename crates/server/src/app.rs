@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use wirecash_core::AuthService;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub rate_limits: Arc<crate::http::ratelimit::RateLimits>,
     /// The process's metrics, rendered by `GET /metrics`.
     pub metrics: PrometheusHandle,
+    /// The OpenAPI document served by `GET /openapi.json`, serialized once.
+    pub openapi: Bytes,
 }
 
 /// Builds the application's routes.
@@ -29,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi_json))
         .route("/{env}/authenticate", post(tokens::authenticate))
         .route("/{env}/token", post(tokens::token))
         .route("/{env}/.well-known/jwks.json", get(meta::jwks))
