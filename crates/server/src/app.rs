@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use wirecash_core::AuthService;
 
-use crate::http::{meta, middleware, ops, tokens};
+use crate::http::{docs, meta, middleware, ops, tokens};
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -33,6 +33,9 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(meta::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi_json))
+        .route("/docs", get(docs::page))
+        .route(docs::INIT_JS, get(docs::init))
+        .route(docs::SCALAR_JS, get(docs::scalar))
         .route("/{env}/authenticate", post(tokens::authenticate))
         .route("/{env}/token", post(tokens::token))
         .route("/{env}/.well-known/jwks.json", get(meta::jwks))

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use wirecash_proto::{AuthenticateRequest, AuthenticateResponse, ErrorBody, RefreshTokenRequest};
 
-use crate::http::{meta, ops, tokens};
+use crate::http::{docs, meta, ops, tokens};
 
 /// Tag of the WireCash endpoints of SPEC §2.
 pub const TAG_WIRECASH: &str = "WireCash";
@@ -36,6 +36,7 @@ pub const TAG_OPERATIONS: &str = "Operations";
         meta::readyz,
         ops::metrics,
         ops::openapi_json,
+        docs::page,
     ),
     components(schemas(
         AuthenticateRequest,

@@ -2,6 +2,7 @@
 //! result to a wire type.
 
 pub mod client;
+pub mod docs;
 pub mod extract;
 pub mod meta;
 pub mod middleware;

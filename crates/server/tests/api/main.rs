@@ -21,6 +21,7 @@ mod client_persistence;
 mod client_recovery;
 mod client_session;
 mod crash;
+mod docs_page;
 mod environments;
 mod jwt;
 mod lifetimes;
