@@ -11,6 +11,7 @@
 
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -19,6 +20,7 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{ct_eq, random_bytes};
 use crate::error::Error;
+use crate::metrics::{HASH_DURATION, HASH_QUEUE_DEPTH, HASH_REJECTED, HASH_WAIT};
 use crate::policy::PasswordParams;
 
 /// Hashes waiting per pool thread before `Unavailable`.
@@ -31,6 +33,12 @@ pub struct Verified {
     pub ok: bool,
     /// The stored hash uses other parameters than the configured ones.
     pub needs_rehash: bool,
+}
+
+/// A job with the time it was queued (for the wait-time histogram).
+struct Queued {
+    job: Job,
+    at: Instant,
 }
 
 enum Job {
@@ -55,7 +63,7 @@ struct Shared {
 /// Hashes and verifies passwords.
 pub struct PasswordHasher {
     shared: Arc<Shared>,
-    queue: SyncSender<Job>,
+    queue: SyncSender<Queued>,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -171,28 +179,37 @@ fn lower_priority() {
 #[cfg(not(target_os = "linux"))]
 fn lower_priority() {}
 
-fn work(shared: Arc<Shared>, jobs: Arc<Mutex<Receiver<Job>>>) {
+fn work(shared: Arc<Shared>, jobs: Arc<Mutex<Receiver<Queued>>>) {
     lower_priority();
     let mut memory = vec![Block::default(); shared.argon.params().block_count()];
     loop {
-        let job = match jobs.lock() {
+        let queued = match jobs.lock() {
             Ok(rx) => rx.recv(),
             Err(_) => return,
         };
-        match job {
-            Ok(Job::Verify {
+        let Ok(Queued { job, at }) = queued else {
+            return; // the hasher was dropped
+        };
+        metrics::gauge!(HASH_QUEUE_DEPTH).decrement(1.0);
+        metrics::histogram!(HASH_WAIT).record(at.elapsed().as_secs_f64());
+        let started = Instant::now();
+        let operation = match job {
+            Job::Verify {
                 password,
                 stored,
                 reply,
-            }) => {
+            } => {
                 let _ =
                     reply.send(shared.verify(password.as_bytes(), stored.as_deref(), &mut memory));
+                "verify"
             }
-            Ok(Job::Hash { password, reply }) => {
+            Job::Hash { password, reply } => {
                 let _ = reply.send(shared.hash(password.as_bytes(), &mut memory));
+                "hash"
             }
-            Err(_) => return, // the hasher was dropped
-        }
+        };
+        metrics::histogram!(HASH_DURATION, "operation" => operation)
+            .record(started.elapsed().as_secs_f64());
     }
 }
 
@@ -227,10 +244,24 @@ impl PasswordHasher {
     }
 
     fn submit(&self, job: Job) -> Result<(), Error> {
-        self.queue.try_send(job).map_err(|e| match e {
-            TrySendError::Full(_) => Error::Unavailable("too many password checks queued".into()),
-            TrySendError::Disconnected(_) => {
-                Error::Internal("password hashing threads have stopped".into())
+        // Counted before it is sent, so that a thread taking it at once can never take
+        // the gauge below zero.
+        let depth = metrics::gauge!(HASH_QUEUE_DEPTH);
+        depth.increment(1.0);
+        let queued = Queued {
+            job,
+            at: Instant::now(),
+        };
+        self.queue.try_send(queued).map_err(|e| {
+            depth.decrement(1.0);
+            match e {
+                TrySendError::Full(_) => {
+                    metrics::counter!(HASH_REJECTED).increment(1);
+                    Error::Unavailable("too many password checks queued".into())
+                }
+                TrySendError::Disconnected(_) => {
+                    Error::Internal("password hashing threads have stopped".into())
+                }
             }
         })
     }
