@@ -28,5 +28,6 @@ mod props;
 mod ratelimit;
 mod refresh;
 mod reuse;
+mod tls;
 mod transport;
 mod verifier;
