@@ -18,7 +18,8 @@ CLIENT=${CLIENT:-hyper}                  # hyper | reqwest
 CLIENT_THREADS=${CLIENT_THREADS:-1}      # load generator runtime threads
 SERVER_CPUS=${SERVER_CPUS:-}             # taskset CPU list for the server, empty = unpinned
 CLIENT_CPUS=${CLIENT_CPUS:-}             # taskset CPU list for the load generator
-MODES=${MODES:-"refresh authenticate"}   # which loads to run, in order
+MODES=${MODES:-"refresh authenticate"}   # which loads to run, in order (also: flood)
+FLOOD=${FLOOD:-200}                      # flood mode: wrong-password login loops beside the refresh chains
 RESULTS_DIR=${RESULTS_DIR:-}             # if set, JSON reports and server log are kept here
 SKIP_BUILD=${SKIP_BUILD:-0}              # 1 = use the binaries already in target/release
 DATABASE=${DATABASE:-sqlite}             # sqlite | postgres
@@ -26,7 +27,7 @@ NODES=${NODES:-1}                        # service nodes (more than 1 needs post
 PG_SERVER=${PG_SERVER:-postgres://postgres@127.0.0.1:5432}  # where the scratch database goes
 BENCH_ENV=sandbox
 
-for v in USERS REFRESH_CHAINS AUTH_CONCURRENCY DURATION WARMUP CLIENT_THREADS NODES; do
+for v in USERS REFRESH_CHAINS AUTH_CONCURRENCY DURATION WARMUP CLIENT_THREADS NODES FLOOD; do
     [[ ${!v} =~ ^[0-9]+$ ]] || { echo "run.sh: $v must be a whole number (got '${!v}')" >&2; exit 2; }
 done
 
@@ -99,6 +100,13 @@ environments = ["$BENCH_ENV"]
 [rate_limit]
 authenticate_rps = 0
 token_rps = 0
+
+# The flood mode measures the worst case of a login flood: every wrong password costs a
+# full Argon2 verification (an attacker spread over many addresses and usernames, where
+# the lockout does not cut the guesses short).
+[security]
+login_max_failures = 0
+address_max_failures = 0
 EOF
 # A throw-away master key, so nothing is written next to the database.
 WIRECASH_AUTH_MASTER_KEY=$(head -c 32 /dev/urandom | base64)
@@ -142,8 +150,9 @@ pid_arg=()
 
 for mode in $MODES; do
     case $mode in
-        refresh) concurrency=$REFRESH_CHAINS ;;
-        authenticate) concurrency=$AUTH_CONCURRENCY ;;
+        refresh) concurrency=$REFRESH_CHAINS; gen_mode=refresh; extra=() ;;
+        authenticate) concurrency=$AUTH_CONCURRENCY; gen_mode=authenticate; extra=() ;;
+        flood) concurrency=$REFRESH_CHAINS; gen_mode=refresh; extra=(--flood "$FLOOD") ;;
         *) echo "run.sh: unknown mode '$mode'" >&2; exit 2 ;;
     esac
     if [[ $DATABASE == postgres && $mode == refresh ]]; then
@@ -156,7 +165,7 @@ for mode in $MODES; do
     # The generator stops by itself after WARMUP + DURATION (+ at most one request
     # timeout); `timeout` is only a backstop.
     timeout $((WARMUP + DURATION + 60)) "${client_pin[@]}" \
-        "$BENCH_BIN" "$mode" --url "$URLS" --env "$BENCH_ENV" --users "$USERS" \
+        "$BENCH_BIN" "$gen_mode" "${extra[@]}" --url "$URLS" --env "$BENCH_ENV" --users "$USERS" \
         --concurrency "$concurrency" --duration "${DURATION}s" --warmup "${WARMUP}s" \
         --client "$CLIENT" --threads "$CLIENT_THREADS" "${pid_arg[@]}" --json-out "$json_file" &
     gen=$!

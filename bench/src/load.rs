@@ -2,6 +2,7 @@
 //! token exactly once) and an authenticate loop. Each loop owns one connection and
 //! records only requests that started inside the measured window.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -208,6 +209,43 @@ pub async fn authenticate_loop(
         }
     }
     Ok(rec)
+}
+
+/// A login-flood loop: one wrong-password authenticate after another (each costs the
+/// server a full Argon2 verification). Returns the answers seen inside the window, by
+/// cause (`http 400 invalid_grant`, `http 503 temporarily_unavailable` when the hash
+/// queue is full, …).
+pub async fn flood_loop(
+    id: usize,
+    mut conn: Conn,
+    plan: Arc<Plan>,
+) -> anyhow::Result<BTreeMap<String, u64>> {
+    let mut answers = BTreeMap::new();
+    let req = AuthenticateRequest {
+        username: plan.users[id % plan.users.len()].clone(),
+        password: format!("{}-wrong", plan.password),
+    };
+    let body = serde_json::to_vec(&req)?;
+    loop {
+        let t0 = Instant::now();
+        if t0 >= plan.end {
+            break;
+        }
+        let result = grant(&mut conn, &plan, &plan.authenticate_path, body.clone()).await;
+        if t0 >= plan.measure_start {
+            let cause = match &result {
+                Ok(_) => "http 200 (a wrong password was accepted!)".to_string(),
+                Err(f) => f.cause.clone(),
+            };
+            count(&mut answers, cause);
+        }
+        if let Err(f) = result
+            && f.transport
+        {
+            back_off(&plan).await;
+        }
+    }
+    Ok(answers)
 }
 
 /// One authenticate before the clock starts, so wrong credentials or a wrong URL fail

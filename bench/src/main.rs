@@ -76,6 +76,10 @@ struct Args {
     /// PID of the server on this box, to report its CPU and RSS over the window.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Also run this many wrong-password login loops (each on its own connection) beside
+    /// the load, to see what a login flood does to it; their answers are reported apart.
+    #[arg(long, default_value_t = 0)]
+    flood: usize,
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -210,9 +214,20 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             Mode::Authenticate => loops.spawn(load::authenticate_loop(id, conn, plan)),
         };
     }
+    let mut flood = JoinSet::new();
+    for id in 0..args.flood {
+        let conn = connectors[id % connectors.len()].conn();
+        flood.spawn(load::flood_loop(id, conn, Arc::clone(&plan)));
+    }
     let mut total = Record::new()?;
     while let Some(done) = loops.join_next().await {
         total.merge(&done.context("a load loop panicked")??)?;
+    }
+    let mut flood_answers = std::collections::BTreeMap::new();
+    while let Some(done) = flood.join_next().await {
+        for (cause, n) in done.context("a flood loop panicked")?? {
+            *flood_answers.entry(cause).or_insert(0) += n;
+        }
     }
     let window = sampler.await.context("the CPU sampler panicked")?;
     let memory = server.as_deref().and_then(procfs::memory);
@@ -250,6 +265,11 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             errors: total.reauth_errors.clone(),
         }),
         error_details: total.details.clone(),
+        flood: (args.flood > 0).then(|| report::Flood {
+            concurrency: args.flood,
+            per_s: flood_answers.values().sum::<u64>() as f64 / duration_s,
+            answers: flood_answers,
+        }),
         client_cpu,
         server_cpu,
         machine_cpu,

@@ -36,6 +36,8 @@ pub struct Report {
     pub chain_authenticates: Option<ChainAuth>,
     /// First detail seen per error cause.
     pub error_details: BTreeMap<String, String>,
+    /// The wrong-password login flood run beside the load (`--flood`), if any.
+    pub flood: Option<Flood>,
     /// CPU of this load generator over the window (1.0 = one core).
     pub client_cpu: Option<CpuUse>,
     /// CPU of the server (`--server-pid`) over the window.
@@ -46,6 +48,17 @@ pub struct Report {
     pub server_rss_kib: Option<u64>,
     /// Server `VmHWM` (peak RSS since it started) at the end of the run, KiB.
     pub server_peak_rss_kib: Option<u64>,
+}
+
+/// A flood of wrong-password logins beside the measured load.
+#[derive(Debug, serde::Serialize)]
+pub struct Flood {
+    /// Concurrent flood loops, each with its own connection.
+    pub concurrency: usize,
+    /// Their answers inside the window, by cause.
+    pub answers: BTreeMap<String, u64>,
+    /// Answers per second.
+    pub per_s: f64,
 }
 
 /// Authenticates done by refresh chains inside the window.
@@ -122,6 +135,16 @@ impl Report {
                 )
             };
             let _ = writeln!(s, "  {:<18}{line}", "chain auths");
+        }
+        if let Some(f) = &self.flood {
+            let _ = writeln!(
+                s,
+                "  {:<18}{} wrong-password loops, {:.1} answers/s: {}",
+                "login flood",
+                f.concurrency,
+                f.per_s,
+                errors_line(&f.answers)
+            );
         }
         if let Some(c) = &self.client_cpu {
             let _ = writeln!(s, "  {:<18}{}", "client CPU", cpu_line(c));

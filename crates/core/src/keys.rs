@@ -222,6 +222,22 @@ impl SigningKey {
             })
     }
 
+    /// Whether `signature` is this key's signature of `message` (for introspection and
+    /// revocation of access tokens this service minted).
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ED25519, UnparsedPublicKey};
+        match &self.signer {
+            Signer::Ed(k) => UnparsedPublicKey::new(&ED25519, k.public_key().as_ref())
+                .verify(message, signature)
+                .is_ok(),
+            Signer::Es(k) => {
+                UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, k.public_key().as_ref())
+                    .verify(message, signature)
+                    .is_ok()
+            }
+        }
+    }
+
     /// The raw public key bytes (for tests and diagnostics).
     pub fn public_key(&self) -> Vec<u8> {
         match &self.signer {

@@ -16,8 +16,10 @@ pub struct Presented<'a> {
     pub generation: i64,
     /// Keyed hash of the refresh token.
     pub token_hash: &'a [u8; HASH_LEN],
-    /// Keyed hash of the access token.
-    pub access_hash: &'a [u8; HASH_LEN],
+    /// Keyed hash of the access token presented with it (the WireCash `POST /token`
+    /// binding), or `None` when the caller proved ownership by client authentication
+    /// instead (the RFC 6749 §6 `refresh_token` grant, with the user's credentials).
+    pub access_hash: Option<&'a [u8; HASH_LEN]>,
 }
 
 /// Why a refresh is refused without touching the session.
@@ -110,7 +112,10 @@ pub fn decide(
     }
     if p.generation == s.generation {
         // The live token: it must be this chain's (hash) and come with its own access token.
-        if ct_eq(p.token_hash, &s.current_hash) && ct_eq(p.access_hash, &s.current_access_hash) {
+        let access_ok = p
+            .access_hash
+            .is_none_or(|a| ct_eq(a, &s.current_access_hash));
+        if ct_eq(p.token_hash, &s.current_hash) && access_ok {
             return Decision::Rotate;
         }
         return Decision::Reject(Reject::Mismatch);
@@ -121,7 +126,10 @@ pub fn decide(
             return Decision::Reject(Reject::Mismatch);
         }
         let in_grace = now.saturating_sub(s.rotated_at) < millis(policy.refresh_reuse_grace);
-        let same_access = s.prev_access_hash.is_some_and(|h| ct_eq(p.access_hash, &h));
+        let same_access = match p.access_hash {
+            Some(a) => s.prev_access_hash.is_some_and(|h| ct_eq(a, &h)),
+            None => true,
+        };
         return if in_grace && same_access {
             Decision::Replay
         } else {
@@ -182,7 +190,7 @@ mod tests {
             username: "alice",
             generation,
             token_hash: t,
-            access_hash: a,
+            access_hash: Some(a),
         }
     }
 
@@ -200,6 +208,40 @@ mod tests {
         let s = session();
         let d = decide(Some(&s), &presented(1, &H1, &A0), 2_000, &policy());
         assert_eq!(d, Decision::Reject(Reject::Mismatch));
+    }
+
+    #[test]
+    fn client_authenticated_refresh_follows_the_same_rules_without_the_access_token() {
+        let s = session();
+        let unbound = |generation, t| Presented {
+            username: "alice",
+            generation,
+            token_hash: t,
+            access_hash: None,
+        };
+        assert_eq!(
+            decide(Some(&s), &unbound(1, &H1), 2_000, &policy()),
+            Decision::Rotate
+        );
+        assert_eq!(
+            decide(Some(&s), &unbound(0, &H0), 2_000, &policy()),
+            Decision::Replay
+        );
+        assert_eq!(
+            decide(Some(&s), &unbound(0, &H0), 11_000, &policy()),
+            Decision::Reuse
+        );
+        // The token's own hash still has to match, and the owner still has to be alice.
+        assert_eq!(
+            decide(Some(&s), &unbound(1, &H0), 2_000, &policy()),
+            Decision::Reject(Reject::Mismatch)
+        );
+        let mut p = unbound(1, &H1);
+        p.username = "bob";
+        assert_eq!(
+            decide(Some(&s), &p, 2_000, &policy()),
+            Decision::Reject(Reject::Mismatch)
+        );
     }
 
     #[test]

@@ -22,6 +22,9 @@ use crate::password::PasswordHasher;
 use crate::policy::TokenPolicy;
 use crate::store::{NewSession, PurgeCutoffs, Rotation, RotationGuard, Store, UserRecord};
 
+mod standard;
+pub use standard::{ActiveToken, TokenKind, validate_introspector_name};
+
 /// What a successful authenticate or refresh hands out.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TokenGrant {
@@ -223,6 +226,39 @@ impl AuthService {
         password: Zeroizing<String>,
         client: Option<IpAddr>,
     ) -> Result<TokenGrant, Error> {
+        self.authenticate_via(env, username, password, client, "authenticate")
+            .await
+    }
+
+    /// `authenticate`, with `via` naming the endpoint in the audit log.
+    pub async fn authenticate_via(
+        &self,
+        env: &str,
+        username: &str,
+        password: Zeroizing<String>,
+        client: Option<IpAddr>,
+        via: &'static str,
+    ) -> Result<TokenGrant, Error> {
+        let user = self
+            .authenticate_client(env, username, password, client, via)
+            .await?;
+        let env = self.env(env)?;
+        let grant = self.create_session(env, &user).await?;
+        info!(target: "audit", event = "login_ok", env = %env.name, via, user_id = %user.id, "authenticated");
+        Ok(grant)
+    }
+
+    /// Checks an API user's credentials used as OAuth 2.0 client credentials (RFC 6749
+    /// §2.3.1) without starting a session: the same lockout, counting and timing as
+    /// `authenticate`. `via` names the endpoint in the audit log.
+    pub async fn authenticate_client(
+        &self,
+        env: &str,
+        username: &str,
+        password: Zeroizing<String>,
+        client: Option<IpAddr>,
+        via: &'static str,
+    ) -> Result<UserRecord, Error> {
         let env = self.env(env)?;
         let guards = self.login_guards(env, username, client);
         // A locked username or address is refused before any password check, with the
@@ -232,7 +268,7 @@ impl AuthService {
             let now = self.clock.now();
             if let Some(until) = self.store.login_locked_until(&keys, now).await? {
                 let wait = crate::lockout::retry_after_secs(until, now);
-                info!(target: "audit", event = "login_locked", env = %env.name, retry_after_s = wait, "authenticate refused: locked out");
+                info!(target: "audit", event = "login_locked", env = %env.name, via, retry_after_s = wait, "credentials refused: locked out");
                 return Err(Error::Locked(wait));
             }
         }
@@ -249,7 +285,7 @@ impl AuthService {
         let user = match user {
             Some(u) if verified.ok && !u.disabled => u,
             _ => {
-                info!(target: "audit", event = "login_failed", env = %env.name, "authenticate refused");
+                info!(target: "audit", event = "login_failed", env = %env.name, via, "credentials refused");
                 self.count_failure(env, &guards).await?;
                 return Err(Error::InvalidGrant(INVALID_CREDENTIALS));
             }
@@ -260,9 +296,7 @@ impl AuthService {
         if verified.needs_rehash {
             self.spawn_rehash(&user, password);
         }
-        let grant = self.create_session(env, &user).await?;
-        info!(target: "audit", event = "login_ok", env = %env.name, user_id = %user.id, "authenticated");
-        Ok(grant)
+        Ok(user)
     }
 
     /// The failure counters an authenticate of `username` from `client` touches.
@@ -398,16 +432,50 @@ impl AuthService {
             username,
             generation: presented.generation(),
             token_hash: &token_hash,
-            access_hash: &access_hash,
+            access_hash: Some(&access_hash),
         };
-        let sid = presented.session_id();
         // The common case — the live pair, presented by its owner — in one store call.
         if let Some(grant) = self
-            .rotate_without_reading(env, username, access_token, &presented, &p)
+            .rotate_without_reading(env, username, access_token, &presented, &p, &access_hash)
             .await?
         {
             return Ok(grant);
         }
+        self.refresh_decided(env, &presented, &p).await
+    }
+
+    /// The RFC 6749 §6 `refresh_token` grant: `client` has authenticated with its
+    /// credentials (see `authenticate_client`), which stands in for the access token of
+    /// the WireCash `POST /token`. Every other rule (rotation, grace replay, reuse
+    /// detection, lifetimes) is the same.
+    pub async fn refresh_as_client(
+        &self,
+        env: &str,
+        client: &UserRecord,
+        refresh_token: &str,
+    ) -> Result<TokenGrant, Error> {
+        let env = self.env(env)?;
+        let Some(presented) = crate::token::RefreshToken::parse(refresh_token, &env.secrets) else {
+            return Err(Error::InvalidGrant(Reject::Mismatch.description()));
+        };
+        let token_hash = presented.hash(&env.secrets);
+        let p = Presented {
+            username: &client.username,
+            generation: presented.generation(),
+            token_hash: &token_hash,
+            access_hash: None,
+        };
+        self.refresh_decided(env, &presented, &p).await
+    }
+
+    /// The general refresh path: read the session and let the lifecycle decide.
+    async fn refresh_decided(
+        &self,
+        env: &Environment,
+        presented: &crate::token::RefreshToken,
+        p: &Presented<'_>,
+    ) -> Result<TokenGrant, Error> {
+        let sid = presented.session_id();
         // Anything else (a replay, a reuse, a refusal, a race): read the session and let
         // the lifecycle decide. A lost compare-and-set means another request changed the
         // session meanwhile; deciding again on the new state turns it into a replay, a
@@ -415,7 +483,7 @@ impl AuthService {
         for _ in 0..4 {
             let session = self.store.load_session(&env.name, sid).await?;
             let now = self.clock.now();
-            match (decide(session.as_ref(), &p, now, &self.policy), session) {
+            match (decide(session.as_ref(), p, now, &self.policy), session) {
                 (Decision::Rotate, Some(s)) => {
                     let next = presented.successor(&env.secrets);
                     let minted = self.mint_access(
@@ -515,6 +583,7 @@ impl AuthService {
         access_token: &str,
         presented: &crate::token::RefreshToken,
         p: &Presented<'_>,
+        access_hash: &[u8; HASH_LEN],
     ) -> Result<Option<TokenGrant>, Error> {
         let sid = presented.session_id();
         let Some(claims) = peek_claims(access_token) else {
@@ -543,13 +612,13 @@ impl AuthService {
             current_hash: next.hash(&env.secrets),
             current_access_hash: minted.hash,
             prev_hash: *p.token_hash,
-            prev_access_hash: *p.access_hash,
+            prev_access_hash: *access_hash,
             rotated_at: now,
             access_token_sealed: minted.sealed,
             access_expires_at: minted.expires_at,
         };
         let guard = RotationGuard {
-            current_access_hash: *p.access_hash,
+            current_access_hash: *access_hash,
             user_id: claims.sub,
             username: username.to_string(),
             used_after: now.saturating_sub(millis(self.policy.refresh_idle_ttl)),

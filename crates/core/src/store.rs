@@ -300,6 +300,8 @@ pub trait TransferStore: Send + Sync {
     async fn import_session(&self, session: SessionRecord) -> Result<(), StoreError>;
     /// Every signing key of every environment.
     async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Every introspector of every environment.
+    async fn all_introspectors(&self) -> Result<Vec<IntrospectorRecord>, StoreError>;
 }
 
 /// Failed-login counters for brute-force protection (SPEC §2), shared by every node.
@@ -331,9 +333,41 @@ pub trait LoginGuardStore: Send + Sync {
     async fn purge_login_failures(&self, before: UnixMillis) -> Result<u64, StoreError>;
 }
 
+/// A resource server allowed to call `POST /{env}/introspect` (RFC 7662 §2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntrospectorRecord {
+    /// Environment.
+    pub env: String,
+    /// Its client id.
+    pub name: String,
+    /// Keyed hash of its secret (a 256-bit random secret, so no slow hash is needed).
+    pub secret_hash: [u8; HASH_LEN],
+    /// When it was added.
+    pub created_at: UnixMillis,
+}
+
+/// Resource-server credentials for token introspection, managed with the CLI.
+#[async_trait]
+pub trait IntrospectorStore: Send + Sync {
+    /// Adds one; `Conflict` if the name is taken in that environment.
+    async fn add_introspector(&self, record: IntrospectorRecord) -> Result<(), StoreError>;
+    /// The introspector called `name`, if any.
+    async fn find_introspector(
+        &self,
+        env: &str,
+        name: &str,
+    ) -> Result<Option<IntrospectorRecord>, StoreError>;
+    /// Every introspector of an environment, by name.
+    async fn list_introspectors(&self, env: &str) -> Result<Vec<IntrospectorRecord>, StoreError>;
+    /// Removes one; `Ok(false)` if there was none.
+    async fn remove_introspector(&self, env: &str, name: &str) -> Result<bool, StoreError>;
+}
+
 /// Everything a backend provides.
 #[async_trait]
-pub trait Store: UserStore + SessionStore + KeyStore + TransferStore + LoginGuardStore {
+pub trait Store:
+    UserStore + SessionStore + KeyStore + TransferStore + LoginGuardStore + IntrospectorStore
+{
     /// Checks that the database answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use wirecash_core::AuthService;
 
-use crate::http::{meta, middleware, tokens};
+use crate::http::{meta, middleware, oauth, tokens};
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -28,6 +28,17 @@ pub fn router(state: AppState) -> Router {
         .route("/{env}/authenticate", post(tokens::authenticate))
         .route("/{env}/token", post(tokens::token))
         .route("/{env}/.well-known/jwks.json", get(meta::jwks))
+        .route(
+            "/{env}/.well-known/oauth-authorization-server",
+            get(oauth::metadata),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server/{env}",
+            get(oauth::metadata),
+        )
+        .route("/{env}/oauth2/token", post(oauth::token))
+        .route("/{env}/revoke", post(oauth::revoke))
+        .route("/{env}/introspect", post(oauth::introspect))
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .layer(axum::middleware::from_fn(middleware::log_requests))

@@ -53,6 +53,9 @@ pub enum Command {
     /// Inspect and rotate signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Manage the resource servers allowed to call `POST /{env}/introspect`.
+    #[command(subcommand)]
+    Introspector(IntrospectorCommand),
     /// Copy users, signing keys and sessions to another database (e.g. SQLite to
     /// PostgreSQL). Stop the service first; the destination must be empty.
     MigrateStore {
@@ -172,6 +175,34 @@ pub enum SessionCommand {
     },
 }
 
+/// `introspector …`
+#[derive(Debug, Subcommand)]
+pub enum IntrospectorCommand {
+    /// Add a resource server; prints its client secret once (a 256-bit random secret,
+    /// stored only as a hash).
+    Add {
+        /// Its client id (A-Z, a-z, 0-9, '-', '_', '.').
+        name: String,
+        /// Environment.
+        #[arg(long)]
+        env: String,
+    },
+    /// List the introspectors of an environment.
+    List {
+        /// Environment.
+        #[arg(long)]
+        env: String,
+    },
+    /// Remove one; its secret stops working at once.
+    Remove {
+        /// Its client id.
+        name: String,
+        /// Environment.
+        #[arg(long)]
+        env: String,
+    },
+}
+
 /// `key …`
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
@@ -245,6 +276,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user(&config, cmd).await,
         Command::Session(cmd) => session(&config, cmd).await,
         Command::Key(cmd) => key(&config, cmd).await,
+        Command::Introspector(cmd) => introspector(&config, cmd).await,
         Command::MigrateStore { from, to } => migrate_store(&config, &from, &to).await,
         Command::Token(args) => token::run(args).await,
     }
@@ -263,9 +295,10 @@ async fn migrate_store(config: &Config, from: &str, to: &str) -> anyhow::Result<
     let destination = crate::open_database(to, config).await?;
     let copied = crate::migrate::copy(source, destination).await?;
     println!(
-        "copied {} users, {} signing keys and {} sessions from {} to {}",
+        "copied {} users, {} signing keys, {} introspectors and {} sessions from {} to {}",
         copied.users,
         copied.keys,
+        copied.introspectors,
         copied.sessions,
         crate::config::redact_url(from),
         crate::config::redact_url(to)
@@ -513,6 +546,32 @@ async fn key(config: &Config, cmd: KeyCommand) -> anyhow::Result<()> {
                 time(k.activates_at),
                 humantime::format_duration(config.key_reload_interval)
             );
+        }
+    }
+    Ok(())
+}
+
+async fn introspector(config: &Config, cmd: IntrospectorCommand) -> anyhow::Result<()> {
+    let a = admin(config).await?;
+    match cmd {
+        IntrospectorCommand::Add { name, env } => {
+            check_env(config, &env)?;
+            let secret = a.add_introspector(&env, &name).await.map_err(core)?;
+            println!("added introspector {name} in {env}");
+            println!("client_id:     {name}");
+            println!("client_secret: {} (shown once)", secret.as_str());
+        }
+        IntrospectorCommand::List { env } => {
+            check_env(config, &env)?;
+            println!("{:<32}  CREATED", "NAME");
+            for i in a.introspectors(&env).await.map_err(core)? {
+                println!("{:<32}  {}", i.name, time(i.created_at));
+            }
+        }
+        IntrospectorCommand::Remove { name, env } => {
+            check_env(config, &env)?;
+            a.remove_introspector(&env, &name).await.map_err(core)?;
+            println!("removed introspector {name} from {env}");
         }
     }
     Ok(())

@@ -22,6 +22,14 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     /// 415 `invalid_request`.
     UnsupportedMediaType,
+    /// 415 `invalid_request` on an RFC 6749 endpoint (form-encoded bodies).
+    FormMediaType,
+    /// 401 `invalid_client` with `WWW-Authenticate: Basic` (RFC 6749 §5.2).
+    InvalidClient(&'static str),
+    /// 400 `unsupported_grant_type`.
+    UnsupportedGrantType,
+    /// 400 `invalid_scope`.
+    InvalidScope,
     /// 408 `invalid_request`.
     RequestTimeout,
     /// 503 `temporarily_unavailable`.
@@ -83,6 +91,32 @@ impl IntoResponse for ApiError {
                 "send the request body as JSON with Content-Type: application/json".to_string(),
                 None,
             ),
+            ApiError::FormMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request",
+                "send the parameters form-encoded with Content-Type: \
+                 application/x-www-form-urlencoded (RFC 6749 §3.2)"
+                    .to_string(),
+                None,
+            ),
+            ApiError::InvalidClient(m) => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                m.to_string(),
+                None,
+            ),
+            ApiError::UnsupportedGrantType => (
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "grant_type must be client_credentials, password or refresh_token".to_string(),
+                None,
+            ),
+            ApiError::InvalidScope => (
+                StatusCode::BAD_REQUEST,
+                "invalid_scope",
+                "this server issues tokens without scopes; leave scope out".to_string(),
+                None,
+            ),
             ApiError::RequestTimeout => (
                 StatusCode::REQUEST_TIMEOUT,
                 "invalid_request",
@@ -115,6 +149,12 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"wirecash-auth\", charset=\"UTF-8\""),
+            );
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }

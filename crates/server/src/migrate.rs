@@ -22,17 +22,21 @@ pub struct Copied {
     pub keys: u64,
     /// Sessions (revoked ones too: they keep reuse detection and the audit trail).
     pub sessions: u64,
+    /// Introspection credentials of resource servers.
+    pub introspectors: u64,
 }
 
 async fn is_empty(store: &dyn Store) -> anyhow::Result<bool> {
     Ok(store.users_after("", 1).await?.is_empty()
         && store.all_keys().await?.is_empty()
-        && store.sessions_after(i64::MIN, 1).await?.is_empty())
+        && store.sessions_after(i64::MIN, 1).await?.is_empty()
+        && store.all_introspectors().await?.is_empty())
 }
 
 async fn count(store: &dyn Store) -> anyhow::Result<Copied> {
     let mut n = Copied {
         keys: store.all_keys().await?.len() as u64,
+        introspectors: store.all_introspectors().await?.len() as u64,
         ..Copied::default()
     };
     let mut cursor = String::new();
@@ -79,6 +83,14 @@ pub async fn copy(from: Arc<dyn Store>, to: Arc<dyn Store>) -> anyhow::Result<Co
         let what = format!("copying signing key {} of {}", key.kid, key.env);
         to.insert_key(key).await.context(what)?;
         copied.keys += 1;
+    }
+    for introspector in from.all_introspectors().await? {
+        let what = format!(
+            "copying introspector {} of {}",
+            introspector.name, introspector.env
+        );
+        to.add_introspector(introspector).await.context(what)?;
+        copied.introspectors += 1;
     }
     let mut cursor = i64::MIN;
     loop {

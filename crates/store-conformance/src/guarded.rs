@@ -94,7 +94,7 @@ async fn check(
         username: a.username,
         generation: a.generation,
         token_hash: &a.token_hash,
-        access_hash: &a.access_hash,
+        access_hash: Some(&a.access_hash),
     };
     let decision = decide(Some(&before), &presented, a.now, &policy());
     let (rotation, guard) = a.rotation(&before);

@@ -17,6 +17,7 @@ mod concurrency;
 mod fixtures;
 mod guard;
 mod guarded;
+mod introspectors;
 mod maintenance;
 mod rotation;
 mod sessions;
@@ -28,6 +29,7 @@ pub use concurrency::{
 };
 pub use guard::{concurrent_login_failures_all_count, login_failures_count_lock_expire_and_clear};
 pub use guarded::rotate_guarded_applies_exactly_when_the_lifecycle_says_rotate;
+pub use introspectors::introspectors_add_find_list_and_remove_per_environment;
 pub use maintenance::{
     keys_insert_list_by_activation_and_delete, ping_succeeds_on_a_fresh_store,
     purge_deletes_dead_sessions_in_batches_and_keeps_live_ones,
@@ -122,6 +124,7 @@ macro_rules! conformance_tests {
             rotate_guarded_applies_exactly_when_the_lifecycle_says_rotate,
             login_failures_count_lock_expire_and_clear,
             concurrent_login_failures_all_count,
+            introspectors_add_find_list_and_remove_per_environment,
         );
     };
 }

@@ -56,6 +56,15 @@ CREATE TABLE login_failures (
     locked_until    BIGINT NOT NULL DEFAULT 0
 );
 "#,
+    r#"
+CREATE TABLE introspectors (
+    env         TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    secret_hash BYTEA NOT NULL,
+    created_at  BIGINT NOT NULL,
+    PRIMARY KEY (env, name)
+);
+"#,
 ];
 
 /// Why migrating failed.

@@ -51,6 +51,15 @@ CREATE TABLE login_failures (
     locked_until    INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 "#,
+    r#"
+CREATE TABLE introspectors (
+    env         TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    secret_hash BLOB NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (env, name)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// Settings every connection gets. `synchronous=FULL` in WAL mode fsyncs the log on

@@ -7,8 +7,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use wirecash_core::StoreError;
 use wirecash_core::store::{
-    KeyRecord, KeyStore, LoginGuardStore, NewSession, PurgeCutoffs, Rotation, RotationGuard,
-    SessionRecord, SessionStore, SessionSummary, Store, TransferStore, UserRecord, UserStore,
+    IntrospectorRecord, IntrospectorStore, KeyRecord, KeyStore, LoginGuardStore, NewSession,
+    PurgeCutoffs, Rotation, RotationGuard, SessionRecord, SessionStore, SessionSummary, Store,
+    TransferStore, UserRecord, UserStore,
 };
 
 use crate::schema;
@@ -599,6 +600,16 @@ impl TransferStore for SqliteStore {
         .await
     }
 
+    async fn all_introspectors(&self) -> Result<Vec<IntrospectorRecord>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT env, name, secret_hash, created_at FROM introspectors ORDER BY env, name",
+            )?
+            .query_map([], introspector_from_row)?
+            .collect()
+        })
+    }
+
     async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         self.read(|c| {
             c.prepare_cached(
@@ -686,6 +697,63 @@ impl LoginGuardStore for SqliteStore {
             )?
             .execute(params![before])
             .map(|n| n as u64)
+        })
+        .await
+    }
+}
+
+fn introspector_from_row(row: &Row<'_>) -> rusqlite::Result<IntrospectorRecord> {
+    Ok(IntrospectorRecord {
+        env: row.get(0)?,
+        name: row.get(1)?,
+        secret_hash: hash32(row, 2)?,
+        created_at: row.get(3)?,
+    })
+}
+
+#[async_trait]
+impl IntrospectorStore for SqliteStore {
+    async fn add_introspector(&self, r: IntrospectorRecord) -> Result<(), StoreError> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO introspectors (env, name, secret_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![r.env, r.name, r.secret_hash.as_slice(), r.created_at])
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn find_introspector(
+        &self,
+        env: &str,
+        name: &str,
+    ) -> Result<Option<IntrospectorRecord>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT env, name, secret_hash, created_at FROM introspectors WHERE env = ?1 AND name = ?2",
+            )?
+            .query_row(params![env, name], introspector_from_row)
+            .optional()
+        })
+    }
+
+    async fn list_introspectors(&self, env: &str) -> Result<Vec<IntrospectorRecord>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT env, name, secret_hash, created_at FROM introspectors WHERE env = ?1 ORDER BY name",
+            )?
+            .query_map(params![env], introspector_from_row)?
+            .collect()
+        })
+    }
+
+    async fn remove_introspector(&self, env: &str, name: &str) -> Result<bool, StoreError> {
+        let (env, name) = (env.to_string(), name.to_string());
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM introspectors WHERE env = ?1 AND name = ?2")?
+                .execute(params![env, name])
+                .map(|n| n > 0)
         })
         .await
     }

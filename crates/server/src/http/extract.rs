@@ -41,9 +41,14 @@ impl FromRequestParts<AppState> for Env {
 pub struct JsonObject(Map<String, Value>);
 
 fn query_has_credentials(query: &str) -> bool {
+    query_has_any(query, CREDENTIAL_KEYS)
+}
+
+/// Whether the query string has one of `keys` (ASCII case-insensitive).
+pub fn query_has_any(query: &str, keys: &[&str]) -> bool {
     query.split('&').any(|pair| {
         let key = pair.split('=').next().unwrap_or_default();
-        CREDENTIAL_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k))
+        keys.iter().any(|k| key.eq_ignore_ascii_case(k))
     })
 }
 
@@ -59,24 +64,27 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
             .and_then(|v| v.to_str().ok());
         // Everything that can be refused before reading the body is refused before.
         check_head(query, content_type)?;
-        let declared = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > MAX_BODY as u64) {
-            return Err(ApiError::PayloadTooLarge(MAX_BODY));
-        }
-        // A body that trickles in must not hold the request open without end.
-        let bytes = tokio::time::timeout(
-            BODY_TIMEOUT,
-            axum::body::to_bytes(Body::new(body), MAX_BODY),
-        )
-        .await
-        .map_err(|_| ApiError::RequestTimeout)?
-        .map_err(|_| ApiError::PayloadTooLarge(MAX_BODY))?;
+        let bytes = read_body(&parts, body).await?;
         parse_json(&bytes)
     }
+}
+
+/// Reads a request body of at most `MAX_BODY` bytes: a declared length beyond it is
+/// refused before reading, and a body that trickles in must not hold the request open
+/// without end.
+pub async fn read_body(parts: &Parts, body: Body) -> Result<bytes::Bytes, ApiError> {
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(ApiError::PayloadTooLarge(MAX_BODY));
+    }
+    tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY))
+        .await
+        .map_err(|_| ApiError::RequestTimeout)?
+        .map_err(|_| ApiError::PayloadTooLarge(MAX_BODY))
 }
 
 fn check_head(query: Option<&str>, content_type: Option<&str>) -> Result<(), ApiError> {
@@ -87,13 +95,18 @@ fn check_head(query: Option<&str>, content_type: Option<&str>) -> Result<(), Api
                 .into(),
         ));
     }
-    let is_json = content_type
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
+    if !content_type_is(content_type, "application/json") {
         return Err(ApiError::UnsupportedMediaType);
     }
     Ok(())
+}
+
+/// Whether a `Content-Type` value names the media type `essence` (parameters such as
+/// `charset` aside; case-insensitive).
+pub fn content_type_is(content_type: Option<&str>, essence: &str) -> bool {
+    content_type
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|e| e.trim().eq_ignore_ascii_case(essence))
 }
 
 /// The whole check of a WireCash request body, as a pure function of the query string,

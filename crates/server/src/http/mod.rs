@@ -3,7 +3,9 @@
 
 pub mod client;
 pub mod extract;
+pub mod form;
 pub mod meta;
 pub mod middleware;
+pub mod oauth;
 pub mod ratelimit;
 pub mod tokens;

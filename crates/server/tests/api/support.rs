@@ -218,14 +218,19 @@ impl TestApp {
         Self::start(dir, db, config).await
     }
 
-    async fn start(dir: TempDir, db: ScratchDb, config: Config) -> TestApp {
+    async fn start(dir: TempDir, db: ScratchDb, mut config: Config) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // The default public URL names the configured port 0; the issuer and the
+        // metadata's endpoints should name the real one.
+        if config.public_url.ends_with(":0") {
+            config.public_url = format!("http://{addr}");
+        }
         let now = wirecash_core::Clock::now(&SystemClock);
         let clock = FakeClock::new(now);
         let service = wirecash_auth::build_service(&config, Arc::new(clock.clone()))
             .await
             .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let svc = service.clone();
         let cfg = config.clone();
@@ -337,6 +342,28 @@ impl TestApp {
         .await
     }
 
+    /// POSTs a form (RFC 6749 encoding), with HTTP Basic client credentials if given
+    /// (form-urlencoded inside, RFC 6749 §2.3.1). An empty body answers JSON `null`.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> Answer {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(params));
+        if let Some((id, secret)) = basic {
+            request = request.header("authorization", basic_header(id, secret));
+        }
+        let r = request.send().await.unwrap();
+        let a = answer_maybe_empty(r).await;
+        self.remember_tokens(&a);
+        a
+    }
+
     pub async fn authenticate_raw(&self, env: &str, username: &str, password: &str) -> Answer {
         self.post_json(
             &format!("/{env}/authenticate"),
@@ -439,6 +466,49 @@ pub fn run_cli_with(
     }
     drop(child.stdin.take());
     child.wait_with_output().unwrap()
+}
+
+/// `application/x-www-form-urlencoded` encoding of `params`.
+pub fn form_body(params: &[(&str, &str)]) -> String {
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    params
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// An `Authorization: Basic` value as RFC 6749 §2.3.1 builds it.
+pub fn basic_header(id: &str, secret: &str) -> String {
+    use base64::Engine;
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    let raw = format!("{}:{}", enc(id), enc(secret));
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+/// Like `answer`, but an empty body is JSON `null` (RFC 7009 answers 200 with none).
+pub async fn answer_maybe_empty(r: reqwest::Response) -> Answer {
+    let status = r.status();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("body is not JSON ({status}): {text:?}"))
+    };
+    Answer {
+        status,
+        body,
+        headers,
+    }
 }
 
 pub async fn answer(r: reqwest::Response) -> Answer {

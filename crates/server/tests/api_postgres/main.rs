@@ -28,6 +28,8 @@ mod jwt;
 mod lifetimes;
 #[path = "../api/lockout.rs"]
 mod lockout;
+#[path = "../api/oauth.rs"]
+mod oauth;
 #[path = "../api/props.rs"]
 mod props;
 #[path = "../api/refresh.rs"]

@@ -72,6 +72,17 @@ async fn tokens_issued_on_sqlite_keep_working_after_migrate_store_to_postgres() 
         &["user", "disable", "bob", "--env", "sandbox"],
         None,
     ));
+    let added = ok(&run_cli(
+        &old,
+        &["introspector", "add", "orders-api", "--env", "sandbox"],
+        None,
+    ));
+    let secret = added
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret: "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
 
     // The move. The new nodes use the SQLite key file as their master key file.
     let new = ScratchDb::create(dir.path())
@@ -83,7 +94,7 @@ async fn tokens_issued_on_sqlite_keep_working_after_migrate_store_to_postgres() 
         None,
     ));
     assert!(
-        out.contains("copied 2 users, 2 signing keys and 2 sessions"),
+        out.contains("copied 2 users, 2 signing keys, 1 introspectors and 2 sessions"),
         "{out}"
     );
     // Copying again into the now filled database is refused.
@@ -106,6 +117,17 @@ async fn tokens_issued_on_sqlite_keep_working_after_migrate_store_to_postgres() 
     let t3 = refresh(&client, &node.base, &t2).await.tokens();
     let (claims, kid) = crate::jwt::verify(&jwks(&client, &node.base).await, &t3.access_token);
     assert_eq!(kid, old_kid, "the migrated key signs");
+    // The introspector came along, with its secret.
+    let introspected = client
+        .post(format!("{}/sandbox/introspect", node.base))
+        .basic_auth("orders-api", Some(&secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(crate::support::form_body(&[("token", &t3.access_token)]))
+        .send()
+        .await
+        .unwrap();
+    let introspected = crate::support::answer(introspected).await;
+    assert_eq!(introspected.body["active"], true, "{}", introspected.body);
     assert_eq!(claims.custom.username, "alice");
     // The session revoked on SQLite stays revoked.
     assert_eq!(refresh(&client, &node.base, &s1).await.status, 400);
@@ -132,6 +154,7 @@ async fn tokens_issued_on_sqlite_keep_working_after_migrate_store_to_postgres() 
             &t2.refresh_token,
             &t3.refresh_token,
             &t3.access_token,
+            &secret,
         ] {
             assert!(!text.contains(secret), "{log} holds a secret");
         }

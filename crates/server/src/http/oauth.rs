@@ -1,0 +1,358 @@
+//! The standard OAuth 2.0 surface (SPEC §4), so that generic client libraries and
+//! resource servers work unchanged: RFC 8414 metadata, the RFC 6749 token endpoint with
+//! the `client_credentials`, `password` and `refresh_token` grants, RFC 7009 revocation
+//! and RFC 7662 introspection. Same service, same rules, same tokens as the WireCash
+//! endpoints; only the encoding differs (form bodies, client authentication).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use wirecash_core::TokenGrant;
+use wirecash_core::service::{ActiveToken, TokenKind};
+use wirecash_core::validate::{MAX_ACCESS_TOKEN, MAX_PASSWORD, MAX_USERNAME};
+use zeroize::Zeroizing;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::http::extract::Env;
+use crate::http::form::{ClientCredentials, OAuthRequest};
+use crate::http::ratelimit::{AuthenticateQuota, TokenQuota};
+
+/// Client authentication methods of every endpoint here (RFC 8414 names).
+const AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+/// Longest token taken from a form (longer is a malformed request).
+const MAX_TOKEN: usize = MAX_ACCESS_TOKEN;
+/// What a client gets without (valid) credentials.
+const CLIENT_AUTH_REQUIRED: &str = "client authentication failed: send the API username and password as client_id and \
+     client_secret (HTTP Basic or form fields)";
+
+/// RFC 6749 §5.1 successful token response.
+#[derive(Debug, Serialize)]
+pub struct OAuthTokenResponse {
+    /// The access token (a JWT).
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// The refresh token (not for `client_credentials`, RFC 6749 §4.4.3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+fn no_store(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn token_response(grant: TokenGrant, with_refresh: bool) -> Response {
+    no_store(
+        Json(OAuthTokenResponse {
+            access_token: grant.access_token,
+            token_type: "Bearer",
+            expires_in: grant.expires_in,
+            refresh_token: with_refresh.then_some(grant.refresh_token),
+        })
+        .into_response(),
+    )
+}
+
+/// Wrong client credentials are `invalid_client` (401), not `invalid_grant`; a lockout
+/// and everything else keep their meaning.
+fn as_client_error(e: wirecash_core::Error) -> ApiError {
+    match e {
+        wirecash_core::Error::InvalidGrant(_) => ApiError::InvalidClient(CLIENT_AUTH_REQUIRED),
+        other => other.into(),
+    }
+}
+
+/// Client credentials that can be an API user's username and password at all.
+fn api_user_credentials(client: Option<ClientCredentials>) -> Result<ClientCredentials, ApiError> {
+    match client {
+        Some(c)
+            if c.id.len() <= MAX_USERNAME
+                && !c.secret.is_empty()
+                && c.secret.len() <= MAX_PASSWORD =>
+        {
+            Ok(c)
+        }
+        _ => Err(ApiError::InvalidClient(CLIENT_AUTH_REQUIRED)),
+    }
+}
+
+/// The API user a request authenticates as: its client credentials, checked like a
+/// login (Argon2, lockout, failure counting).
+async fn client_user(
+    app: &AppState,
+    env: &str,
+    client: Option<ClientCredentials>,
+    address: Option<std::net::IpAddr>,
+    via: &'static str,
+) -> Result<wirecash_core::store::UserRecord, ApiError> {
+    let c = api_user_credentials(client)?;
+    app.service
+        .authenticate_client(env, &c.id, c.secret, address, via)
+        .await
+        .map_err(as_client_error)
+}
+
+/// `POST /{env}/oauth2/token` (RFC 6749 §3.2).
+pub async fn token(
+    State(app): State<AppState>,
+    Env(env): Env,
+    AuthenticateQuota(address): AuthenticateQuota,
+    OAuthRequest { form, client }: OAuthRequest,
+) -> Result<Response, ApiError> {
+    if form.get("scope").is_some() {
+        return Err(ApiError::InvalidScope);
+    }
+    match form.required("grant_type", 64)? {
+        // RFC 6749 §4.4: the API user's credentials are the client credentials.
+        "client_credentials" => {
+            let c = api_user_credentials(client)?;
+            let grant = app
+                .service
+                .authenticate_via(&env, &c.id, c.secret, address, "oauth2_client_credentials")
+                .await
+                .map_err(as_client_error)?;
+            Ok(token_response(grant, false))
+        }
+        // RFC 6749 §4.3. Client credentials are optional; if sent, they must name the
+        // same API user (a client id that is not the username, or a secret that is not
+        // the password, is a client that is not this one).
+        "password" => {
+            let username = form.required("username", MAX_USERNAME)?;
+            let password = form.required("password", MAX_PASSWORD)?;
+            if let Some(c) = &client {
+                let same_secret = c.secret.is_empty()
+                    || wirecash_core::crypto::ct_eq(c.secret.as_bytes(), password.as_bytes());
+                if c.id != username || !same_secret {
+                    return Err(ApiError::InvalidClient(
+                        "the client credentials do not belong to this username",
+                    ));
+                }
+            }
+            let grant = app
+                .service
+                .authenticate_via(
+                    &env,
+                    username,
+                    Zeroizing::new(password.to_string()),
+                    address,
+                    "oauth2_password",
+                )
+                .await?;
+            Ok(token_response(grant, true))
+        }
+        // RFC 6749 §6: a confidential client authenticates; its credentials stand in for
+        // the access token that the WireCash `POST /token` binds the refresh to.
+        "refresh_token" => {
+            let refresh_token = form.required("refresh_token", MAX_TOKEN)?;
+            let user = client_user(&app, &env, client, address, "oauth2_refresh_token").await?;
+            let grant = app
+                .service
+                .refresh_as_client(&env, &user, refresh_token)
+                .await?;
+            Ok(token_response(grant, true))
+        }
+        _ => Err(ApiError::UnsupportedGrantType),
+    }
+}
+
+/// `token_type_hint` (RFC 7009 §2.1): optional; an unknown value is ignored, as the RFC
+/// allows, since every token is identified by its own format anyway.
+fn check_hint(form: &crate::http::form::Form) -> Result<(), ApiError> {
+    form.optional("token_type_hint", 64).map(|_| ())
+}
+
+/// `POST /{env}/revoke` (RFC 7009): the client's own refresh or access token ends its
+/// session. 200 with an empty body for every authenticated request, including tokens
+/// that are invalid, expired, already revoked or not the client's (§2.2).
+pub async fn revoke(
+    State(app): State<AppState>,
+    Env(env): Env,
+    AuthenticateQuota(address): AuthenticateQuota,
+    OAuthRequest { form, client }: OAuthRequest,
+) -> Result<Response, ApiError> {
+    let user = client_user(&app, &env, client, address, "revoke").await?;
+    let token = form.required("token", MAX_TOKEN)?;
+    check_hint(&form)?;
+    app.service.revoke(&env, &user, token).await?;
+    Ok(no_store(StatusCode::OK.into_response()))
+}
+
+/// RFC 7662 §2.2 answer.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct IntrospectionResponse {
+    /// Whether the token is active.
+    pub active: bool,
+    /// `Bearer` for access tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    /// `access_token` or `refresh_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_kind: Option<&'static str>,
+    /// The client the token was issued to (the API user).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The API user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Stable user id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// Expiry, seconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    /// Issued at, seconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// Issuer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// Audience (access tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    /// Token id (access tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// Session id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// Environment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+}
+
+impl IntrospectionResponse {
+    fn inactive() -> Self {
+        Self {
+            active: false,
+            token_type: None,
+            token_kind: None,
+            client_id: None,
+            username: None,
+            sub: None,
+            exp: None,
+            iat: None,
+            iss: None,
+            aud: None,
+            jti: None,
+            sid: None,
+            env: None,
+        }
+    }
+
+    fn active(t: ActiveToken) -> Self {
+        let access = t.kind == TokenKind::Access;
+        Self {
+            active: true,
+            token_type: access.then_some("Bearer"),
+            token_kind: Some(t.kind.as_str()),
+            client_id: Some(t.username.clone()),
+            username: Some(t.username),
+            sub: Some(t.sub),
+            exp: Some(t.exp),
+            iat: Some(t.iat),
+            aud: access.then(|| t.iss.clone()),
+            iss: Some(t.iss),
+            jti: t.jti,
+            sid: Some(t.sid.to_string()),
+            env: Some(t.env),
+        }
+    }
+}
+
+/// `POST /{env}/introspect` (RFC 7662), for resource servers with introspection
+/// credentials (`wirecash-auth introspector add`).
+pub async fn introspect(
+    State(app): State<AppState>,
+    Env(env): Env,
+    TokenQuota(_): TokenQuota,
+    OAuthRequest { form, client }: OAuthRequest,
+) -> Result<Response, ApiError> {
+    const REFUSED: &str = "introspection needs the credentials of an introspector \
+                           (wirecash-auth introspector add), in HTTP Basic or form fields";
+    let Some(c) = client else {
+        return Err(ApiError::InvalidClient(REFUSED));
+    };
+    if !app
+        .service
+        .authenticate_introspector(&env, &c.id, &c.secret)
+        .await?
+    {
+        return Err(ApiError::InvalidClient(REFUSED));
+    }
+    let token = form.required("token", MAX_TOKEN)?;
+    check_hint(&form)?;
+    let answer = match app.service.introspect(&env, token).await? {
+        Some(active) => IntrospectionResponse::active(active),
+        None => IntrospectionResponse::inactive(),
+    };
+    Ok(no_store(Json(answer).into_response()))
+}
+
+/// RFC 8414 §2 metadata of one environment.
+#[derive(Debug, Serialize)]
+pub struct AuthorizationServerMetadata {
+    /// The environment's issuer, `{public_url}/{env}`.
+    pub issuer: String,
+    /// `{issuer}/oauth2/token`.
+    pub token_endpoint: String,
+    /// `{issuer}/.well-known/jwks.json`.
+    pub jwks_uri: String,
+    /// No authorization endpoint, so no response types.
+    pub response_types_supported: Vec<&'static str>,
+    /// `client_credentials`, `password`, `refresh_token`.
+    pub grant_types_supported: Vec<&'static str>,
+    /// `client_secret_basic`, `client_secret_post`.
+    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// `{issuer}/revoke`.
+    pub revocation_endpoint: String,
+    /// As for the token endpoint.
+    pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// `{issuer}/introspect`.
+    pub introspection_endpoint: String,
+    /// Introspector credentials, Basic or form.
+    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// The API reference.
+    pub service_documentation: String,
+}
+
+/// `GET /{env}/.well-known/oauth-authorization-server` (the SPEC's path) and
+/// `GET /.well-known/oauth-authorization-server/{env}` (RFC 8414 §3.1's, for an issuer
+/// with a path).
+pub async fn metadata(State(app): State<AppState>, Env(env): Env) -> Result<Response, ApiError> {
+    let issuer = app
+        .service
+        .environment(&env)
+        .map(|e| e.issuer.clone())
+        .ok_or_else(|| ApiError::NotFound("unknown environment".into()))?;
+    let base = issuer
+        .strip_suffix(&format!("/{env}"))
+        .unwrap_or(&issuer)
+        .to_string();
+    let body = AuthorizationServerMetadata {
+        token_endpoint: format!("{issuer}/oauth2/token"),
+        jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+        response_types_supported: vec![],
+        grant_types_supported: vec!["client_credentials", "password", "refresh_token"],
+        token_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
+        revocation_endpoint: format!("{issuer}/revoke"),
+        revocation_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
+        introspection_endpoint: format!("{issuer}/introspect"),
+        introspection_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
+        service_documentation: format!("{base}/docs"),
+        issuer,
+    };
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    Ok(response)
+}
