@@ -127,7 +127,9 @@ impl SigningKey {
         Self::from_pkcs8(record.kid.clone(), alg, record.activates_at, &pkcs8)
     }
 
-    fn from_pkcs8(
+    /// A key from its PKCS#8 v1 document, as `generate` and `from_record` make it; public
+    /// for fixtures (tests, fuzz targets) that need the same key every run.
+    pub fn from_pkcs8(
         kid: String,
         alg: SigningAlg,
         activates_at: UnixMillis,

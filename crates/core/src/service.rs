@@ -25,7 +25,7 @@ use crate::policy::TokenPolicy;
 use crate::store::{NewSession, PurgeCutoffs, Rotation, RotationGuard, Store, UserRecord};
 
 mod standard;
-pub use standard::{ActiveToken, TokenKind, validate_introspector_name};
+pub use standard::{ActiveToken, TokenKind, validate_introspector_name, verify_access_token};
 
 /// What a successful authenticate or refresh hands out.
 #[derive(Clone, PartialEq, Eq)]

@@ -311,6 +311,8 @@ async fn migrate_store(config: &Config, from: &str, to: &str) -> anyhow::Result<
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // A missing or broken certificate stops the start, before anything else happens.
+    let tls = crate::load_tls(&config)?;
     let service = crate::build_service(&config, Arc::new(SystemClock)).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -318,8 +320,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     // The ready line: tests and scripts wait for it (and read the port from it).
     println!("wirecash-auth listening on {addr}");
-    tracing::info!(%addr, database = %config.database_redacted(), environments = ?config.environments, "wirecash-auth ready");
-    crate::run(listener, service, &config, shutdown_signal()).await?;
+    tracing::info!(%addr, tls = tls.is_some(), database = %config.database_redacted(), environments = ?config.environments, "wirecash-auth ready");
+    crate::run_with_tls(listener, service, &config, tls, shutdown_signal()).await?;
     tracing::info!("wirecash-auth stopped");
     Ok(())
 }

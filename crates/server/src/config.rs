@@ -62,6 +62,21 @@ pub struct HttpConfig {
     pub max_connections: usize,
 }
 
+/// `[tls]`: HTTPS served by the service itself (absent: plain HTTP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM file with the certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM file with the private key (PKCS#8, RSA or SEC1).
+    pub key: PathBuf,
+    /// `max-age` of `Strict-Transport-Security` (0 tells browsers to forget it).
+    pub hsts_max_age: Duration,
+    /// Whether HSTS also covers every subdomain of the host.
+    pub hsts_include_subdomains: bool,
+    /// How often the files are checked for a new pair (SIGHUP reloads at once).
+    pub reload_interval: Duration,
+}
+
 /// Where the data lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Database {
@@ -100,6 +115,8 @@ pub struct Config {
     pub postgres: PostgresConfig,
     /// Transport limits.
     pub http: HttpConfig,
+    /// HTTPS settings; `None` serves plain HTTP.
+    pub tls: Option<TlsConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -123,6 +140,18 @@ struct RawConfig {
     postgres: RawPostgres,
     #[serde(default)]
     http: RawHttp,
+    #[serde(default)]
+    tls: RawTls,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    hsts_max_age: Option<String>,
+    hsts_include_subdomains: Option<bool>,
+    reload_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -181,6 +210,7 @@ struct RawRateLimit {
 enum Kind {
     Str,
     Int,
+    Bool,
     List,
 }
 
@@ -214,6 +244,11 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("postgres", "query_timeout", Kind::Str),
     ("http", "header_read_timeout", Kind::Str),
     ("http", "max_connections", Kind::Int),
+    ("tls", "cert", Kind::Str),
+    ("tls", "key", Kind::Str),
+    ("tls", "hsts_max_age", Kind::Str),
+    ("tls", "hsts_include_subdomains", Kind::Bool),
+    ("tls", "reload_interval", Kind::Str),
 ];
 
 /// The environment variable for a key: `WIRECASH_AUTH_` + `SECTION_` + `KEY`, upper case.
@@ -271,6 +306,11 @@ impl Config {
                         .parse()
                         .map_err(|_| anyhow!("{var}: expected a whole number, got {raw:?}"))?,
                 ),
+                Kind::Bool => match raw.trim() {
+                    "true" => toml::Value::Boolean(true),
+                    "false" => toml::Value::Boolean(false),
+                    _ => bail!("{var}: expected true or false, got {raw:?}"),
+                },
                 Kind::List => toml::Value::Array(
                     raw.split(',')
                         .map(str::trim)
@@ -369,7 +409,11 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
             redact_url(&database)
         );
     }
-    let public_url = raw.public_url.unwrap_or_else(|| format!("http://{listen}"));
+    let tls = tls(raw.tls)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let public_url = raw
+        .public_url
+        .unwrap_or_else(|| format!("{scheme}://{listen}"));
     if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
         bail!("configuration key public_url: {public_url:?} must start with http:// or https://");
     }
@@ -586,7 +630,56 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
         rate_limit,
         postgres,
         http,
+        tls,
     })
+}
+
+/// `[tls]`: both files or neither; the other keys only together with them. The files
+/// themselves are read when the server starts (`crate::tls`), so that the admin commands
+/// run without them.
+fn tls(t: RawTls) -> anyhow::Result<Option<TlsConfig>> {
+    let (cert, key) = match (t.cert, t.key) {
+        (Some(cert), Some(key)) => (cert, key),
+        (Some(_), None) => bail!("configuration key tls.key: required when tls.cert is set"),
+        (None, Some(_)) => bail!("configuration key tls.cert: required when tls.key is set"),
+        (None, None) => {
+            if t.hsts_max_age.is_some()
+                || t.hsts_include_subdomains.is_some()
+                || t.reload_interval.is_some()
+            {
+                bail!("configuration key tls.cert: [tls] settings need tls.cert and tls.key");
+            }
+            return Ok(None);
+        }
+    };
+    for (name, path) in [("tls.cert", &cert), ("tls.key", &key)] {
+        if path.as_os_str().is_empty() {
+            bail!("configuration key {name}: must name a file");
+        }
+    }
+    let reload_interval = at_least(
+        "tls.reload_interval",
+        duration(
+            "tls.reload_interval",
+            t.reload_interval,
+            Duration::from_secs(5),
+        )?,
+        Duration::from_millis(100),
+    )?;
+    if reload_interval > Duration::from_secs(3600) {
+        bail!("configuration key tls.reload_interval: at most 1h");
+    }
+    Ok(Some(TlsConfig {
+        cert,
+        key,
+        hsts_max_age: duration(
+            "tls.hsts_max_age",
+            t.hsts_max_age,
+            Duration::from_secs(365 * 86400),
+        )?,
+        hsts_include_subdomains: t.hsts_include_subdomains.unwrap_or(false),
+        reload_interval,
+    }))
 }
 
 /// A database URL fit for a log line or an error message: any password is replaced.
@@ -756,6 +849,22 @@ mod tests {
                 "postgres.query_timeout",
             ),
             ("database = \"postgres://h:notaport/db\"", "database"),
+            ("[tls]\ncert = \"c.pem\"", "tls.key"),
+            ("[tls]\nkey = \"k.pem\"", "tls.cert"),
+            ("[tls]\nhsts_max_age = \"1d\"", "tls.cert"),
+            (
+                "[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nhsts_max_age = \"a year\"",
+                "tls.hsts_max_age",
+            ),
+            (
+                "[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nreload_interval = \"1ms\"",
+                "tls.reload_interval",
+            ),
+            ("[tls]\ncert = \"\"\nkey = \"k.pem\"", "tls.cert"),
+            (
+                "[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nsni = true",
+                "sni",
+            ),
         ];
         for (toml, key) in cases {
             match load(toml, &[], &Overrides::default()) {
@@ -772,6 +881,54 @@ mod tests {
             e.to_string()
                 .contains("WIRECASH_AUTH_TOKENS_MAX_SESSIONS_PER_USER")
         }));
+    }
+
+    #[test]
+    fn tls_is_off_by_default_and_set_by_file_or_environment() -> anyhow::Result<()> {
+        let d = Config::load_from(None, &BTreeMap::new(), &Overrides::default())?;
+        assert_eq!(d.tls, None);
+        let c = load(
+            "[tls]\ncert = \"/etc/w/cert.pem\"\nkey = \"/etc/w/key.pem\"",
+            &[("WIRECASH_AUTH_TLS_HSTS_INCLUDE_SUBDOMAINS", "true")],
+            &Overrides::default(),
+        )?;
+        assert_eq!(
+            c.tls,
+            Some(TlsConfig {
+                cert: "/etc/w/cert.pem".into(),
+                key: "/etc/w/key.pem".into(),
+                hsts_max_age: Duration::from_secs(365 * 86400),
+                hsts_include_subdomains: true,
+                reload_interval: Duration::from_secs(5),
+            })
+        );
+        // With TLS the default issuer base is https.
+        assert_eq!(c.public_url, "https://127.0.0.1:8080");
+        let c = load(
+            "",
+            &[
+                ("WIRECASH_AUTH_TLS_CERT", "c.pem"),
+                ("WIRECASH_AUTH_TLS_KEY", "k.pem"),
+                ("WIRECASH_AUTH_TLS_HSTS_MAX_AGE", "0s"),
+                ("WIRECASH_AUTH_TLS_RELOAD_INTERVAL", "1s"),
+            ],
+            &Overrides::default(),
+        )?;
+        let tls = c.tls.ok_or_else(|| anyhow!("no tls"))?;
+        assert_eq!(tls.key, PathBuf::from("k.pem"));
+        assert_eq!(tls.hsts_max_age, Duration::ZERO);
+        assert!(!tls.hsts_include_subdomains);
+        assert_eq!(tls.reload_interval, Duration::from_secs(1));
+        let err = load(
+            "",
+            &[("WIRECASH_AUTH_TLS_HSTS_INCLUDE_SUBDOMAINS", "yes")],
+            &Overrides::default(),
+        );
+        assert!(err.is_err_and(|e| {
+            e.to_string()
+                .contains("WIRECASH_AUTH_TLS_HSTS_INCLUDE_SUBDOMAINS")
+        }));
+        Ok(())
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod migrate;
 pub mod observe;
 pub mod openapi;
 pub mod serve;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -98,13 +99,41 @@ pub async fn build_service(
 }
 
 /// Serves `service` on `listener` until `shutdown` completes, with the background work
-/// (key reload, purge of dead sessions) running alongside.
+/// (key reload, purge of dead sessions) running alongside. With `[tls]` configured the
+/// certificate is loaded first; a bad one is an `InvalidInput` error naming the key.
 pub async fn run(
     listener: TcpListener,
     service: Arc<AuthService>,
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let tls = load_tls(config)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{e:#}")))?;
+    run_with_tls(listener, service, config, tls, shutdown).await
+}
+
+/// The TLS set-up of `config` (`None` without `[tls]`), listening for SIGHUP from here
+/// on (so call it inside the runtime); errors name the key.
+pub fn load_tls(config: &Config) -> anyhow::Result<Option<Arc<tls::Tls>>> {
+    config
+        .tls
+        .as_ref()
+        .map(|t| Ok(Arc::new(tls::Tls::load(t)?.listen_for_hangup()?)))
+        .transpose()
+}
+
+/// `run` with the TLS set-up already loaded (the `serve` command loads it before it
+/// reports ready, so that a bad certificate stops it at start).
+pub async fn run_with_tls(
+    listener: TcpListener,
+    service: Arc<AuthService>,
+    config: &Config,
+    tls: Option<Arc<tls::Tls>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let reloader = tls
+        .as_ref()
+        .map(|t| tokio::spawn(tls::watch(Arc::clone(t))));
     let background = [
         tokio::spawn(reload_keys(
             Arc::clone(&service),
@@ -130,12 +159,15 @@ pub async fn run(
         header_read_timeout: config.http.header_read_timeout,
         max_connections: config.http.max_connections,
     };
-    let result = serve::serve(listener, app, limits, shutdown).await;
+    let result = serve::serve(listener, app, limits, tls, shutdown).await;
     for task in background {
         task.abort();
     }
     sweeper.abort();
     upkeep.abort();
+    if let Some(task) = reloader {
+        task.abort();
+    }
     result
 }
 

@@ -1,7 +1,8 @@
 //! The JWKS cache: keys by `kid`, fetched from the token service, fresh for the
 //! `max-age` of its `Cache-Control`, re-fetched when a token names an unknown `kid`
 //! (at most once per `min_refetch_interval`, so garbage `kid`s cannot make us hammer the
-//! token service). Reads are lock-free (`ArcSwap`); fetches are single-flight.
+//! token service). Reads are lock-free (`ArcSwap`); fetches are single-flight. A cache
+//! made from a fixed key set (`VerifierBuilder::static_jwks`) never fetches.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,6 +54,8 @@ pub(crate) struct JwksCache {
     fetch: tokio::sync::Mutex<u64>,
     fetches: AtomicU64,
     last_fetch_started: AtomicI64,
+    /// Keys given up front: never fetched, an unknown `kid` is simply unknown.
+    fixed: bool,
 }
 
 #[derive(Deserialize)]
@@ -68,11 +71,36 @@ impl JwksCache {
             fetch: tokio::sync::Mutex::new(0),
             fetches: AtomicU64::new(0),
             last_fetch_started: AtomicI64::new(i64::MIN),
+            fixed: false,
         }
+    }
+
+    /// A cache holding the usable keys of the JWK set `document` and never fetching.
+    /// Errors when the document is not a JWK set or has no usable key.
+    pub(crate) fn fixed(settings: JwksSettings, document: &str) -> Result<Self, String> {
+        let raw: RawSet =
+            serde_json::from_str(document).map_err(|e| format!("not a JWK set: {e}"))?;
+        let keys = parse_keys(raw.keys, &settings.allowed);
+        if keys.is_empty() {
+            return Err("the JWK set has no usable signature key".into());
+        }
+        let cache = Self::new(settings);
+        cache.set.store(Arc::new(KeySet {
+            keys,
+            fresh_until: i64::MAX,
+            loaded: true,
+        }));
+        Ok(Self {
+            fixed: true,
+            ..cache
+        })
     }
 
     /// Fetches the JWKS now (e.g. at start-up, so the first request does not wait).
     pub(crate) async fn prefetch(&self) -> Result<(), String> {
+        if self.fixed {
+            return Ok(());
+        }
         let seen = self.fetches.load(Ordering::Acquire);
         self.fetch_once(seen).await
     }
@@ -80,6 +108,15 @@ impl JwksCache {
     /// The key `kid`, fetching the JWKS if it is unknown and a fetch is allowed.
     pub(crate) async fn key(self: &Arc<Self>, kid: &str) -> Result<Arc<CachedKey>, Rejection> {
         let seen = self.fetches.load(Ordering::Acquire);
+        if self.fixed {
+            return self
+                .set
+                .load()
+                .keys
+                .get(kid)
+                .cloned()
+                .ok_or_else(|| Rejection::invalid("the token is signed with an unknown key"));
+        }
         let now = self.settings.clock.now_millis();
         {
             let set = self.set.load();

@@ -207,3 +207,42 @@ async fn the_jwks_is_cached_for_its_max_age_and_refetched_after() {
     verifier.verify(&token).await.unwrap();
     assert_eq!(fetches.load(Ordering::SeqCst), 2, "fresh again");
 }
+
+#[tokio::test]
+async fn a_static_jwks_verifies_without_fetching_and_knows_no_other_key() {
+    let (ed, ed_jwk) = ed25519();
+    let (other, _) = ed25519();
+    // Nothing listens at this address: any fetch would fail.
+    let issuer = "http://127.0.0.1:9/sandbox";
+    let doc = serde_json::to_string(&JwkSet { keys: vec![ed_jwk] }).unwrap();
+    let clock = ManualClock::starting_now();
+    let now_s = wirecash_verify::Clock::now_millis(&clock) / 1000;
+    let verifier = Verifier::builder(issuer)
+        .static_jwks(doc)
+        .clock(Arc::new(clock))
+        .build()
+        .unwrap();
+    verifier.prefetch().await.unwrap();
+    let good = claims(issuer, now_s);
+    let t = sign(Algorithm::EdDSA, Some("ed"), Some("at+jwt"), &good, &ed);
+    assert_eq!(verifier.verify(&t).await.unwrap().username, "alice");
+    // Another key under the same kid, and an unknown kid: invalid, not "unavailable".
+    for t in [
+        sign(Algorithm::EdDSA, Some("ed"), Some("at+jwt"), &good, &other),
+        sign(Algorithm::EdDSA, Some("new"), Some("at+jwt"), &good, &ed),
+    ] {
+        let e = verifier.verify(&t).await.unwrap_err();
+        assert_eq!(e.kind(), RejectionKind::Invalid, "{e}");
+    }
+    // A document with no usable key is refused when building.
+    for bad in [
+        "{}",
+        "not json",
+        r#"{"keys":[{"kty":"oct","kid":"h","k":"c2VjcmV0"}]}"#,
+    ] {
+        assert!(
+            Verifier::builder(issuer).static_jwks(bad).build().is_err(),
+            "{bad}"
+        );
+    }
+}

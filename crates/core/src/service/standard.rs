@@ -2,6 +2,8 @@
 //! endpoints do not have: token revocation (RFC 7009) and introspection (RFC 7662), and
 //! the check of an access token this service minted.
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
@@ -13,6 +15,7 @@ use super::{AuthService, Environment, MAX_PEEK};
 use crate::clock::{UnixMillis, millis};
 use crate::crypto::{HASH_LEN, ct_eq, random_bytes};
 use crate::error::{Error, StoreError};
+use crate::keys::SigningKey;
 use crate::lifecycle::is_expired;
 use crate::store::{IntrospectorRecord, SessionRecord, UserRecord};
 use crate::token::RefreshToken;
@@ -98,6 +101,39 @@ struct JwsHeader {
     kid: String,
 }
 
+/// The claims of `token` if it is an access token of the environment `env` (issuer
+/// `issuer`) signed by one of `keys` (expired or not: the caller decides what expiry
+/// means). A pure function of a string a client sends to `/revoke` and `/introspect`
+/// (the `verify_access` fuzz target calls it); bounded work: tokens longer than
+/// `MAX_PEEK` are not read.
+pub fn verify_access_token(
+    keys: &[&Arc<SigningKey>],
+    issuer: &str,
+    env: &str,
+    token: &str,
+) -> Option<AccessTokenClaims> {
+    if token.len() > MAX_PEEK {
+        return None;
+    }
+    let (signing_input, signature) = token.rsplit_once('.')?;
+    let (header, payload) = signing_input.split_once('.')?;
+    let header: JwsHeader = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+    if header.typ.as_deref() != Some("at+jwt") {
+        return None;
+    }
+    let key = keys.iter().find(|k| k.kid == header.kid)?;
+    if header.alg != key.alg.as_str() {
+        return None;
+    }
+    let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+    if !key.verify(signing_input.as_bytes(), &signature) {
+        return None;
+    }
+    let claims: AccessTokenClaims =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    (claims.iss == issuer && claims.env == env).then_some(claims)
+}
+
 impl AuthService {
     /// The claims of `token` if it is an access token of `env` signed by one of its
     /// published keys (expired or not: the caller decides what expiry means).
@@ -105,26 +141,9 @@ impl AuthService {
         if token.len() > MAX_PEEK {
             return None;
         }
-        let (signing_input, signature) = token.rsplit_once('.')?;
-        let (header, payload) = signing_input.split_once('.')?;
-        let header: JwsHeader =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
-        if header.typ.as_deref() != Some("at+jwt") {
-            return None;
-        }
         let keys = env.keys();
         let published = keys.published(self.clock.now(), self.key_keep());
-        let key = published.iter().find(|k| k.kid == header.kid)?;
-        if header.alg != key.alg.as_str() {
-            return None;
-        }
-        let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
-        if !key.verify(signing_input.as_bytes(), &signature) {
-            return None;
-        }
-        let claims: AccessTokenClaims =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-        (claims.iss == env.issuer && claims.env == env.name).then_some(claims)
+        verify_access_token(&published, &env.issuer, &env.name, token)
     }
 
     /// The session a presented token belongs to, and which kind of token it is: a

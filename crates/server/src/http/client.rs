@@ -43,6 +43,11 @@ fn hop(s: &str) -> Option<IpAddr> {
         .or_else(|| s.parse::<SocketAddr>().ok().map(|a| a.ip()))
 }
 
+/// `hop` of raw header bytes: a hop that is not even text is garbage like any other.
+fn hop_bytes(b: &[u8]) -> Option<IpAddr> {
+    std::str::from_utf8(b).ok().and_then(hop)
+}
+
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
@@ -57,17 +62,18 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAdd
     if !is_trusted(peer) {
         return peer;
     }
-    // All X-Forwarded-For fields in order, as one list; walk it from the right.
-    let mut hops: Vec<&str> = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
-        let Ok(text) = value.to_str() else {
-            return peer;
-        };
-        hops.extend(text.split(','));
-    }
+    // All X-Forwarded-For fields in order, as one list; walk it from the right. Hops are
+    // split as bytes: a field is not refused as a whole for a byte that is not visible
+    // ASCII, because its left part is the client's to write (a proxy appends to it), and
+    // refusing the field would make the proxy the client.
+    let hops = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|b| *b == b','));
+    let hops: Vec<&[u8]> = hops.collect();
     let mut client = peer;
     for h in hops.iter().rev().take(MAX_HOPS) {
-        match hop(h) {
+        match hop_bytes(h) {
             Some(ip) => {
                 client = canonical(ip);
                 if !is_trusted(client) {
@@ -131,6 +137,29 @@ mod tests {
         );
         // Garbage left of a trusted hop: the last vouched-for address.
         let h = xff(&["not-an-ip, 10.0.0.2"]);
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &trusted), ip("10.0.0.2"));
+    }
+
+    /// Found by the `client_addr` fuzz target: one byte that is not visible ASCII,
+    /// anywhere in the header, made the whole header void and the proxy the client — so
+    /// a client behind the proxy escaped its own rate limit and failed-login count, and
+    /// charged them to the proxy's address, shared by everyone behind it.
+    #[test]
+    fn a_non_ascii_byte_from_the_client_does_not_make_the_proxy_the_client() {
+        let trusted = [ip("10.0.0.1"), ip("10.0.0.2")];
+        let raw = |b: &[u8]| HeaderValue::from_bytes(b).unwrap_or(HeaderValue::from_static(""));
+        // The client's own value with an obs-text byte; the proxy appended the real address.
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", raw(b"1.2.3.4\x8f, 203.0.113.9"));
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &trusted), ip("203.0.113.9"));
+        // The same in a field of its own, before the proxy's.
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", raw(b"\xff\xfe"));
+        h.append("x-forwarded-for", raw(b"203.0.113.9"));
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &trusted), ip("203.0.113.9"));
+        // Right of a trusted hop it is garbage: the last address a proxy vouched for.
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", raw(b"203.0.113.9, \x8f, 10.0.0.2"));
         assert_eq!(client_ip(ip("10.0.0.1"), &h, &trusted), ip("10.0.0.2"));
     }
 

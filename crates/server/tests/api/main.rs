@@ -35,5 +35,6 @@ mod refresh;
 mod reuse;
 mod schemathesis;
 mod third_party;
+mod tls;
 mod transport;
 mod verifier;

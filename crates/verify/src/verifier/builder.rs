@@ -21,6 +21,7 @@ pub struct BuildError(String);
 pub struct VerifierBuilder {
     issuer: String,
     jwks_url: Option<String>,
+    static_jwks: Option<String>,
     environment: Option<String>,
     audience: Option<String>,
     leeway: Duration,
@@ -48,6 +49,7 @@ impl VerifierBuilder {
         Self {
             issuer,
             jwks_url: None,
+            static_jwks: None,
             environment: None,
             audience: None,
             leeway: Duration::from_secs(30),
@@ -65,6 +67,15 @@ impl VerifierBuilder {
     /// reaches the token service under another address than its public one.
     pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
         self.jwks_url = Some(url.into());
+        self
+    }
+
+    /// Verify with the keys of this JWK set document only, never fetching: for an API
+    /// that pins the token service's public keys (a key rotation then needs a new
+    /// verifier), and for tests and fuzzing without a network. `build` fails when the
+    /// document holds no usable EdDSA or ES256 signature key.
+    pub fn static_jwks(mut self, document: impl Into<String>) -> Self {
+        self.static_jwks = Some(document.into());
         self
     }
 
@@ -177,7 +188,7 @@ impl VerifierBuilder {
                 (*alg, v)
             })
             .collect();
-        let cache = JwksCache::new(JwksSettings {
+        let settings = JwksSettings {
             url: jwks_url,
             http,
             clock: Arc::clone(&self.clock),
@@ -185,7 +196,12 @@ impl VerifierBuilder {
             min_refetch_ms: millis(self.min_refetch_interval),
             default_max_age_ms: millis(self.default_max_age),
             max_max_age_ms: millis(self.max_max_age),
-        });
+        };
+        let cache = match &self.static_jwks {
+            None => JwksCache::new(settings),
+            Some(doc) => JwksCache::fixed(settings, doc)
+                .map_err(|e| BuildError(format!("static JWKS: {e}")))?,
+        };
         Ok(Verifier {
             inner: Arc::new(Inner {
                 issuer,
