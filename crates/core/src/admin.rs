@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
+use crate::audit;
 use crate::clock::{Clock, millis};
 use crate::crypto::MasterKey;
 use crate::error::{Error, StoreError};
@@ -59,6 +60,7 @@ impl Admin {
                 }
                 other => other.into(),
             })?;
+        audit::user_added(env, username, &user.id);
         Ok(user)
     }
 
@@ -75,7 +77,9 @@ impl Admin {
         self.store
             .change_password(env, username, &hash, self.clock.now())
             .await
-            .map_err(not_found(format!("no user {username:?} in {env}")))
+            .map_err(not_found(format!("no user {username:?} in {env}")))?;
+        audit::password_changed(env, username);
+        Ok(())
     }
 
     /// Enables or disables a user; disabling ends every session.
@@ -88,7 +92,9 @@ impl Admin {
         self.store
             .set_user_disabled(env, username, disabled, self.clock.now())
             .await
-            .map_err(not_found(format!("no user {username:?} in {env}")))
+            .map_err(not_found(format!("no user {username:?} in {env}")))?;
+        audit::user_disabled(env, username, disabled);
+        Ok(())
     }
 
     /// Deletes a user and their sessions.
@@ -96,7 +102,9 @@ impl Admin {
         self.store
             .delete_user(env, username)
             .await
-            .map_err(not_found(format!("no user {username:?} in {env}")))
+            .map_err(not_found(format!("no user {username:?} in {env}")))?;
+        audit::user_deleted(env, username);
+        Ok(())
     }
 
     /// One user.
@@ -129,6 +137,7 @@ impl Admin {
             .revoke_session(env, id, self.clock.now(), "revoked by admin")
             .await?
         {
+            audit::session_revoked(env, id, "admin");
             Ok(())
         } else {
             Err(Error::NotFound(format!("no live session {id} in {env}")))
@@ -138,10 +147,12 @@ impl Admin {
     /// Revokes every session of a user; returns how many.
     pub async fn revoke_user_sessions(&self, env: &str, username: &str) -> Result<u64, Error> {
         self.user(env, username).await?;
-        Ok(self
+        let count = self
             .store
             .revoke_user_sessions(env, username, self.clock.now(), "revoked by admin")
-            .await?)
+            .await?;
+        audit::user_sessions_revoked(env, username, count);
+        Ok(count)
     }
 
     /// The stored keys of an environment.
@@ -168,6 +179,8 @@ impl Admin {
             &master.key_wrapper()?,
         )?;
         self.store.insert_key(record.clone()).await?;
+        let delay = policy.key_activation_delay.as_secs();
+        audit::key_rotated(env, &record.kid, &record.alg, delay);
         Ok(record)
     }
 }

@@ -3,12 +3,14 @@
 //! No HTTP and no SQL live here: the server and the storage backends depend on this crate.
 
 pub mod admin;
+pub mod audit;
 pub mod clock;
 pub mod crypto;
 pub mod error;
 pub mod keys;
 pub mod lifecycle;
 pub mod lockout;
+pub mod metrics;
 pub mod password;
 pub mod policy;
 pub mod service;

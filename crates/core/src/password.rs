@@ -11,6 +11,7 @@
 
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -19,6 +20,7 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{ct_eq, random_bytes};
 use crate::error::Error;
+use crate::metrics::{HASH_DURATION, HASH_QUEUE_DEPTH, HASH_REJECTED, HASH_WAIT};
 use crate::policy::PasswordParams;
 
 /// Hashes waiting per pool thread before `Unavailable`.
@@ -31,6 +33,12 @@ pub struct Verified {
     pub ok: bool,
     /// The stored hash uses other parameters than the configured ones.
     pub needs_rehash: bool,
+}
+
+/// A job with the time it was queued (for the wait-time histogram).
+struct Queued {
+    job: Job,
+    at: Instant,
 }
 
 enum Job {
@@ -55,7 +63,7 @@ struct Shared {
 /// Hashes and verifies passwords.
 pub struct PasswordHasher {
     shared: Arc<Shared>,
-    queue: SyncSender<Job>,
+    queue: SyncSender<Queued>,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -150,27 +158,58 @@ impl Shared {
     }
 }
 
-fn work(shared: Arc<Shared>, jobs: Arc<Mutex<Receiver<Job>>>) {
+/// How much lower than the rest of the process the hashing threads run (nice levels).
+/// Argon2 is deliberately CPU-heavy: under a login flood its threads would otherwise take
+/// the cores from the threads that serve refreshes and every other request. With a
+/// lower priority they still use every idle cycle, but yield to request handling.
+const HASH_NICE_OFFSET: i32 = 10;
+
+/// Lowers the calling thread's scheduling priority (Linux: nice is per thread).
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    use rustix::process::{getpriority_process, setpriority_process};
+    let tid = Some(rustix::thread::gettid());
+    let result = getpriority_process(tid)
+        .and_then(|now| setpriority_process(tid, (now + HASH_NICE_OFFSET).min(19)));
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "cannot lower the priority of a password hashing thread");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
+
+fn work(shared: Arc<Shared>, jobs: Arc<Mutex<Receiver<Queued>>>) {
+    lower_priority();
     let mut memory = vec![Block::default(); shared.argon.params().block_count()];
     loop {
-        let job = match jobs.lock() {
+        let queued = match jobs.lock() {
             Ok(rx) => rx.recv(),
             Err(_) => return,
         };
-        match job {
-            Ok(Job::Verify {
+        let Ok(Queued { job, at }) = queued else {
+            return; // the hasher was dropped
+        };
+        metrics::gauge!(HASH_QUEUE_DEPTH).decrement(1.0);
+        metrics::histogram!(HASH_WAIT).record(at.elapsed().as_secs_f64());
+        let started = Instant::now();
+        let operation = match job {
+            Job::Verify {
                 password,
                 stored,
                 reply,
-            }) => {
+            } => {
                 let _ =
                     reply.send(shared.verify(password.as_bytes(), stored.as_deref(), &mut memory));
+                "verify"
             }
-            Ok(Job::Hash { password, reply }) => {
+            Job::Hash { password, reply } => {
                 let _ = reply.send(shared.hash(password.as_bytes(), &mut memory));
+                "hash"
             }
-            Err(_) => return, // the hasher was dropped
-        }
+        };
+        metrics::histogram!(HASH_DURATION, "operation" => operation)
+            .record(started.elapsed().as_secs_f64());
     }
 }
 
@@ -205,10 +244,24 @@ impl PasswordHasher {
     }
 
     fn submit(&self, job: Job) -> Result<(), Error> {
-        self.queue.try_send(job).map_err(|e| match e {
-            TrySendError::Full(_) => Error::Unavailable("too many password checks queued".into()),
-            TrySendError::Disconnected(_) => {
-                Error::Internal("password hashing threads have stopped".into())
+        // Counted before it is sent, so that a thread taking it at once can never take
+        // the gauge below zero.
+        let depth = metrics::gauge!(HASH_QUEUE_DEPTH);
+        depth.increment(1.0);
+        let queued = Queued {
+            job,
+            at: Instant::now(),
+        };
+        self.queue.try_send(queued).map_err(|e| {
+            depth.decrement(1.0);
+            match e {
+                TrySendError::Full(_) => {
+                    metrics::counter!(HASH_REJECTED).increment(1);
+                    Error::Unavailable("too many password checks queued".into())
+                }
+                TrySendError::Disconnected(_) => {
+                    Error::Internal("password hashing threads have stopped".into())
+                }
             }
         })
     }
@@ -250,6 +303,49 @@ mod tests {
         iterations: 1,
         parallelism: 1,
     };
+
+    /// The nice value of each thread of this process whose name starts with `prefix`.
+    #[cfg(target_os = "linux")]
+    fn nice_of_threads(prefix: &str) -> Vec<i32> {
+        let mut out = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap() {
+            let dir = task.unwrap().path();
+            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            if !comm.trim_end().starts_with(prefix) {
+                continue;
+            }
+            let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+            // Fields after the parenthesised name: state is field 3, nice field 19.
+            let after = &stat[stat.rfind(')').unwrap() + 2..];
+            let nice = after.split(' ').nth(16).unwrap().parse().unwrap();
+            out.push(nice);
+        }
+        out
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_a_lower_priority_than_the_process() -> Result<(), Error> {
+        let own = rustix::process::getpriority_process(None).unwrap();
+        let h = PasswordHasher::new(CHEAP, 2)?;
+        // Both threads have started (and set their priority) once they answered.
+        let a = h.hash(Zeroizing::new("a".into()));
+        let b = h.hash(Zeroizing::new("b".into()));
+        let (a, b) = tokio::join!(a, b);
+        a?;
+        b?;
+        // A thread that got no job may still be starting: give it a moment.
+        let want = (own + HASH_NICE_OFFSET).min(19);
+        let mut nices = Vec::new();
+        for _ in 0..100 {
+            nices = nice_of_threads("argon2-");
+            if nices.len() >= 2 && nices.iter().all(|n| *n >= want) {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("argon2 threads at nice {nices:?}, process at {own}, want >= {want}");
+    }
 
     #[tokio::test]
     async fn verify_accepts_right_rejects_wrong_and_unknown() -> Result<(), Error> {

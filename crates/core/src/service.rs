@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use jsonwebtoken::jwk::JwkSet;
 use tracing::{info, warn};
+
+use crate::metrics::store as timed;
 use zeroize::Zeroizing;
 
 use wirecash_proto::AccessTokenClaims;
@@ -147,8 +149,9 @@ impl AuthService {
                     now,
                     &service.wrapper,
                 )?;
+                let (kid, alg) = (record.kid.clone(), record.alg.clone());
                 service.store.insert_key(record).await?;
-                info!(target: "audit", event = "key_created", env = %env.name, "first signing key created");
+                crate::audit::key_created(&env.name, &kid, &alg);
             }
         }
         service.reload_keys().await?;
@@ -180,7 +183,7 @@ impl AuthService {
     /// Re-reads every environment's keys from the store, keeping already decrypted ones.
     pub async fn reload_keys(&self) -> Result<(), Error> {
         for env in self.envs.values() {
-            let records = self.store.list_keys(&env.name).await?;
+            let records = timed("list_keys", self.store.list_keys(&env.name)).await?;
             let current = env.keys();
             let mut keys = Vec::with_capacity(records.len());
             for rec in &records {
@@ -205,7 +208,7 @@ impl AuthService {
         for env in self.envs.values() {
             let set = env.keys();
             for k in set.expired(now, self.key_keep()) {
-                self.store.delete_key(&env.name, &k.kid).await?;
+                timed("delete_key", self.store.delete_key(&env.name, &k.kid)).await?;
                 n += 1;
             }
         }
@@ -239,12 +242,25 @@ impl AuthService {
         client: Option<IpAddr>,
         via: &'static str,
     ) -> Result<TokenGrant, Error> {
+        let result = self.login(env, username, password, client, via).await;
+        crate::metrics::login(&result);
+        result
+    }
+
+    async fn login(
+        &self,
+        env: &str,
+        username: &str,
+        password: Zeroizing<String>,
+        client: Option<IpAddr>,
+        via: &'static str,
+    ) -> Result<TokenGrant, Error> {
         let user = self
-            .authenticate_client(env, username, password, client, via)
+            .check_credentials(env, username, password, client, via)
             .await?;
         let env = self.env(env)?;
-        let grant = self.create_session(env, &user).await?;
-        info!(target: "audit", event = "login_ok", env = %env.name, via, user_id = %user.id, "authenticated");
+        let (grant, sid) = self.create_session(env, &user).await?;
+        crate::audit::login_ok(&env.name, &user.id, sid, client, via);
         Ok(grant)
     }
 
@@ -259,6 +275,21 @@ impl AuthService {
         client: Option<IpAddr>,
         via: &'static str,
     ) -> Result<UserRecord, Error> {
+        let result = self
+            .check_credentials(env, username, password, client, via)
+            .await;
+        crate::metrics::login(&result);
+        result
+    }
+
+    async fn check_credentials(
+        &self,
+        env: &str,
+        username: &str,
+        password: Zeroizing<String>,
+        client: Option<IpAddr>,
+        via: &'static str,
+    ) -> Result<UserRecord, Error> {
         let env = self.env(env)?;
         let guards = self.login_guards(env, username, client);
         // A locked username or address is refused before any password check, with the
@@ -266,16 +297,20 @@ impl AuthService {
         if !guards.is_empty() {
             let keys: Vec<[u8; HASH_LEN]> = guards.iter().map(|g| g.key).collect();
             let now = self.clock.now();
-            if let Some(until) = self.store.login_locked_until(&keys, now).await? {
+            let locked = timed(
+                "login_locked_until",
+                self.store.login_locked_until(&keys, now),
+            );
+            if let Some(until) = locked.await? {
                 let wait = crate::lockout::retry_after_secs(until, now);
-                info!(target: "audit", event = "login_locked", env = %env.name, via, retry_after_s = wait, "credentials refused: locked out");
+                crate::audit::login_locked(&env.name, wait, client, via);
                 return Err(Error::Locked(wait));
             }
         }
         // A name no user can have (control characters, such as NUL, which PostgreSQL
         // refuses in text) is looked up nowhere, and answered like an unknown user.
         let user = match crate::validate::username(username) {
-            Ok(_) => self.store.find_user(&env.name, username).await?,
+            Ok(_) => timed("find_user", self.store.find_user(&env.name, username)).await?,
             Err(_) => None,
         };
         let stored = user.as_ref().map(|u| u.password_hash.clone());
@@ -285,13 +320,17 @@ impl AuthService {
         let user = match user {
             Some(u) if verified.ok && !u.disabled => u,
             _ => {
-                info!(target: "audit", event = "login_failed", env = %env.name, via, "credentials refused");
-                self.count_failure(env, &guards).await?;
+                crate::audit::login_failed(&env.name, client, via);
+                self.count_failure(env, &guards, client).await?;
                 return Err(Error::InvalidGrant(INVALID_CREDENTIALS));
             }
         };
         if let Some(g) = guards.iter().find(|g| g.kind == "username") {
-            self.store.clear_login_failures(&g.key).await?;
+            timed(
+                "clear_login_failures",
+                self.store.clear_login_failures(&g.key),
+            )
+            .await?;
         }
         if verified.needs_rehash {
             self.spawn_rehash(&user, password);
@@ -325,20 +364,25 @@ impl AuthService {
     }
 
     /// Counts a failed login against every guard and locks those that reached their limit.
-    async fn count_failure(&self, env: &Environment, guards: &[Guard]) -> Result<(), Error> {
+    async fn count_failure(
+        &self,
+        env: &Environment,
+        guards: &[Guard],
+        client: Option<IpAddr>,
+    ) -> Result<(), Error> {
         let now = self.clock.now();
         let forget_before = now.saturating_sub(millis(crate::lockout::FORGET_AFTER));
         for g in guards {
-            let failures = self
-                .store
-                .record_login_failure(&g.key, now, forget_before)
-                .await?;
+            let failures = timed(
+                "record_login_failure",
+                self.store.record_login_failure(&g.key, now, forget_before),
+            )
+            .await?;
             if let Some(lock) = crate::lockout::lock_for(failures, g.max) {
-                self.store
-                    .lock_login(&g.key, now.saturating_add(millis(lock)))
-                    .await?;
-                warn!(target: "audit", event = "lockout", env = %env.name, kind = g.kind, failures,
-                      locked_s = lock.as_secs(), "too many failed logins; locked");
+                let until = now.saturating_add(millis(lock));
+                timed("lock_login", self.store.lock_login(&g.key, until)).await?;
+                crate::metrics::lockout(g.kind);
+                crate::audit::lockout(&env.name, g.kind, failures, lock.as_secs(), client);
             }
         }
         Ok(())
@@ -348,7 +392,11 @@ impl AuthService {
     pub async fn purge_login_failures(&self) -> Result<u64, Error> {
         let now = self.clock.now();
         let before = now.saturating_sub(millis(crate::lockout::FORGET_AFTER));
-        Ok(self.store.purge_login_failures(before).await?)
+        Ok(timed(
+            "purge_login_failures",
+            self.store.purge_login_failures(before),
+        )
+        .await?)
     }
 
     fn spawn_rehash(&self, user: &UserRecord, password: Zeroizing<String>) {
@@ -357,10 +405,12 @@ impl AuthService {
         let (user_id, old) = (user.id.clone(), user.password_hash.clone());
         tokio::spawn(async move {
             let result = match hasher.hash(password).await {
-                Ok(new) => store
-                    .rehash_password(&user_id, &old, &new)
-                    .await
-                    .map_err(Error::from),
+                Ok(new) => timed(
+                    "rehash_password",
+                    store.rehash_password(&user_id, &old, &new),
+                )
+                .await
+                .map_err(Error::from),
                 Err(e) => Err(e),
             };
             match result {
@@ -374,7 +424,7 @@ impl AuthService {
         &self,
         env: &Environment,
         user: &UserRecord,
-    ) -> Result<TokenGrant, Error> {
+    ) -> Result<(TokenGrant, i64), Error> {
         for _ in 0..3 {
             let now = self.clock.now();
             let id = new_session_id(now)?;
@@ -390,17 +440,15 @@ impl AuthService {
                 access_token_sealed: minted.sealed,
                 access_expires_at: minted.expires_at,
             };
-            match self
-                .store
-                .create_session(session, self.policy.max_sessions_per_user)
-                .await
-            {
+            let max = self.policy.max_sessions_per_user;
+            match timed("create_session", self.store.create_session(session, max)).await {
                 Ok(()) => {
-                    return Ok(TokenGrant {
+                    let grant = TokenGrant {
                         access_token: minted.token.to_string(),
                         expires_in: self.policy.access_ttl.as_secs(),
                         refresh_token: refresh.encode(),
-                    });
+                    };
+                    return Ok((grant, id));
                 }
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
@@ -417,13 +465,35 @@ impl AuthService {
         access_token: &str,
         refresh_token: &str,
     ) -> Result<TokenGrant, Error> {
+        let result = self
+            .rotate(env, username, access_token, refresh_token)
+            .await;
+        // Grants and refusals are counted where they are decided; here, what failed.
+        if let Err(e) = &result
+            && !matches!(e, Error::InvalidGrant(_))
+        {
+            crate::metrics::refresh("error");
+        }
+        result
+    }
+
+    async fn rotate(
+        &self,
+        env: &str,
+        username: &str,
+        access_token: &str,
+        refresh_token: &str,
+    ) -> Result<TokenGrant, Error> {
         let env = self.env(env)?;
-        // Forged, altered or foreign tokens stop here, before any I/O.
+        // Forged, altered or foreign tokens stop here, before any I/O (counted, not
+        // logged: a flood of garbage must not flood the audit log).
         let Some(presented) = crate::token::RefreshToken::parse(refresh_token, &env.secrets) else {
+            crate::metrics::refresh_refused(crate::metrics::INVALID_TOKEN);
             return Err(Error::InvalidGrant(Reject::Mismatch.description()));
         };
         // So is a username no user can have.
         if crate::validate::username(username).is_err() {
+            crate::metrics::refresh_refused(crate::metrics::INVALID_TOKEN);
             return Err(Error::InvalidGrant(Reject::Mismatch.description()));
         }
         let token_hash = presented.hash(&env.secrets);
@@ -481,7 +551,7 @@ impl AuthService {
         // session meanwhile; deciding again on the new state turns it into a replay, a
         // reuse or a refusal.
         for _ in 0..4 {
-            let session = self.store.load_session(&env.name, sid).await?;
+            let session = timed("load_session", self.store.load_session(&env.name, sid)).await?;
             let now = self.clock.now();
             match (decide(session.as_ref(), p, now, &self.policy), session) {
                 (Decision::Rotate, Some(s)) => {
@@ -508,7 +578,9 @@ impl AuthService {
                         access_token_sealed: minted.sealed,
                         access_expires_at: minted.expires_at,
                     };
-                    if self.store.rotate(rotation).await? {
+                    if timed("rotate", self.store.rotate(rotation)).await? {
+                        crate::metrics::refresh("rotated");
+                        crate::audit::refresh(&env.name, sid, next.generation(), &s.user_id);
                         return Ok(TokenGrant {
                             access_token: minted.token.to_string(),
                             expires_in: self.policy.access_ttl.as_secs(),
@@ -536,7 +608,8 @@ impl AuthService {
                             "session {sid}: successor does not match"
                         )));
                     }
-                    info!(target: "audit", event = "refresh_replayed", env = %env.name, sid, "grace-window replay");
+                    crate::metrics::refresh("grace_replay");
+                    crate::audit::refresh_replayed(&env.name, sid, presented.generation());
                     let remaining = s.access_expires_at.saturating_sub(now).max(0) / 1000;
                     return Ok(TokenGrant {
                         access_token: access,
@@ -544,23 +617,36 @@ impl AuthService {
                         refresh_token: next.encode(),
                     });
                 }
-                (Decision::Reuse, _) => {
-                    let revoked = self
-                        .store
-                        .revoke_session(&env.name, sid, now, "refresh token reuse")
-                        .await?;
-                    warn!(target: "audit", event = "reuse_detected", env = %env.name, sid,
-                          generation = presented.generation(), revoked, "spent refresh token presented; session revoked");
+                (Decision::Reuse, session) => {
+                    let reason = "refresh token reuse";
+                    let revoked = timed(
+                        "revoke_session",
+                        self.store.revoke_session(&env.name, sid, now, reason),
+                    )
+                    .await?;
+                    crate::metrics::refresh("reuse_detected");
+                    let user_id = session.as_ref().map_or("", |s| s.user_id.as_str());
+                    crate::audit::reuse_detected(
+                        &env.name,
+                        sid,
+                        presented.generation(),
+                        user_id,
+                        revoked,
+                    );
                     return Err(Error::InvalidGrant(
                         "the refresh token was already used; the session has been revoked, authenticate again",
                     ));
                 }
                 (Decision::Reject(r), _) => {
-                    info!(target: "audit", event = "refresh_refused", env = %env.name, sid, reason = r.as_str(), "refresh refused");
+                    crate::metrics::refresh_rejected(r);
+                    crate::audit::refresh_refused(&env.name, sid, r.as_str());
                     return Err(Error::InvalidGrant(r.description()));
                 }
                 (Decision::Rotate | Decision::Replay, None) => {
-                    return Err(Error::InvalidGrant(Reject::UnknownSession.description()));
+                    let r = Reject::UnknownSession;
+                    crate::metrics::refresh_rejected(r);
+                    crate::audit::refresh_refused(&env.name, sid, r.as_str());
+                    return Err(Error::InvalidGrant(r.description()));
                 }
             }
         }
@@ -619,14 +705,16 @@ impl AuthService {
         };
         let guard = RotationGuard {
             current_access_hash: *access_hash,
-            user_id: claims.sub,
+            user_id: claims.sub.clone(),
             username: username.to_string(),
             used_after: now.saturating_sub(millis(self.policy.refresh_idle_ttl)),
             created_after: now.saturating_sub(millis(self.policy.refresh_absolute_ttl)),
         };
-        if !self.store.rotate_guarded(rotation, guard).await? {
+        if !timed("rotate_guarded", self.store.rotate_guarded(rotation, guard)).await? {
             return Ok(None);
         }
+        crate::metrics::refresh("rotated");
+        crate::audit::refresh(&env.name, sid, next.generation(), &claims.sub);
         Ok(Some(TokenGrant {
             access_token: minted.token.to_string(),
             expires_in: self.policy.access_ttl.as_secs(),
@@ -685,7 +773,11 @@ impl AuthService {
             absolute_before: now.saturating_sub(millis(self.policy.refresh_absolute_ttl)),
             revoked_before: now.saturating_sub(millis(self.policy.revoked_retention)),
         };
-        Ok(self.store.purge_sessions(cursor, batch, cutoffs).await?)
+        Ok(timed(
+            "purge_sessions",
+            self.store.purge_sessions(cursor, batch, cutoffs),
+        )
+        .await?)
     }
 }
 

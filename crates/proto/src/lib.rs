@@ -1,31 +1,58 @@
 //! Wire types of the WireCash token service, shared by the server, the client SDK and
 //! the tests. Serde only, no I/O. Field names follow the published WireCash API pages.
+//! With the `openapi` feature they describe themselves for the server's OpenAPI document
+//! (the doc comments become the schema descriptions; the length limits are the server's,
+//! in bytes, checked against it by a test).
 #![warn(missing_docs)]
 
 use serde::{Deserialize, Serialize};
 
 /// Body of `POST /{env}/authenticate`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthenticateRequest {
-    /// The API user's username.
+    /// The API user's username (at most 256 bytes).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, example = "YOUR USERNAME")
+    )]
     pub username: String,
-    /// The API user's password.
+    /// The API user's password (at most 1024 bytes).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 1024, example = "YOUR PASSWORD")
+    )]
     pub password: String,
 }
 
 /// Body of `POST /{env}/token` (the published `RefreshTokenRequest`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefreshTokenRequest {
-    /// The username the tokens were issued to.
+    /// The username the tokens were issued to (at most 256 bytes).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, example = "YOUR USERNAME")
+    )]
     pub username: String,
-    /// The access token issued together with `refresh_token` (an expired one is fine).
+    /// The access token issued together with `refresh_token` (an expired one is fine; at
+    /// most 4096 bytes).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 4096, example = "YOUR ACCESS TOKEN")
+    )]
     pub access_token: String,
-    /// The current refresh token of the session.
+    /// The current refresh token of the session (at most 4096 bytes).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 4096, example = "YOUR REFRESH TOKEN")
+    )]
     pub refresh_token: String,
 }
 
 /// The published `AuthenticateResponse`: answer of `/authenticate` and `/token`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthenticateResponse {
     /// A JWT access token (`typ: at+jwt`), sent in the `Authorization` header.
     pub access_token: String,
@@ -34,13 +61,17 @@ pub struct AuthenticateResponse {
     /// An opaque refresh token, good for exactly one `POST /token`.
     pub refresh_token: String,
     /// Always `"Bearer"`.
+    #[cfg_attr(feature = "openapi", schema(example = "Bearer"))]
     pub token_type: String,
 }
 
 /// Every error body: RFC 6749 §5.2 shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
-    /// Machine-readable code (`invalid_request`, `invalid_grant`, …).
+    /// Machine-readable code (`invalid_request`, `invalid_grant`, `too_many_requests`,
+    /// `temporarily_unavailable`, `server_error`, `not_found`, …).
+    #[cfg_attr(feature = "openapi", schema(example = "invalid_grant"))]
     pub error: String,
     /// Human-readable explanation; never contains secrets or internals.
     pub error_description: String,

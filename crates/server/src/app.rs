@@ -4,10 +4,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
 use wirecash_core::AuthService;
 
-use crate::http::{meta, middleware, oauth, tokens};
+use crate::http::{docs, meta, middleware, oauth, ops, tokens};
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -18,6 +20,10 @@ pub struct AppState {
     pub trusted_proxies: Arc<[IpAddr]>,
     /// Per-address request rate limits.
     pub rate_limits: Arc<crate::http::ratelimit::RateLimits>,
+    /// The process's metrics, rendered by `GET /metrics`.
+    pub metrics: PrometheusHandle,
+    /// The OpenAPI document served by `GET /openapi.json`, serialized once.
+    pub openapi: Bytes,
 }
 
 /// Builds the application's routes.
@@ -25,6 +31,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi_json))
+        .route("/docs", get(docs::page))
+        .route(docs::INIT_JS, get(docs::init))
+        .route(docs::SCALAR_JS, get(docs::scalar))
         .route("/{env}/authenticate", post(tokens::authenticate))
         .route("/{env}/token", post(tokens::token))
         .route("/{env}/.well-known/jwks.json", get(meta::jwks))

@@ -9,6 +9,8 @@ pub mod http;
 pub mod logging;
 pub mod masterkey;
 pub mod migrate;
+pub mod observe;
+pub mod openapi;
 pub mod serve;
 pub mod tls;
 
@@ -141,10 +143,15 @@ pub async fn run_with_tls(
     ];
     let rate_limits = Arc::new(http::ratelimit::RateLimits::new(&config.rate_limit));
     let sweeper = tokio::spawn(sweep_rate_limits(Arc::clone(&rate_limits)));
+    let metrics = observe::install();
+    let upkeep = tokio::spawn(observe::upkeep(metrics.clone()));
+    let openapi = openapi::document(&config.public_url, &config.environments);
     let router = app::router(AppState {
         service,
         trusted_proxies: config.rate_limit.trusted_proxies.clone().into(),
         rate_limits,
+        metrics,
+        openapi: serde_json::to_vec(&openapi).unwrap_or_default().into(),
     });
     let app = axum::middleware::map_request(|r| async { http::middleware::normalize_method(r) })
         .layer(router);
@@ -157,6 +164,7 @@ pub async fn run_with_tls(
         task.abort();
     }
     sweeper.abort();
+    upkeep.abort();
     if let Some(task) = reloader {
         task.abort();
     }

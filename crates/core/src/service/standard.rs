@@ -7,7 +7,6 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
-use tracing::info;
 use zeroize::Zeroizing;
 
 use wirecash_proto::AccessTokenClaims;
@@ -221,7 +220,7 @@ impl AuthService {
     pub async fn revoke(&self, env: &str, client: &UserRecord, token: &str) -> Result<bool, Error> {
         let env = self.env(env)?;
         let Some(found) = self.identify(env, token) else {
-            info!(target: "audit", event = "revoke", env = %env.name, user_id = %client.id, outcome = "unknown_token", "revocation of a token that is not ours");
+            crate::audit::revoke_ignored(&env.name, &client.id, "unknown_token");
             return Ok(false);
         };
         let sid = found.session_id();
@@ -234,16 +233,16 @@ impl AuthService {
                 .map(|s| s.user_id),
         };
         if owner.as_deref() != Some(client.id.as_str()) {
-            info!(target: "audit", event = "revoke", env = %env.name, user_id = %client.id, sid, outcome = "not_owner", "revocation of another client's token refused");
+            crate::audit::revoke_ignored(&env.name, &client.id, "not_owner");
             return Ok(false);
         }
         let revoked = self
             .store
             .revoke_session(&env.name, sid, self.clock.now(), "revoked by the client")
             .await?;
-        info!(target: "audit", event = "revoke", env = %env.name, user_id = %client.id, sid,
-              kind = found.kind().as_str(), outcome = if revoked { "revoked" } else { "already_revoked" },
-              "session revoked by its client");
+        if revoked {
+            crate::audit::session_revoked(&env.name, sid, "client");
+        }
         Ok(revoked)
     }
 
@@ -260,12 +259,12 @@ impl AuthService {
         }
         let presented = secret_hash(secret);
         let Some(record) = self.store.find_introspector(&env.name, name).await? else {
-            info!(target: "audit", event = "introspector_refused", env = %env.name, "unknown introspector");
+            crate::audit::introspector_refused(&env.name);
             return Ok(false);
         };
         let ok = ct_eq(&presented, &record.secret_hash);
         if !ok {
-            info!(target: "audit", event = "introspector_refused", env = %env.name, introspector = %name, "wrong introspector secret");
+            crate::audit::introspector_refused(&env.name);
         }
         Ok(ok)
     }
@@ -292,13 +291,6 @@ impl Identified {
         match self {
             Identified::Refresh(rt) => rt.session_id(),
             Identified::Access(_, sid) => *sid,
-        }
-    }
-
-    fn kind(&self) -> TokenKind {
-        match self {
-            Identified::Refresh(_) => TokenKind::Refresh,
-            Identified::Access(..) => TokenKind::Access,
         }
     }
 }
@@ -332,7 +324,7 @@ impl crate::admin::Admin {
                 }
                 other => other.into(),
             })?;
-        info!(target: "audit", event = "admin_introspector_added", env, introspector = %name, "introspector added");
+        crate::audit::introspector_added(env, name);
         Ok(secret)
     }
 
@@ -350,7 +342,7 @@ impl crate::admin::Admin {
                 "no introspector {name:?} in {env}"
             )));
         }
-        info!(target: "audit", event = "admin_introspector_removed", env, introspector = %name, "introspector removed");
+        crate::audit::introspector_removed(env, name);
         Ok(())
     }
 }

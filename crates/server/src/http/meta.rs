@@ -9,15 +9,35 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::extract::Env;
+use wirecash_proto::ErrorBody;
 
 /// `GET /healthz`: the process is alive.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "Operations",
+    operation_id = "healthz",
+    summary = "Liveness: the process is alive",
+    responses((status = 200, description = "Alive", body = crate::openapi::Status)),
+)]
 pub async fn healthz() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
 /// `GET /readyz`: storage answers.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "Operations",
+    operation_id = "readyz",
+    summary = "Readiness: the database answers",
+    responses(
+        (status = 200, description = "Ready", body = crate::openapi::Status),
+        (status = 503, description = "Storage is not reachable", body = crate::openapi::Unready),
+    ),
+)]
 pub async fn readyz(State(app): State<AppState>) -> Response {
-    match app.service.store().ping().await {
+    match wirecash_core::metrics::store("ping", app.service.store().ping()).await {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
@@ -34,6 +54,19 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
 }
 
 /// `GET /{env}/.well-known/jwks.json` (RFC 7517).
+#[utoipa::path(
+    get,
+    path = "/{env}/.well-known/jwks.json",
+    tag = "Standards",
+    operation_id = "jwks",
+    summary = "The environment's public signing keys (RFC 7517)",
+    params(crate::openapi::EnvPath),
+    responses(
+        (status = 200, description = "The key set", body = crate::openapi::JwkSet,
+            headers(("Cache-Control" = String, description = "`public, max-age=30`"))),
+        (status = 404, description = "Unknown environment", body = ErrorBody),
+    ),
+)]
 pub async fn jwks(State(app): State<AppState>, Env(env): Env) -> Result<Response, ApiError> {
     let set = app.service.jwks(&env)?;
     let mut response = Json(set).into_response();

@@ -2,10 +2,12 @@
 //! result to a wire type.
 
 pub mod client;
+pub mod docs;
 pub mod extract;
 pub mod form;
 pub mod meta;
 pub mod middleware;
 pub mod oauth;
+pub mod ops;
 pub mod ratelimit;
 pub mod tokens;

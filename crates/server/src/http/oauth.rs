@@ -19,6 +19,49 @@ use crate::error::ApiError;
 use crate::http::extract::Env;
 use crate::http::form::{ClientCredentials, OAuthRequest};
 use crate::http::ratelimit::{AuthenticateQuota, TokenQuota};
+use crate::openapi::EnvPath;
+use wirecash_proto::ErrorBody;
+
+/// The form of `POST /{env}/oauth2/token` (documentation of what the handler reads).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only
+pub struct TokenForm {
+    /// `client_credentials`, `password` or `refresh_token`.
+    #[schema(example = "client_credentials")]
+    grant_type: String,
+    /// `password` grant: the API user's username.
+    #[schema(required = false)]
+    username: String,
+    /// `password` grant: the API user's password.
+    #[schema(required = false)]
+    password: String,
+    /// `refresh_token` grant: the refresh token.
+    #[schema(required = false)]
+    refresh_token: String,
+    /// Client authentication in the body (`client_secret_post`): the username.
+    #[schema(required = false)]
+    client_id: String,
+    /// Client authentication in the body: the password.
+    #[schema(required = false)]
+    client_secret: String,
+}
+
+/// The form of `POST /{env}/revoke` and `POST /{env}/introspect`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only
+pub struct TokenHintForm {
+    /// The token (refresh or access token).
+    token: String,
+    /// `refresh_token` or `access_token` (optional; the token's format decides).
+    #[schema(required = false)]
+    token_type_hint: String,
+    /// Client authentication in the body (`client_secret_post`).
+    #[schema(required = false)]
+    client_id: String,
+    /// Client authentication in the body.
+    #[schema(required = false)]
+    client_secret: String,
+}
 
 /// Client authentication methods of every endpoint here (RFC 8414 names).
 const AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
@@ -29,7 +72,7 @@ const CLIENT_AUTH_REQUIRED: &str = "client authentication failed: send the API u
      client_secret (HTTP Basic or form fields)";
 
 /// RFC 6749 §5.1 successful token response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OAuthTokenResponse {
     /// The access token (a JWT).
     pub access_token: String,
@@ -101,6 +144,36 @@ async fn client_user(
 }
 
 /// `POST /{env}/oauth2/token` (RFC 6749 §3.2).
+#[utoipa::path(
+    post,
+    path = "/{env}/oauth2/token",
+    tag = "Standards",
+    operation_id = "oauth2Token",
+    summary = "OAuth 2.0 token endpoint (RFC 6749)",
+    description = "Form-encoded grants `client_credentials` (access token only), `password` and \
+        `refresh_token`. Client authentication: the API user's username and password as \
+        client id and secret, in HTTP Basic (form-urlencoded inside, RFC 6749 §2.3.1) or as \
+        `client_id` / `client_secret` fields; required for `client_credentials` and \
+        `refresh_token`.",
+    params(EnvPath),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Tokens", body = OAuthTokenResponse,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "invalid_request, invalid_grant, unsupported_grant_type, invalid_scope", body = ErrorBody),
+        (status = 401, description = "invalid_client: missing or wrong client credentials", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Basic realm=...`"))),
+        (status = 404, description = "Unknown environment", body = ErrorBody),
+        (status = 408, description = "The request body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "The request body is larger than 16 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not form-encoded", body = ErrorBody),
+        (status = 429, description = "Too many failed logins or requests", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 500, description = "Internal server error", body = ErrorBody),
+        (status = 503, description = "Temporarily unavailable", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+)]
 pub async fn token(
     State(app): State<AppState>,
     Env(env): Env,
@@ -172,21 +245,49 @@ fn check_hint(form: &crate::http::form::Form) -> Result<(), ApiError> {
 /// `POST /{env}/revoke` (RFC 7009): the client's own refresh or access token ends its
 /// session. 200 with an empty body for every authenticated request, including tokens
 /// that are invalid, expired, already revoked or not the client's (§2.2).
+#[utoipa::path(
+    post,
+    path = "/{env}/revoke",
+    tag = "Standards",
+    operation_id = "revokeToken",
+    summary = "Token revocation (RFC 7009)",
+    description = "Ends the session of the client's own refresh or access token. Client \
+        authentication as for the token endpoint. 200 with an empty body for any token, \
+        including unknown, expired, already revoked or other clients' tokens.",
+    params(EnvPath),
+    request_body(content = TokenHintForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke (empty body)"),
+        (status = 400, description = "invalid_request", body = ErrorBody),
+        (status = 401, description = "invalid_client: missing or wrong client credentials", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Basic realm=...`"))),
+        (status = 404, description = "Unknown environment", body = ErrorBody),
+        (status = 408, description = "The request body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "The request body is larger than 16 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not form-encoded", body = ErrorBody),
+        (status = 429, description = "Too many failed logins or requests", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 500, description = "Internal server error", body = ErrorBody),
+        (status = 503, description = "Temporarily unavailable", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+)]
 pub async fn revoke(
     State(app): State<AppState>,
     Env(env): Env,
     AuthenticateQuota(address): AuthenticateQuota,
     OAuthRequest { form, client }: OAuthRequest,
 ) -> Result<Response, ApiError> {
-    let user = client_user(&app, &env, client, address, "revoke").await?;
+    // A malformed request is refused before the (Argon2) client authentication.
     let token = form.required("token", MAX_TOKEN)?;
     check_hint(&form)?;
+    let user = client_user(&app, &env, client, address, "revoke").await?;
     app.service.revoke(&env, &user, token).await?;
     Ok(no_store(StatusCode::OK.into_response()))
 }
 
-/// RFC 7662 §2.2 answer.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+/// RFC 7662 §2.2 answer: `{"active": false}` alone for a token that is not active.
+#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct IntrospectionResponse {
     /// Whether the token is active.
     pub active: bool,
@@ -269,6 +370,33 @@ impl IntrospectionResponse {
 
 /// `POST /{env}/introspect` (RFC 7662), for resource servers with introspection
 /// credentials (`wirecash-auth introspector add`).
+#[utoipa::path(
+    post,
+    path = "/{env}/introspect",
+    tag = "Standards",
+    operation_id = "introspectToken",
+    summary = "Token introspection (RFC 7662)",
+    description = "For resource servers with introspector credentials (`wirecash-auth \
+        introspector add`), in HTTP Basic or form fields.",
+    params(EnvPath),
+    request_body(content = TokenHintForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Whether the token is active, and its claims", body = IntrospectionResponse,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "invalid_request", body = ErrorBody),
+        (status = 401, description = "invalid_client: missing or wrong introspector credentials", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Basic realm=...`"))),
+        (status = 404, description = "Unknown environment", body = ErrorBody),
+        (status = 408, description = "The request body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "The request body is larger than 16 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not form-encoded", body = ErrorBody),
+        (status = 429, description = "Too many requests", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 500, description = "Internal server error", body = ErrorBody),
+        (status = 503, description = "Temporarily unavailable", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+)]
 pub async fn introspect(
     State(app): State<AppState>,
     Env(env): Env,
@@ -277,6 +405,8 @@ pub async fn introspect(
 ) -> Result<Response, ApiError> {
     const REFUSED: &str = "introspection needs the credentials of an introspector \
                            (wirecash-auth introspector add), in HTTP Basic or form fields";
+    let token = form.required("token", MAX_TOKEN)?;
+    check_hint(&form)?;
     let Some(c) = client else {
         return Err(ApiError::InvalidClient(REFUSED));
     };
@@ -287,8 +417,6 @@ pub async fn introspect(
     {
         return Err(ApiError::InvalidClient(REFUSED));
     }
-    let token = form.required("token", MAX_TOKEN)?;
-    check_hint(&form)?;
     let answer = match app.service.introspect(&env, token).await? {
         Some(active) => IntrospectionResponse::active(active),
         None => IntrospectionResponse::inactive(),
@@ -297,7 +425,7 @@ pub async fn introspect(
 }
 
 /// RFC 8414 §2 metadata of one environment.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuthorizationServerMetadata {
     /// The environment's issuer, `{public_url}/{env}`.
     pub issuer: String,
@@ -326,6 +454,19 @@ pub struct AuthorizationServerMetadata {
 /// `GET /{env}/.well-known/oauth-authorization-server` (the SPEC's path) and
 /// `GET /.well-known/oauth-authorization-server/{env}` (RFC 8414 §3.1's, for an issuer
 /// with a path).
+#[utoipa::path(
+    get,
+    path = "/{env}/.well-known/oauth-authorization-server",
+    tag = "Standards",
+    operation_id = "authorizationServerMetadata",
+    summary = "Authorization server metadata (RFC 8414)",
+    description = "Also served at `/.well-known/oauth-authorization-server/{env}` (RFC 8414 §3.1).",
+    params(EnvPath),
+    responses(
+        (status = 200, description = "The environment's metadata", body = AuthorizationServerMetadata),
+        (status = 404, description = "Unknown environment", body = ErrorBody),
+    ),
+)]
 pub async fn metadata(State(app): State<AppState>, Env(env): Env) -> Result<Response, ApiError> {
     let issuer = app
         .service

@@ -6,13 +6,14 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use wirecash_core::TokenGrant;
 use wirecash_core::validate::{MAX_ACCESS_TOKEN, MAX_PASSWORD, MAX_USERNAME};
-use wirecash_proto::AuthenticateResponse;
+use wirecash_proto::{AuthenticateRequest, AuthenticateResponse, ErrorBody, RefreshTokenRequest};
 use zeroize::Zeroizing;
 
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::extract::{Env, JsonObject};
 use crate::http::ratelimit::{AuthenticateQuota, TokenQuota};
+use crate::openapi::EnvPath;
 
 /// Longest refresh token taken as a token at all (real ones are 66 characters and
 /// anything else is `invalid_grant`); beyond this it is a malformed request.
@@ -34,6 +35,37 @@ fn token_response(grant: TokenGrant) -> Response {
 }
 
 /// Exchanges a username and password for an access and a refresh token.
+#[utoipa::path(
+    post,
+    path = "/{env}/authenticate",
+    tag = "WireCash",
+    operation_id = "authenticate",
+    summary = "Authenticate",
+    description = "Used to obtain an `access_token` and a `refresh_token` with the API user's \
+        username and password. The request must be placed in the body in JSON format. \
+        A wrong username, a wrong password and a disabled user get one and the same answer.",
+    params(EnvPath),
+    request_body(
+        content = AuthenticateRequest,
+        content_type = "application/json",
+        description = "AuthenticateRequest object in json format",
+    ),
+    responses(
+        (status = 200, description = "Successful response", body = AuthenticateResponse,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "Invalid data provided", body = ErrorBody),
+        (status = 404, description = "Unknown environment", body = ErrorBody),
+        (status = 408, description = "The request body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "The request body is larger than 16 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not sent as `application/json`", body = ErrorBody),
+        (status = 429, description = "Too many failed logins or requests", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 500, description = "Internal server error", body = ErrorBody),
+        (status = 503, description = "Temporarily unavailable (storage unreachable, or too \
+            many password checks queued)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+)]
 pub async fn authenticate(
     State(app): State<AppState>,
     Env(env): Env,
@@ -50,6 +82,35 @@ pub async fn authenticate(
 }
 
 /// Rotates the refresh token: new access token, new refresh token.
+#[utoipa::path(
+    post,
+    path = "/{env}/token",
+    tag = "WireCash",
+    operation_id = "refreshToken",
+    summary = "Refresh the access token",
+    description = "Used to refresh the `access_token`. The request must be placed in the body \
+        in JSON format.",
+    params(EnvPath),
+    request_body(
+        content = RefreshTokenRequest,
+        content_type = "application/json",
+        description = "RefreshTokenRequest object in json format",
+    ),
+    responses(
+        (status = 200, description = "Successful response", body = AuthenticateResponse,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "Invalid data provided", body = ErrorBody),
+        (status = 404, description = "Unknown environment", body = ErrorBody),
+        (status = 408, description = "The request body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "The request body is larger than 16 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not sent as `application/json`", body = ErrorBody),
+        (status = 429, description = "Too many requests from this address", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 500, description = "Internal server error", body = ErrorBody),
+        (status = 503, description = "Temporarily unavailable (storage unreachable)",
+            body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+)]
 pub async fn token(
     State(app): State<AppState>,
     Env(env): Env,

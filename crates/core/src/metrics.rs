@@ -1,0 +1,148 @@
+//! The service's metrics, through the `metrics` facade: names, labels and the helpers the
+//! lifecycle calls. Without a recorder installed (the CLI, unit tests) every call is a
+//! no-op; the server installs a Prometheus recorder and serves `GET /metrics`.
+//! Every name and label value is fixed here — never a username, token or raw path — so
+//! the number of series stays bounded whatever clients send. docs/metrics.md lists them.
+
+use std::future::Future;
+use std::time::Instant;
+
+use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, histogram};
+
+use crate::error::StoreError;
+use crate::lifecycle::Reject;
+
+/// Authenticate calls by outcome (`ok`, `failed`, `locked`, `error`).
+pub const LOGINS: &str = "wirecash_logins_total";
+/// A username or client address locked after too many failures, by `kind`.
+pub const LOCKOUTS: &str = "wirecash_lockouts_total";
+/// Refresh calls by outcome (`rotated`, `grace_replay`, `reuse_detected`, `refused`,
+/// `error`).
+pub const REFRESHES: &str = "wirecash_refreshes_total";
+/// Refused refreshes by `reason`; they add up to `REFRESHES{outcome="refused"}`.
+pub const REFRESH_REFUSALS: &str = "wirecash_refresh_refusals_total";
+/// Password checks and hashes waiting for an Argon2 thread.
+pub const HASH_QUEUE_DEPTH: &str = "wirecash_password_hash_queue_depth";
+/// Time from queueing a password check until a thread takes it.
+pub const HASH_WAIT: &str = "wirecash_password_hash_wait_seconds";
+/// Time one Argon2 verification or hash takes, by `operation`.
+pub const HASH_DURATION: &str = "wirecash_password_hash_duration_seconds";
+/// Password checks refused at once because the queue was full (answered 503).
+pub const HASH_REJECTED: &str = "wirecash_password_hash_rejected_total";
+/// Latency of store calls, by `operation`.
+pub const STORE_DURATION: &str = "wirecash_store_operation_duration_seconds";
+/// Store calls that failed, by `operation`.
+pub const STORE_ERRORS: &str = "wirecash_store_errors_total";
+
+/// Outcomes of `REFRESHES`.
+pub const REFRESH_OUTCOMES: [&str; 5] = [
+    "rotated",
+    "grace_replay",
+    "reuse_detected",
+    "refused",
+    "error",
+];
+/// Outcomes of `LOGINS`.
+pub const LOGIN_OUTCOMES: [&str; 4] = ["ok", "failed", "locked", "error"];
+/// `kind`s of `LOCKOUTS`.
+pub const LOCKOUT_KINDS: [&str; 2] = ["username", "address"];
+/// Reason of a refusal before any lookup: the refresh token is not one of ours (forged,
+/// altered, foreign, or of another environment) or the username cannot exist.
+pub const INVALID_TOKEN: &str = "invalid_token";
+/// `reason`s of `REFRESH_REFUSALS`.
+pub const REFUSAL_REASONS: [&str; 6] = [
+    INVALID_TOKEN,
+    "unknown_session",
+    "revoked",
+    "user_disabled",
+    "expired",
+    "mismatch",
+];
+
+/// Registers help texts and units, and every fixed label combination at zero, so that
+/// dashboards see a series (and `rate()` works) before its first event.
+pub fn describe() {
+    describe_counter!(LOGINS, "Authenticate calls by outcome");
+    describe_counter!(
+        LOCKOUTS,
+        "Usernames or client addresses locked after failed logins"
+    );
+    describe_counter!(REFRESHES, "Refresh-token calls by outcome");
+    describe_counter!(REFRESH_REFUSALS, "Refused refresh-token calls by reason");
+    describe_gauge!(
+        HASH_QUEUE_DEPTH,
+        "Password checks waiting for an Argon2 thread"
+    );
+    describe_histogram!(HASH_WAIT, Unit::Seconds, "Wait for an Argon2 thread");
+    describe_histogram!(
+        HASH_DURATION,
+        Unit::Seconds,
+        "Argon2 work per password check or hash"
+    );
+    describe_counter!(
+        HASH_REJECTED,
+        "Password checks refused because the queue was full"
+    );
+    describe_histogram!(STORE_DURATION, Unit::Seconds, "Latency of store operations");
+    describe_counter!(STORE_ERRORS, "Failed store operations");
+    for outcome in LOGIN_OUTCOMES {
+        counter!(LOGINS, "outcome" => outcome).absolute(0);
+    }
+    for kind in LOCKOUT_KINDS {
+        counter!(LOCKOUTS, "kind" => kind).absolute(0);
+    }
+    for outcome in REFRESH_OUTCOMES {
+        counter!(REFRESHES, "outcome" => outcome).absolute(0);
+    }
+    for reason in REFUSAL_REASONS {
+        counter!(REFRESH_REFUSALS, "reason" => reason).absolute(0);
+    }
+    counter!(HASH_REJECTED).absolute(0);
+    metrics::gauge!(HASH_QUEUE_DEPTH).increment(0.0);
+}
+
+/// Counts an authenticate call by its result.
+pub(crate) fn login<T>(result: &Result<T, crate::Error>) {
+    let outcome = match result {
+        Ok(_) => "ok",
+        Err(crate::Error::InvalidGrant(_)) => "failed",
+        Err(crate::Error::Locked(_)) => "locked",
+        Err(_) => "error",
+    };
+    counter!(LOGINS, "outcome" => outcome).increment(1);
+}
+
+/// Counts a lock of a username or an address.
+pub(crate) fn lockout(kind: &'static str) {
+    counter!(LOCKOUTS, "kind" => kind).increment(1);
+}
+
+/// Counts a refresh that did not fail with an error.
+pub(crate) fn refresh(outcome: &'static str) {
+    counter!(REFRESHES, "outcome" => outcome).increment(1);
+}
+
+/// Counts a refused refresh under its reason.
+pub(crate) fn refresh_refused(reason: &'static str) {
+    refresh("refused");
+    counter!(REFRESH_REFUSALS, "reason" => reason).increment(1);
+}
+
+/// Counts a refresh refused by the lifecycle.
+pub(crate) fn refresh_rejected(r: Reject) {
+    refresh_refused(r.as_str());
+}
+
+/// Runs one store call, recording its latency (and a failure) under `operation`.
+pub async fn store<T>(
+    operation: &'static str,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let started = Instant::now();
+    let result = call.await;
+    histogram!(STORE_DURATION, "operation" => operation).record(started.elapsed().as_secs_f64());
+    if result.is_err() {
+        counter!(STORE_ERRORS, "operation" => operation).increment(1);
+    }
+    result
+}

@@ -1,0 +1,122 @@
+//! Prometheus metrics: the process-wide recorder behind the `metrics` facade (installed
+//! once; every metric of the core and the server goes to it), the HTTP request metrics,
+//! and the text exposition served by `GET /metrics`. Names and labels: docs/metrics.md.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::http::Method;
+use metrics::{Unit, counter, describe_counter, describe_histogram, histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// Requests by `method`, `route` (the template, e.g. `/{env}/token`) and `status`.
+pub const HTTP_REQUESTS: &str = "wirecash_http_requests_total";
+/// Request latency by `method` and `route`, from the router to the response head.
+pub const HTTP_DURATION: &str = "wirecash_http_request_duration_seconds";
+/// Always 1, with the `version` of the running binary.
+pub const BUILD_INFO: &str = "wirecash_build_info";
+
+/// The route label of requests that matched no route (never the raw path: it is chosen
+/// by the client, so it could carry secrets or grow the series without bound).
+pub const UNMATCHED: &str = "unmatched";
+
+/// Histogram buckets (seconds): from a cached refresh (sub-millisecond) to an Argon2
+/// check under load (a second or more) and a timed-out store call (5 s).
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// How often histograms are compacted and idle series looked after.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The handle of the process's Prometheus recorder, installing it on first use. The
+/// recorder is process-global (the `metrics` facade has one), so servers started in one
+/// process — as in-process tests do — share it.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new();
+            let builder = match builder.set_buckets(BUCKETS) {
+                Ok(b) => b,
+                // Only an empty bucket list is refused; without buckets histograms are
+                // rendered as summaries, still usable.
+                Err(e) => {
+                    tracing::warn!(error = %e, "metric histogram buckets refused");
+                    PrometheusBuilder::new()
+                }
+            };
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("another metrics recorder is installed; /metrics stays empty");
+            }
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests by route template, method and status"
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "HTTP request latency by route template"
+    );
+    metrics::describe_gauge!(BUILD_INFO, "Always 1, labelled with the version");
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    wirecash_core::metrics::describe();
+}
+
+/// Compacts histograms now and then, so that memory stays bounded between scrapes.
+pub async fn upkeep(handle: PrometheusHandle) {
+    let mut tick = tokio::time::interval(UPKEEP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        handle.run_upkeep();
+    }
+}
+
+/// The method as a label: the standard ones by name, anything else (methods are
+/// client-chosen tokens) as `other`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
+
+/// Records one answered request.
+pub fn request(method: &Method, route: &str, status: u16, elapsed: Duration) {
+    let method = method_label(method);
+    let route = route.to_string();
+    counter!(HTTP_REQUESTS, "method" => method, "route" => route.clone(), "status" => status.to_string())
+        .increment(1);
+    histogram!(HTTP_DURATION, "method" => method, "route" => route).record(elapsed.as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_outside_the_standard_set_share_one_label() {
+        assert_eq!(method_label(&Method::POST), "POST");
+        let odd = Method::from_bytes(b"BREW").unwrap_or(Method::GET);
+        assert_eq!(method_label(&odd), "other");
+    }
+}

@@ -1,0 +1,189 @@
+//! `GET /openapi.json`: the OpenAPI 3.1 document, generated from the handlers'
+//! `#[utoipa::path]` annotations and the wire types of `wirecash-proto`. The WireCash
+//! operations follow the published pages (docs/reference/) field for field and status
+//! for status; a test compares them. Adding an endpoint is one entry in `paths(...)`
+//! below (and its `#[utoipa::path]` on the handler).
+
+use serde_json::{Value, json};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use wirecash_proto::{AuthenticateRequest, AuthenticateResponse, ErrorBody, RefreshTokenRequest};
+
+use crate::http::{docs, meta, oauth, ops, tokens};
+
+/// Tag of the WireCash endpoints of SPEC §2.
+pub const TAG_WIRECASH: &str = "WireCash";
+/// Tag of the standards endpoints (JWKS, RFC 8414 metadata, RFC 6749 token endpoint,
+/// RFC 7009 revocation, RFC 7662 introspection).
+pub const TAG_STANDARDS: &str = "Standards";
+/// Tag of health, readiness, metrics and this documentation.
+pub const TAG_OPERATIONS: &str = "Operations";
+
+/// The document as the code declares it.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "wirecash-auth",
+        description = "The token service of the WireCash API: exchange an API user's \
+            credentials for an access token (`POST /{env}/authenticate`) and refresh it \
+            (`POST /{env}/token`). Every error answer is JSON: \
+            `{\"error\": \"<code>\", \"error_description\": \"<text>\"}`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    paths(
+        tokens::authenticate,
+        tokens::token,
+        meta::jwks,
+        oauth::metadata,
+        oauth::token,
+        oauth::revoke,
+        oauth::introspect,
+        meta::healthz,
+        meta::readyz,
+        ops::metrics,
+        ops::openapi_json,
+        docs::page,
+    ),
+    components(schemas(
+        AuthenticateRequest,
+        RefreshTokenRequest,
+        AuthenticateResponse,
+        ErrorBody,
+        JwkSet,
+        Jwk,
+        Status,
+        Unready,
+        oauth::TokenForm,
+        oauth::TokenHintForm,
+        oauth::OAuthTokenResponse,
+        oauth::IntrospectionResponse,
+        oauth::AuthorizationServerMetadata,
+    )),
+    tags(
+        (name = TAG_WIRECASH, description = "Authenticate and refresh (the published WireCash API)"),
+        (name = TAG_STANDARDS, description = "OAuth 2.0 and JOSE standards endpoints"),
+        (name = TAG_OPERATIONS, description = "Health, readiness, metrics and documentation"),
+    ),
+)]
+pub struct ApiDoc;
+
+/// The document served by this node: its own base URL as the server, and the configured
+/// environments as the only values of `{env}`.
+pub fn document(public_url: &str, environments: &[String]) -> Value {
+    let mut doc = match serde_json::to_value(ApiDoc::openapi()) {
+        Ok(v) => v,
+        // Serializing plain data cannot fail; an empty document would show it at once.
+        Err(e) => {
+            tracing::error!(error = %e, "the OpenAPI document does not serialize");
+            return json!({});
+        }
+    };
+    doc["servers"] = json!([{"url": public_url, "description": "this service"}]);
+    // The token flow, as OpenAPI links: the tokens of a 200 feed the next refresh.
+    let next_refresh = json!({"refreshToken": {
+        "operationId": "refreshToken",
+        "description": "Refresh with the tokens of this answer and the same username",
+        "parameters": {"env": "$request.path.env"},
+        "requestBody": {
+            "username": "$request.body#/username",
+            "access_token": "$response.body#/access_token",
+            "refresh_token": "$response.body#/refresh_token",
+        },
+    }});
+    for path in ["/{env}/authenticate", "/{env}/token"] {
+        if let Some(ok) = doc
+            .pointer_mut(&format!(
+                "/paths/{}/post/responses/200",
+                path.replace('/', "~1")
+            ))
+            .and_then(Value::as_object_mut)
+        {
+            ok.insert("links".into(), next_refresh.clone());
+        }
+    }
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for item in paths.values_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for operation in item.values_mut() {
+                let Some(params) = operation
+                    .get_mut("parameters")
+                    .and_then(Value::as_array_mut)
+                else {
+                    continue;
+                };
+                for p in params.iter_mut().filter(|p| p["name"] == "env") {
+                    p["schema"] = json!({"type": "string", "enum": environments});
+                }
+            }
+        }
+    }
+    doc
+}
+
+/// The `{env}` path parameter of every per-environment endpoint: `params(EnvPath)` in its
+/// `#[utoipa::path]`. The served document lists the configured environments as its
+/// values.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // documentation only
+pub struct EnvPath {
+    /// The environment (stage), e.g. `sandbox` or `production`.
+    env: String,
+}
+
+/// A JSON Web Key Set (RFC 7517 §5): documentation of what `jsonwebtoken` serializes.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation only
+pub struct JwkSet {
+    /// The environment's public signing keys: the active one, pending ones (published
+    /// before they sign) and retired ones (until their last token has expired).
+    keys: Vec<Jwk>,
+}
+
+/// One public signing key (RFC 7517 §4, RFC 8037 for Ed25519).
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation only
+pub struct Jwk {
+    /// `OKP` (Ed25519) or `EC` (P-256).
+    #[schema(example = "OKP")]
+    kty: String,
+    /// Key id, the `kid` in the header of the tokens it signs.
+    kid: String,
+    /// `EdDSA` or `ES256`.
+    #[schema(example = "EdDSA")]
+    alg: String,
+    /// Always `sig`.
+    #[schema(required = false, example = "sig")]
+    r#use: String,
+    /// `Ed25519` or `P-256`.
+    #[schema(required = false)]
+    crv: String,
+    /// Public key (base64url).
+    #[schema(required = false)]
+    x: String,
+    /// Second coordinate of a P-256 key (base64url).
+    #[schema(required = false)]
+    y: String,
+}
+
+/// Liveness and readiness answer.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation only
+pub struct Status {
+    /// `ok` (healthz) or `ready` (readyz).
+    #[schema(example = "ok")]
+    status: String,
+}
+
+/// Readiness answer while storage is unreachable.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation only
+pub struct Unready {
+    /// `unavailable`.
+    status: String,
+    /// `temporarily_unavailable`.
+    error: String,
+    /// What is wrong.
+    error_description: String,
+}

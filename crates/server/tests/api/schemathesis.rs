@@ -1,0 +1,188 @@
+//! schemathesis (PyPI) against the live `/openapi.json` of the real binary: generated
+//! valid and invalid requests for every operation, and request chains along the
+//! documented links (authenticate → refresh → refresh …). Fails on any 5xx, any status
+//! the document does not list, any body, header or content type that does not match it,
+//! and any schema-violating request that is not refused. The pinned schemathesis is
+//! installed once into a virtualenv under the cargo target directory.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::server_process::start_node;
+use crate::support::{ScratchDb, run_cli};
+
+const VERSION: &str = "4.32.5";
+
+/// The example credentials of the OpenAPI document, also in the dictionaries of
+/// tests/schemathesis/schemathesis.toml: with a user that has them, the examples phase
+/// gets real 200 answers to check, and the stateful phase real tokens to follow the
+/// links with.
+const EXAMPLE_USERNAME: &str = "YOUR USERNAME";
+const EXAMPLE_PASSWORD: &str = "YOUR PASSWORD";
+
+/// A virtualenv with schemathesis, made on first use: built beside its final place and
+/// renamed into it, so an interrupted install is never mistaken for a finished one.
+fn schemathesis_python() -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let venv = root.join(format!("schemathesis-{VERSION}"));
+    let python = venv.join("bin/python");
+    if python.exists() {
+        return python;
+    }
+    let partial = root.join(format!(
+        "schemathesis-{VERSION}.partial-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&partial);
+    let status = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&partial)
+        .status()
+        .unwrap_or_else(|e| panic!("python3 is needed for the schemathesis test: {e}"));
+    assert!(status.success(), "python3 -m venv failed");
+    let out = Command::new(partial.join("bin/python"))
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .arg(format!("schemathesis=={VERSION}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pip install schemathesis=={VERSION} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Another test process may have won the race; its venv is as good as ours.
+    if std::fs::rename(&partial, &venv).is_err() {
+        let _ = std::fs::remove_dir_all(&partial);
+    }
+    assert!(python.exists());
+    python
+}
+
+/// `A` and `B` of a report line `label  A first / B second`.
+fn counts(report: &str, label: &str, first: &str, second: &str) -> (u32, u32) {
+    let line = report
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label} line in the report:\n{report}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    // e.g. ["2", "covered", "/", "2", "selected", "/", "2", "total"]
+    match words.as_slice() {
+        [a, w1, "/", b, w2, ..] if *w1 == first && *w2 == second => {
+            (a.parse().unwrap(), b.parse().unwrap())
+        }
+        _ => panic!("unexpected {label} line: {line}"),
+    }
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+#[tokio::test]
+async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
+    let python = tokio::task::spawn_blocking(schemathesis_python)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = ScratchDb::create(dir.path()).await;
+    for env in ["sandbox", "production"] {
+        let out = run_cli(
+            &db,
+            &[
+                "user",
+                "add",
+                EXAMPLE_USERNAME,
+                "--env",
+                env,
+                "--password-stdin",
+            ],
+            Some(EXAMPLE_PASSWORD),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Lockout off (rate limits are off in every test server): thousands of wrong logins
+    // from one address would otherwise turn most answers into 429s.
+    let server = start_node(
+        &dir.path().join("server.log"),
+        &db,
+        &[],
+        &[
+            ("WIRECASH_AUTH_SECURITY_LOGIN_MAX_FAILURES", "0"),
+            ("WIRECASH_AUTH_SECURITY_ADDRESS_MAX_FAILURES", "0"),
+        ],
+    );
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/schemathesis/schemathesis.toml"
+    );
+    let started = Instant::now();
+    let mut cmd = tokio::process::Command::new(&python);
+    cmd.args([
+        "-m",
+        "schemathesis.cli",
+        "--no-color",
+        "--config-file",
+        config,
+        "run",
+    ])
+    .arg(format!("{}/openapi.json", server.base))
+    // Every check but `positive_data_acceptance`: a schema-valid body with made-up
+    // credentials or tokens is rightly refused (400), which that check counts as a
+    // failure.
+    .args([
+        "--checks",
+        "all",
+        "--exclude-checks",
+        "positive_data_acceptance",
+    ])
+    .args([
+        "--max-examples",
+        &env_or("WIRECASH_SCHEMATHESIS_EXAMPLES", "60"),
+    ])
+    .args(["--seed", &env_or("WIRECASH_SCHEMATHESIS_SEED", "20261126")])
+    .args(["--request-timeout", "10"])
+    .current_dir(dir.path()) // its .hypothesis cache
+    .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(240), cmd.output())
+        .await
+        .expect("schemathesis did not finish within 240 s")
+        .unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("schemathesis ran {:.1} s", started.elapsed().as_secs_f64());
+    assert!(
+        out.status.success(),
+        "schemathesis found problems:\n{report}"
+    );
+    // It really tested: every operation, and real tokens along both links.
+    let (selected, total) = counts(&report, "Operations:", "selected", "total");
+    assert!(selected == total && total >= 7, "{report}");
+    let (covered, links) = counts(&report, "API Links:", "covered", "selected");
+    assert!(covered == links && links >= 2, "{report}");
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    for event in [
+        "event=\"refresh\"",
+        "event=\"refresh_replayed\"",
+        "event=\"login_ok\"",
+    ] {
+        assert!(log.contains(event), "no {event} in the server log");
+    }
+    assert!(
+        !log.contains(EXAMPLE_PASSWORD),
+        "the password reached the server log"
+    );
+}
