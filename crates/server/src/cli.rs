@@ -318,31 +318,30 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let shutdown = shutdown_signal()?;
     // The ready line: tests and scripts wait for it (and read the port from it).
     println!("wirecash-auth listening on {addr}");
     tracing::info!(%addr, tls = tls.is_some(), database = %config.database_redacted(), environments = ?config.environments, "wirecash-auth ready");
-    crate::run_with_tls(listener, service, &config, tls, shutdown_signal()).await?;
+    crate::run_with_tls(listener, service, &config, tls, shutdown).await?;
     tracing::info!("wirecash-auth stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Completes on SIGTERM or SIGINT (Ctrl-C). The handlers are installed here, before
+/// the ready line is printed: installed on the future's first poll, a signal that came
+/// between the ready line and the accept loop found the default action and killed the
+/// process instead of stopping it gracefully.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = interrupt.recv() => {},
         }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down: finishing requests in flight");
+        tracing::info!("shutting down: finishing requests in flight");
+    })
 }
 
 async fn admin(config: &Config) -> anyhow::Result<Admin> {

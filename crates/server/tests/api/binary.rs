@@ -78,3 +78,16 @@ async fn the_binary_refuses_a_bad_configuration_naming_the_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("tokens.access_ttl"), "{err}");
 }
+
+/// SIGTERM at once after the ready line: a graceful stop (exit 0), not death by the
+/// signal's default action. The handlers were installed only when the accept loop first
+/// polled them, after the ready line, and the full suite under load hit that window.
+#[tokio::test]
+async fn sigterm_right_after_the_ready_line_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ScratchDb::create(dir.path()).await;
+    for _ in 0..3 {
+        let status = terminate(start(dir.path(), &db, "10s"));
+        assert!(status.success(), "{status:?}");
+    }
+}
