@@ -7,8 +7,11 @@
 //! the arena of every thread that ever hashed (RSS grew past 500 MiB under login load,
 //! see docs/benchmarks.md); now password memory is bounded by threads × work area.
 //! The queue in front of the pool is bounded: when it is full the caller is told
-//! `Unavailable` at once instead of waiting without end.
+//! `Unavailable` at once instead of waiting without end. A login takes its place in the
+//! queue ([`PasswordHasher::reserve`]) before anything else, so that under a login flood
+//! the logins the pool has no room for are refused before they cost a store lookup.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -35,10 +38,25 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
-/// A job with the time it was queued (for the wait-time histogram).
+/// A job with the time it was queued (for the wait-time histogram) and the place it holds.
 struct Queued {
     job: Job,
     at: Instant,
+    _place: Place,
+}
+
+/// A place in the hashing pool: one job waiting or running. Taken with
+/// [`PasswordHasher::reserve`]; given back when dropped (by the pool thread once the job
+/// is done, or by the caller if it never submits one).
+#[derive(Debug)]
+pub struct Place {
+    taken: Arc<AtomicUsize>,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.taken.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 enum Job {
@@ -64,6 +82,10 @@ struct Shared {
 pub struct PasswordHasher {
     shared: Arc<Shared>,
     queue: SyncSender<Queued>,
+    /// Places taken: jobs waiting, running, or about to be submitted.
+    taken: Arc<AtomicUsize>,
+    /// Places there are: one running job per thread and [`QUEUE_PER_THREAD`] waiting.
+    places: usize,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -187,7 +209,7 @@ fn work(shared: Arc<Shared>, jobs: Arc<Mutex<Receiver<Queued>>>) {
             Ok(rx) => rx.recv(),
             Err(_) => return,
         };
-        let Ok(Queued { job, at }) = queued else {
+        let Ok(Queued { job, at, _place }) = queued else {
             return; // the hasher was dropped
         };
         metrics::gauge!(HASH_QUEUE_DEPTH).decrement(1.0);
@@ -229,7 +251,10 @@ impl PasswordHasher {
         shared.dummy_hash = shared.hash(&pw, &mut memory)?;
         drop(memory);
         let shared = Arc::new(shared);
-        let (queue, rx) = sync_channel(threads * QUEUE_PER_THREAD);
+        let places = threads * (QUEUE_PER_THREAD + 1);
+        // Room in the channel for every place, so that sending a job with a place never
+        // finds it full.
+        let (queue, rx) = sync_channel(places);
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads {
             let (shared, rx) = (Arc::clone(&shared), Arc::clone(&rx));
@@ -240,10 +265,35 @@ impl PasswordHasher {
                     Error::Internal(format!("cannot start a password hashing thread: {e}"))
                 })?;
         }
-        Ok(Self { shared, queue })
+        Ok(Self {
+            shared,
+            queue,
+            taken: Arc::new(AtomicUsize::new(0)),
+            places,
+        })
     }
 
-    fn submit(&self, job: Job) -> Result<(), Error> {
+    /// Takes a place in the pool for one password check or hash, or says `Unavailable`
+    /// at once when every place is taken (the pool is busy and its queue full).
+    pub fn reserve(&self) -> Result<Place, Error> {
+        let places = self.places;
+        let took = self
+            .taken
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < places).then_some(n + 1)
+            });
+        match took {
+            Ok(_) => Ok(Place {
+                taken: Arc::clone(&self.taken),
+            }),
+            Err(_) => {
+                metrics::counter!(HASH_REJECTED).increment(1);
+                Err(Error::Unavailable("too many password checks queued".into()))
+            }
+        }
+    }
+
+    fn submit(&self, place: Place, job: Job) -> Result<(), Error> {
         // Counted before it is sent, so that a thread taking it at once can never take
         // the gauge below zero.
         let depth = metrics::gauge!(HASH_QUEUE_DEPTH);
@@ -251,6 +301,7 @@ impl PasswordHasher {
         let queued = Queued {
             job,
             at: Instant::now(),
+            _place: place,
         };
         self.queue.try_send(queued).map_err(|e| {
             depth.decrement(1.0);
@@ -266,18 +317,23 @@ impl PasswordHasher {
         })
     }
 
-    /// Checks `password` against `stored` (`None`: unknown user, same cost, never ok).
+    /// Checks `password` against `stored` (`None`: unknown user, same cost, never ok),
+    /// in the place taken with [`reserve`](Self::reserve).
     pub async fn verify(
         &self,
+        place: Place,
         password: Zeroizing<String>,
         stored: Option<String>,
     ) -> Result<Verified, Error> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Job::Verify {
-            password,
-            stored,
-            reply,
-        })?;
+        self.submit(
+            place,
+            Job::Verify {
+                password,
+                stored,
+                reply,
+            },
+        )?;
         answer
             .await
             .map_err(|_| Error::Internal("password check was dropped".into()))
@@ -285,8 +341,9 @@ impl PasswordHasher {
 
     /// Hashes `password` with the configured parameters.
     pub async fn hash(&self, password: Zeroizing<String>) -> Result<String, Error> {
+        let place = self.reserve()?;
         let (reply, answer) = oneshot::channel();
-        self.submit(Job::Hash { password, reply })?;
+        self.submit(place, Job::Hash { password, reply })?;
         answer
             .await
             .map_err(|_| Error::Internal("password hashing was dropped".into()))?
@@ -356,7 +413,11 @@ mod tests {
             "{stored}"
         );
         let ok = h
-            .verify(Zeroizing::new("s3cret".into()), Some(stored.clone()))
+            .verify(
+                h.reserve()?,
+                Zeroizing::new("s3cret".into()),
+                Some(stored.clone()),
+            )
             .await?;
         assert_eq!(
             ok,
@@ -366,13 +427,19 @@ mod tests {
             }
         );
         let bad = h
-            .verify(Zeroizing::new("s3cret!".into()), Some(stored))
+            .verify(h.reserve()?, Zeroizing::new("s3cret!".into()), Some(stored))
             .await?;
         assert!(!bad.ok);
-        let unknown = h.verify(Zeroizing::new("s3cret".into()), None).await?;
+        let unknown = h
+            .verify(h.reserve()?, Zeroizing::new("s3cret".into()), None)
+            .await?;
         assert!(!unknown.ok);
         let garbage = h
-            .verify(Zeroizing::new("x".into()), Some("not a hash".into()))
+            .verify(
+                h.reserve()?,
+                Zeroizing::new("x".into()),
+                Some("not a hash".into()),
+            )
             .await?;
         assert!(!garbage.ok);
         Ok(())
@@ -395,7 +462,11 @@ mod tests {
             .map_err(|e| Error::Internal(e.to_string()))?
             .to_string();
         let v = h
-            .verify(Zeroizing::new("pw two".into()), Some(theirs.clone()))
+            .verify(
+                h.reserve()?,
+                Zeroizing::new("pw two".into()),
+                Some(theirs.clone()),
+            )
             .await?;
         assert_eq!(
             v,
@@ -405,9 +476,13 @@ mod tests {
             }
         );
         assert!(
-            !h.verify(Zeroizing::new("pw three".into()), Some(theirs))
-                .await?
-                .ok
+            !h.verify(
+                h.reserve()?,
+                Zeroizing::new("pw three".into()),
+                Some(theirs)
+            )
+            .await?
+            .ok
         );
         Ok(())
     }
@@ -424,7 +499,7 @@ mod tests {
             1,
         )?;
         let v = new
-            .verify(Zeroizing::new("pw".into()), Some(stored))
+            .verify(new.reserve()?, Zeroizing::new("pw".into()), Some(stored))
             .await?;
         assert_eq!(
             v,
@@ -451,7 +526,8 @@ mod tests {
         for _ in 0..(QUEUE_PER_THREAD + 20) {
             let h = Arc::clone(&h);
             tasks.push(tokio::spawn(async move {
-                h.verify(Zeroizing::new("x".into()), None).await
+                h.verify(h.reserve()?, Zeroizing::new("x".into()), None)
+                    .await
             }));
         }
         let mut unavailable = 0;
@@ -461,6 +537,43 @@ mod tests {
             }
         }
         assert!(unavailable > 0);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn places_are_counted_exactly_and_given_back() -> Result<(), Error> {
+        let h = PasswordHasher::new(CHEAP, 2)?;
+        let places = 2 * (QUEUE_PER_THREAD + 1);
+        let mut held: Vec<Place> = (0..places).map(|_| h.reserve()).collect::<Result<_, _>>()?;
+        // Every place taken: the next login is refused before any work, and so is a hash.
+        assert!(matches!(h.reserve(), Err(Error::Unavailable(_))));
+        assert!(matches!(
+            h.hash(Zeroizing::new("x".into())).await,
+            Err(Error::Unavailable(_))
+        ));
+        // A place given back (a login refused later, say by the lockout) is free again…
+        held.pop();
+        let place = h.reserve()?;
+        assert!(matches!(h.reserve(), Err(Error::Unavailable(_))));
+        // …and so is one whose job the pool has finished.
+        let v = h.verify(place, Zeroizing::new("x".into()), None).await?;
+        assert!(!v.ok);
+        let mut again = None;
+        for _ in 0..100 {
+            // The pool thread gives the place back just after it answers.
+            if let Ok(p) = h.reserve() {
+                again = Some(p);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(
+            again.is_some(),
+            "the finished job's place was not given back"
+        );
+        drop(held);
+        drop(again);
+        assert_eq!(h.taken.load(Ordering::Acquire), 0);
         Ok(())
     }
 }

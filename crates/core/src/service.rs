@@ -291,6 +291,10 @@ impl AuthService {
         via: &'static str,
     ) -> Result<UserRecord, Error> {
         let env = self.env(env)?;
+        // A place in the hashing pool first: when the pool is busy and its queue full
+        // (a login flood), the login is refused at once, before it costs a store lookup
+        // that the requests still being served would have to wait behind.
+        let place = self.hasher.reserve()?;
         let guards = self.login_guards(env, username, client);
         // A locked username or address is refused before any password check, with the
         // right password too: the answer must not tell whether a guess was right.
@@ -316,7 +320,7 @@ impl AuthService {
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         // Unknown user, wrong password and disabled user take the same path and time:
         // one Argon2 verification, then the same answer.
-        let verified = self.hasher.verify(password.clone(), stored).await?;
+        let verified = self.hasher.verify(place, password.clone(), stored).await?;
         let user = match user {
             Some(u) if verified.ok && !u.disabled => u,
             _ => {
