@@ -20,6 +20,7 @@ SERVER_CPUS=${SERVER_CPUS:-}             # taskset CPU list for the server, empt
 CLIENT_CPUS=${CLIENT_CPUS:-}             # taskset CPU list for the load generator
 MODES=${MODES:-"refresh authenticate"}   # which loads to run, in order (also: flood)
 FLOOD=${FLOOD:-200}                      # flood mode: wrong-password login loops beside the refresh chains
+FLOOD_THREADS=${FLOOD_THREADS:-1}        # flood mode: threads of the flood's own runtime (0 = share the measuring one)
 RESULTS_DIR=${RESULTS_DIR:-}             # if set, JSON reports and server log are kept here
 SKIP_BUILD=${SKIP_BUILD:-0}              # 1 = use the binaries already in target/release
 DATABASE=${DATABASE:-sqlite}             # sqlite | postgres
@@ -27,7 +28,7 @@ NODES=${NODES:-1}                        # service nodes (more than 1 needs post
 PG_SERVER=${PG_SERVER:-postgres://postgres@127.0.0.1:5432}  # where the scratch database goes
 BENCH_ENV=sandbox
 
-for v in USERS REFRESH_CHAINS AUTH_CONCURRENCY DURATION WARMUP CLIENT_THREADS NODES FLOOD; do
+for v in USERS REFRESH_CHAINS AUTH_CONCURRENCY DURATION WARMUP CLIENT_THREADS NODES FLOOD FLOOD_THREADS; do
     [[ ${!v} =~ ^[0-9]+$ ]] || { echo "run.sh: $v must be a whole number (got '${!v}')" >&2; exit 2; }
 done
 
@@ -152,7 +153,7 @@ for mode in $MODES; do
     case $mode in
         refresh) concurrency=$REFRESH_CHAINS; gen_mode=refresh; extra=() ;;
         authenticate) concurrency=$AUTH_CONCURRENCY; gen_mode=authenticate; extra=() ;;
-        flood) concurrency=$REFRESH_CHAINS; gen_mode=refresh; extra=(--flood "$FLOOD") ;;
+        flood) concurrency=$REFRESH_CHAINS; gen_mode=refresh; extra=(--flood "$FLOOD" --flood-threads "$FLOOD_THREADS") ;;
         *) echo "run.sh: unknown mode '$mode'" >&2; exit 2 ;;
     esac
     if [[ $DATABASE == postgres && $mode == refresh ]]; then

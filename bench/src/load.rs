@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::time::{Instant, sleep_until, timeout};
@@ -32,6 +33,25 @@ pub struct Plan {
     pub users: Vec<String>,
     /// The password every bench user has.
     pub password: String,
+    /// Refresh chains that hold a session (each counted once, at its first login).
+    pub chains_started: AtomicUsize,
+    /// Refresh chains in the run; the login flood waits for all of them to start.
+    pub chains: usize,
+}
+
+impl Plan {
+    /// Waits until every refresh chain holds a session, or until the window opens if
+    /// some never do. A flood that began at once would take the chains' own first
+    /// logins with it (they too get 503 while the hash queue is full), and the run
+    /// would measure a handful of chains instead of a flood beside running sessions.
+    async fn flood_may_start(&self) {
+        while self.chains_started.load(Ordering::Acquire) < self.chains {
+            if Instant::now() >= self.measure_start {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
 }
 
 /// Why a request did not yield tokens, with detail for the first occurrence.
@@ -128,6 +148,7 @@ pub async fn refresh_chain(id: usize, mut conn: Conn, plan: Arc<Plan>) -> anyhow
     let mut rec = Record::new()?;
     let user = &plan.users[id % plan.users.len()];
     let mut tokens: Option<AuthenticateResponse> = None;
+    let mut started = false;
     loop {
         let t0 = Instant::now();
         if t0 >= plan.end {
@@ -139,6 +160,10 @@ pub async fn refresh_chain(id: usize, mut conn: Conn, plan: Arc<Plan>) -> anyhow
                 Ok(t) => {
                     if measured {
                         record(&mut rec.reauth, t0.elapsed());
+                    }
+                    if !started {
+                        started = true;
+                        plan.chains_started.fetch_add(1, Ordering::AcqRel);
                     }
                     tokens = Some(t);
                 }
@@ -212,7 +237,8 @@ pub async fn authenticate_loop(
 }
 
 /// A login-flood loop: one wrong-password authenticate after another (each costs the
-/// server a full Argon2 verification). Returns the answers seen inside the window, by
+/// server a full Argon2 verification), from the moment every refresh chain holds a
+/// session. Returns the answers seen inside the window, by
 /// cause (`http 400 invalid_grant`, `http 503 temporarily_unavailable` when the hash
 /// queue is full, …).
 pub async fn flood_loop(
@@ -226,6 +252,7 @@ pub async fn flood_loop(
         password: format!("{}-wrong", plan.password),
     };
     let body = serde_json::to_vec(&req)?;
+    plan.flood_may_start().await;
     loop {
         let t0 = Instant::now();
         if t0 >= plan.end {

@@ -9,6 +9,7 @@ mod report;
 mod stats;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -80,6 +81,11 @@ struct Args {
     /// the load, to see what a login flood does to it; their answers are reported apart.
     #[arg(long, default_value_t = 0)]
     flood: usize,
+    /// Threads of the flood's own runtime, as an attacker's own process would have
+    /// (0 = run the flood loops on the measuring runtime, where answering them delays the
+    /// measured requests inside the load generator too).
+    #[arg(long, default_value_t = 1)]
+    flood_threads: usize,
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -161,10 +167,16 @@ fn cpu_use(pair: &Pair<CpuSample>, w: &Window) -> Option<CpuUse> {
 
 async fn run(args: &Args) -> anyhow::Result<Report> {
     let mut connectors = Vec::new();
+    let mut flood_connectors = Vec::new();
     let mut target = None;
     for url in args.url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
         let t = Target::parse(url, &args.env)?;
         connectors.push(Connector::new(
+            args.client,
+            t.clone(),
+            args.request_timeout,
+        )?);
+        flood_connectors.push(Connector::new(
             args.client,
             t.clone(),
             args.request_timeout,
@@ -192,6 +204,11 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         token_path: target.path("token"),
         users,
         password: args.password.clone(),
+        chains_started: AtomicUsize::new(0),
+        chains: match args.mode {
+            Mode::Refresh => args.concurrency,
+            Mode::Authenticate => 0,
+        },
     };
     for connector in &connectors {
         load::preflight(connector.conn(), &plan)
@@ -214,20 +231,45 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             Mode::Authenticate => loops.spawn(load::authenticate_loop(id, conn, plan)),
         };
     }
-    let mut flood = JoinSet::new();
+    let flood_runtime = match (args.flood, args.flood_threads) {
+        (0, _) | (_, 0) => None,
+        (_, threads) => Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .thread_name("flood")
+                .enable_all()
+                .build()
+                .context("starting the flood runtime")?,
+        ),
+    };
+    let flood_runtime_threads = if flood_runtime.is_some() {
+        args.flood_threads
+    } else {
+        0
+    };
+    let mut flood = Vec::new();
     for id in 0..args.flood {
-        let conn = connectors[id % connectors.len()].conn();
-        flood.spawn(load::flood_loop(id, conn, Arc::clone(&plan)));
+        // Connections of their own, never shared with the measured loops.
+        let conn = flood_connectors[id % flood_connectors.len()].conn();
+        let work = load::flood_loop(id, conn, Arc::clone(&plan));
+        flood.push(match &flood_runtime {
+            Some(rt) => rt.spawn(work),
+            None => tokio::spawn(work),
+        });
     }
     let mut total = Record::new()?;
     while let Some(done) = loops.join_next().await {
         total.merge(&done.context("a load loop panicked")??)?;
     }
     let mut flood_answers = std::collections::BTreeMap::new();
-    while let Some(done) = flood.join_next().await {
-        for (cause, n) in done.context("a flood loop panicked")?? {
+    for done in flood {
+        for (cause, n) in done.await.context("a flood loop panicked")?? {
             *flood_answers.entry(cause).or_insert(0) += n;
         }
+    }
+    if let Some(rt) = flood_runtime {
+        // Its loops have ended; dropping a runtime would block, which async code may not.
+        rt.shutdown_background();
     }
     let window = sampler.await.context("the CPU sampler panicked")?;
     let memory = server.as_deref().and_then(procfs::memory);
@@ -267,6 +309,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         error_details: total.details.clone(),
         flood: (args.flood > 0).then(|| report::Flood {
             concurrency: args.flood,
+            threads: flood_runtime_threads,
             per_s: flood_answers.values().sum::<u64>() as f64 / duration_s,
             answers: flood_answers,
         }),

@@ -55,6 +55,8 @@ pub struct Report {
 pub struct Flood {
     /// Concurrent flood loops, each with its own connection.
     pub concurrency: usize,
+    /// Threads of the flood's own runtime (0: it shared the measuring runtime).
+    pub threads: usize,
     /// Their answers inside the window, by cause.
     pub answers: BTreeMap<String, u64>,
     /// Answers per second.
@@ -139,9 +141,13 @@ impl Report {
         if let Some(f) = &self.flood {
             let _ = writeln!(
                 s,
-                "  {:<18}{} wrong-password loops, {:.1} answers/s: {}",
+                "  {:<18}{} wrong-password loops on {}, {:.1} answers/s: {}",
                 "login flood",
                 f.concurrency,
+                match f.threads {
+                    0 => "the measuring runtime".to_string(),
+                    n => format!("{n} thread(s) of their own"),
+                },
                 f.per_s,
                 errors_line(&f.answers)
             );
