@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::middleware::from_fn;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use wirecash_core::AuthService;
 
-use crate::http::{docs, meta, middleware, oauth, ops, tokens};
+use crate::http::{docs, hold, meta, middleware, oauth, ops, tokens};
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -36,7 +37,12 @@ pub fn router(state: AppState) -> Router {
         .route("/docs", get(docs::page))
         .route(docs::INIT_JS, get(docs::init))
         .route(docs::SCALAR_JS, get(docs::scalar))
-        .route("/{env}/authenticate", post(tokens::authenticate))
+        // The routes that check passwords: a connection that was told to retry later
+        // (503) is held until then (see http/hold.rs).
+        .route(
+            "/{env}/authenticate",
+            post(tokens::authenticate).layer(from_fn(hold::enforce_retry_after)),
+        )
         .route("/{env}/token", post(tokens::token))
         .route("/{env}/.well-known/jwks.json", get(meta::jwks))
         .route(
@@ -47,11 +53,17 @@ pub fn router(state: AppState) -> Router {
             "/.well-known/oauth-authorization-server/{env}",
             get(oauth::metadata),
         )
-        .route("/{env}/oauth2/token", post(oauth::token))
-        .route("/{env}/revoke", post(oauth::revoke))
+        .route(
+            "/{env}/oauth2/token",
+            post(oauth::token).layer(from_fn(hold::enforce_retry_after)),
+        )
+        .route(
+            "/{env}/revoke",
+            post(oauth::revoke).layer(from_fn(hold::enforce_retry_after)),
+        )
         .route("/{env}/introspect", post(oauth::introspect))
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
-        .layer(axum::middleware::from_fn(middleware::log_requests))
+        .layer(from_fn(middleware::log_requests))
         .with_state(state)
 }

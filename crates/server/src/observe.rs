@@ -68,6 +68,13 @@ fn describe() {
         Unit::Seconds,
         "HTTP request latency by route template"
     );
+    describe_counter!(
+        crate::http::hold::HELD,
+        "Password-checking requests held until the Retry-After of their connection's 503"
+    );
+    for route in crate::http::hold::ROUTES {
+        counter!(crate::http::hold::HELD, "route" => route).absolute(0);
+    }
     metrics::describe_gauge!(BUILD_INFO, "Always 1, labelled with the version");
     metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     wirecash_core::metrics::describe();

@@ -30,6 +30,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tower::{Service, ServiceExt as _};
 
+use crate::http::hold::ConnectionHold;
 use crate::tls::Tls;
 
 /// Largest header section (and read buffer) of an HTTP/1 request; also the largest
@@ -203,8 +204,9 @@ async fn connection<S>(
     }
 }
 
-/// The app as a hyper service for one connection: the peer address goes into the
-/// request (`ConnectInfo`), HSTS onto every response of a TLS connection.
+/// The app as a hyper service for one connection: the peer address (`ConnectInfo`) and
+/// the connection's `Retry-After` hold go into each request, HSTS onto every response
+/// of a TLS connection.
 fn service<S>(
     app: S,
     peer: SocketAddr,
@@ -220,17 +222,19 @@ where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
+    let hold = ConnectionHold::new();
     hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         // Counted from the moment the request is handed over, not when it first runs.
         let in_flight = activity.as_ref().map(|a| InFlight::start(Arc::clone(a)));
         let app = app.clone();
         let hsts = hsts.clone();
+        let hold = hold.clone();
         async move {
             let _in_flight = in_flight;
             let mut request = request.map(axum::body::Body::new);
-            request
-                .extensions_mut()
-                .insert(ConnectInfo::<SocketAddr>(peer));
+            let extensions = request.extensions_mut();
+            extensions.insert(ConnectInfo::<SocketAddr>(peer));
+            extensions.insert(hold);
             let mut response = app.oneshot(request).await?;
             if let Some(value) = hsts {
                 response

@@ -5,6 +5,7 @@ pub mod client;
 pub mod docs;
 pub mod extract;
 pub mod form;
+pub mod hold;
 pub mod meta;
 pub mod middleware;
 pub mod oauth;

@@ -29,6 +29,7 @@ mod lockout;
 mod metrics;
 mod oauth;
 mod openapi;
+mod overload;
 mod props;
 mod ratelimit;
 mod refresh;

@@ -378,6 +378,7 @@ async fn counters_move_with_refresh_reuse_and_lockout() {
     for (name, kind) in [
         ("wirecash_http_requests_total", "counter"),
         ("wirecash_http_request_duration_seconds", "histogram"),
+        ("wirecash_http_requests_held_total", "counter"),
         ("wirecash_logins_total", "counter"),
         ("wirecash_lockouts_total", "counter"),
         ("wirecash_refreshes_total", "counter"),
