@@ -75,10 +75,14 @@ async fn load_until_killed(server: Server, chains: Vec<Tokens>, spin_ms: u64) ->
     tokio::time::sleep(Duration::from_millis(spin_ms)).await;
     let mut server = server;
     server.child.kill().unwrap(); // SIGKILL
-    server.child.wait().unwrap();
-    // A request sent after this instant cannot have reached the server; one sent
-    // before it without an answer may or may not have been committed.
+    // A request sent after this instant cannot have been served: the kill is pending
+    // on every server thread, and a thread that would read the request dies on its way
+    // back from the kernel, before any of its code runs. One sent before it without an
+    // answer may or may not have been committed. (Not the moment `wait` returns: on a
+    // loaded box the process takes a while to be torn down, every chain that wakes
+    // meanwhile sends a request that fails, and would count as in flight.)
     let dead_at = std::time::Instant::now();
+    server.child.wait().unwrap();
     stop.store(true, Ordering::SeqCst);
     for t in tasks {
         t.await.unwrap();
