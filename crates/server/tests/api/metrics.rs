@@ -154,11 +154,12 @@ fn sample(line: &str) -> (Series, f64) {
 }
 
 pub async fn scrape(client: &reqwest::Client, server: &Server) -> Exposition {
-    let r = client
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap();
+    scrape_base(client, &server.base).await
+}
+
+/// `GET {base}/metrics`, checked and parsed.
+pub async fn scrape_base(client: &reqwest::Client, base: &str) -> Exposition {
+    let r = client.get(format!("{base}/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.headers()["content-type"],

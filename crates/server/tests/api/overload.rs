@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::metrics::Exposition;
+use crate::metrics::{Exposition, scrape_base};
 use crate::support::TestApp;
 
 /// One keep-alive HTTP/1.1 connection, driven by hand so that the test knows which
@@ -93,16 +93,7 @@ impl Raw {
 }
 
 async fn metrics(app: &TestApp) -> Exposition {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    Exposition::parse(&text)
+    scrape_base(&app.client, &app.base).await
 }
 
 const HELD: &str = "wirecash_http_requests_held_total";
