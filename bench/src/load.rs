@@ -238,9 +238,8 @@ pub async fn authenticate_loop(
 
 /// A login-flood loop: one wrong-password authenticate after another (each costs the
 /// server a full Argon2 verification), from the moment every refresh chain holds a
-/// session. Returns the answers seen inside the window, by
-/// cause (`http 400 invalid_grant`, `http 503 temporarily_unavailable` when the hash
-/// queue is full, …).
+/// session. Returns the answers seen inside the window, by cause (`http 400
+/// invalid_grant`, `http 503 temporarily_unavailable` when the hash queue is full, …).
 pub async fn flood_loop(
     id: usize,
     mut conn: Conn,

@@ -2,8 +2,8 @@
 //! routes that check passwords.
 //!
 //! When the Argon2 pool is busy and its queue full, a login is refused with 503 and
-//! `Retry-After: 1` at once (it costs no store lookup and no hash). A client that waits
-//! as told never notices what follows. One that does not — a login flood comes from
+//! `Retry-After: 1` at once (it costs no store lookup and no hash); so is one that finds
+//! the store away. A client that waits as told never notices what follows. One that does not — a login flood comes from
 //! loops that send the next guess the moment the last answer arrives — would otherwise
 //! get refusal after refusal as fast as the server can write them, and serving that
 //! stream of cheap refusals is itself what slows every other request down. So the
