@@ -22,6 +22,26 @@ use crate::http::ratelimit::{AuthenticateQuota, TokenQuota};
 use crate::openapi::EnvPath;
 use wirecash_proto::ErrorBody;
 
+/// The error answers the three form endpoints share, for their OpenAPI entries (each
+/// lists its own 400, 401 and 429 beside these).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // documentation only
+enum FormErrors {
+    #[response(status = 404, description = "Unknown environment")]
+    NotFound(ErrorBody),
+    #[response(status = 408, description = "The request body did not arrive in time")]
+    BodyTimeout(ErrorBody),
+    #[response(status = 413, description = "The request body is larger than 16 KiB")]
+    TooLarge(ErrorBody),
+    #[response(status = 415, description = "The body is not form-encoded")]
+    NotForm(ErrorBody),
+    #[response(status = 500, description = "Internal server error")]
+    Internal(ErrorBody),
+    #[response(status = 503, description = "Temporarily unavailable",
+        headers(("Retry-After" = u64, description = "Seconds to wait")))]
+    Unavailable(ErrorBody),
+}
+
 /// The form of `POST /{env}/oauth2/token` (documentation of what the handler reads).
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // documentation only
@@ -163,15 +183,9 @@ async fn client_user(
         (status = 400, description = "invalid_request, invalid_grant, unsupported_grant_type, invalid_scope", body = ErrorBody),
         (status = 401, description = "invalid_client: missing or wrong client credentials", body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Basic realm=...`"))),
-        (status = 404, description = "Unknown environment", body = ErrorBody),
-        (status = 408, description = "The request body did not arrive in time", body = ErrorBody),
-        (status = 413, description = "The request body is larger than 16 KiB", body = ErrorBody),
-        (status = 415, description = "The body is not form-encoded", body = ErrorBody),
         (status = 429, description = "Too many failed logins or requests", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 500, description = "Internal server error", body = ErrorBody),
-        (status = 503, description = "Temporarily unavailable", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        FormErrors,
     ),
 )]
 pub async fn token(
@@ -261,15 +275,9 @@ fn check_hint(form: &crate::http::form::Form) -> Result<(), ApiError> {
         (status = 400, description = "invalid_request", body = ErrorBody),
         (status = 401, description = "invalid_client: missing or wrong client credentials", body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Basic realm=...`"))),
-        (status = 404, description = "Unknown environment", body = ErrorBody),
-        (status = 408, description = "The request body did not arrive in time", body = ErrorBody),
-        (status = 413, description = "The request body is larger than 16 KiB", body = ErrorBody),
-        (status = 415, description = "The body is not form-encoded", body = ErrorBody),
         (status = 429, description = "Too many failed logins or requests", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 500, description = "Internal server error", body = ErrorBody),
-        (status = 503, description = "Temporarily unavailable", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        FormErrors,
     ),
 )]
 pub async fn revoke(
@@ -386,15 +394,9 @@ impl IntrospectionResponse {
         (status = 400, description = "invalid_request", body = ErrorBody),
         (status = 401, description = "invalid_client: missing or wrong introspector credentials", body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Basic realm=...`"))),
-        (status = 404, description = "Unknown environment", body = ErrorBody),
-        (status = 408, description = "The request body did not arrive in time", body = ErrorBody),
-        (status = 413, description = "The request body is larger than 16 KiB", body = ErrorBody),
-        (status = 415, description = "The body is not form-encoded", body = ErrorBody),
         (status = 429, description = "Too many requests", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 500, description = "Internal server error", body = ErrorBody),
-        (status = 503, description = "Temporarily unavailable", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        FormErrors,
     ),
 )]
 pub async fn introspect(
