@@ -34,6 +34,28 @@ fn token_response(grant: TokenGrant) -> Response {
     response
 }
 
+/// The error answers both WireCash endpoints share, for their OpenAPI entries (each
+/// lists its own 429 and 503 beside these).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // documentation only
+enum JsonErrors {
+    #[response(status = 400, description = "Invalid data provided")]
+    Invalid(ErrorBody),
+    #[response(status = 404, description = "Unknown environment")]
+    NotFound(ErrorBody),
+    #[response(status = 408, description = "The request body did not arrive in time")]
+    BodyTimeout(ErrorBody),
+    #[response(status = 413, description = "The request body is larger than 16 KiB")]
+    TooLarge(ErrorBody),
+    #[response(
+        status = 415,
+        description = "The body is not sent as `application/json`"
+    )]
+    NotJson(ErrorBody),
+    #[response(status = 500, description = "Internal server error")]
+    Internal(ErrorBody),
+}
+
 /// Exchanges a username and password for an access and a refresh token.
 #[utoipa::path(
     post,
@@ -53,14 +75,9 @@ fn token_response(grant: TokenGrant) -> Response {
     responses(
         (status = 200, description = "Successful response", body = AuthenticateResponse,
             headers(("Cache-Control" = String, description = "`no-store`"))),
-        (status = 400, description = "Invalid data provided", body = ErrorBody),
-        (status = 404, description = "Unknown environment", body = ErrorBody),
-        (status = 408, description = "The request body did not arrive in time", body = ErrorBody),
-        (status = 413, description = "The request body is larger than 16 KiB", body = ErrorBody),
-        (status = 415, description = "The body is not sent as `application/json`", body = ErrorBody),
+        JsonErrors,
         (status = 429, description = "Too many failed logins or requests", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 500, description = "Internal server error", body = ErrorBody),
         (status = 503, description = "Temporarily unavailable (storage unreachable, or too \
             many password checks queued)", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -99,14 +116,9 @@ pub async fn authenticate(
     responses(
         (status = 200, description = "Successful response", body = AuthenticateResponse,
             headers(("Cache-Control" = String, description = "`no-store`"))),
-        (status = 400, description = "Invalid data provided", body = ErrorBody),
-        (status = 404, description = "Unknown environment", body = ErrorBody),
-        (status = 408, description = "The request body did not arrive in time", body = ErrorBody),
-        (status = 413, description = "The request body is larger than 16 KiB", body = ErrorBody),
-        (status = 415, description = "The body is not sent as `application/json`", body = ErrorBody),
+        JsonErrors,
         (status = 429, description = "Too many requests from this address", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 500, description = "Internal server error", body = ErrorBody),
         (status = 503, description = "Temporarily unavailable (storage unreachable)",
             body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
