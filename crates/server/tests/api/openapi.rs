@@ -259,9 +259,8 @@ fn check_operation(doc: &Value, page: &Page) {
     }
 }
 
-#[tokio::test]
-async fn served_document_matches_the_reference_pages() {
-    let app = TestApp::spawn().await;
+/// `GET /openapi.json` of `app`: a 200 JSON document.
+async fn served_document(app: &TestApp) -> Value {
     let r = app
         .client
         .get(format!("{}/openapi.json", app.base))
@@ -270,7 +269,13 @@ async fn served_document_matches_the_reference_pages() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "application/json");
-    let doc: Value = r.json().await.unwrap();
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn served_document_matches_the_reference_pages() {
+    let app = TestApp::spawn().await;
+    let doc = served_document(&app).await;
     assert!(
         doc["openapi"].as_str().unwrap().starts_with("3.1."),
         "{}",
@@ -315,15 +320,7 @@ async fn served_document_matches_the_reference_pages() {
 async fn documented_length_limits_are_the_enforced_ones() {
     use wirecash_core::validate::{MAX_ACCESS_TOKEN, MAX_PASSWORD, MAX_USERNAME};
     let app = TestApp::spawn().await;
-    let doc: Value = app
-        .client
-        .get(format!("{}/openapi.json", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = served_document(&app).await;
     let schemas = &doc["components"]["schemas"];
     for (schema, field, max) in [
         ("AuthenticateRequest", "username", MAX_USERNAME),
@@ -356,15 +353,7 @@ async fn documented_length_limits_are_the_enforced_ones() {
 #[tokio::test]
 async fn every_documented_operation_is_routed() {
     let app = TestApp::spawn().await;
-    let doc: Value = app
-        .client
-        .get(format!("{}/openapi.json", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = served_document(&app).await;
     let mut operations = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
