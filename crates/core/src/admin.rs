@@ -50,6 +50,7 @@ impl Admin {
             password_hash: hash,
             disabled: false,
             created_at: self.clock.now(),
+            session_epoch: 0,
         };
         self.store
             .create_user(user.clone())

@@ -5,7 +5,12 @@
 use crate::clock::{UnixMillis, millis};
 use crate::crypto::{HASH_LEN, ct_eq};
 use crate::policy::TokenPolicy;
-use crate::store::SessionRecord;
+use crate::store::{SessionKind, SessionRecord};
+
+/// How far ahead of `now` a rotation's time may be and still count as just now: the
+/// clock skew between nodes that share a database. A clock stepped back by more is
+/// no reason to accept a replay (see `within_grace`).
+pub const MAX_CLOCK_SKEW_MS: i64 = 1_000;
 
 /// What a refresh request presented, already hashed.
 #[derive(Debug, Clone, Copy)]
@@ -87,6 +92,16 @@ pub fn is_expired(s: &SessionRecord, now: UnixMillis, policy: &TokenPolicy) -> b
                 .saturating_add(millis(policy.refresh_absolute_ttl))
 }
 
+/// Whether `now` falls in the grace window of a rotation at `rotated_at`. The window
+/// is `refresh_reuse_grace` long from the rotation and never wider: a clock that reads
+/// earlier than the rotation (stepped back, or a node behind the one that rotated) gets
+/// at most `MAX_CLOCK_SKEW_MS` of slack, never "as long as the clock is behind".
+pub fn within_grace(now: UnixMillis, rotated_at: UnixMillis, policy: &TokenPolicy) -> bool {
+    let grace = millis(policy.refresh_reuse_grace);
+    let since = now.saturating_sub(rotated_at);
+    since < grace && since >= -MAX_CLOCK_SKEW_MS.min(grace)
+}
+
 /// Decides a refresh. `session` is `None` when the token's session does not exist.
 pub fn decide(
     session: Option<&SessionRecord>,
@@ -97,6 +112,11 @@ pub fn decide(
     let Some(s) = session else {
         return Decision::Reject(Reject::UnknownSession);
     };
+    // A client_credentials session never handed out a refresh token: nothing of it
+    // refreshes, whatever is presented.
+    if s.kind != SessionKind::Refresh {
+        return Decision::Reject(Reject::UnknownSession);
+    }
     if s.revoked_at.is_some() {
         return Decision::Reject(Reject::Revoked);
     }
@@ -125,7 +145,7 @@ pub fn decide(
         if !is_prev {
             return Decision::Reject(Reject::Mismatch);
         }
-        let in_grace = now.saturating_sub(s.rotated_at) < millis(policy.refresh_reuse_grace);
+        let in_grace = within_grace(now, s.rotated_at, policy);
         let same_access = match p.access_hash {
             Some(a) => s.prev_access_hash.is_some_and(|h| ct_eq(a, &h)),
             None => true,
@@ -167,6 +187,7 @@ mod tests {
         SessionRecord {
             id: 7,
             env: "sandbox".into(),
+            kind: SessionKind::Refresh,
             user_id: "u1".into(),
             username: "alice".into(),
             user_disabled: false,
@@ -268,6 +289,48 @@ mod tests {
         assert_eq!(decide(Some(&s), &p, 1_000, &policy()), Decision::Replay);
         assert_eq!(decide(Some(&s), &p, 10_999, &policy()), Decision::Replay);
         assert_eq!(decide(Some(&s), &p, 11_000, &policy()), Decision::Reuse);
+    }
+
+    #[test]
+    fn a_clock_stepped_back_does_not_widen_the_grace_window() {
+        // Rotated at 1 000; the clock then reads an hour earlier. Before, every instant
+        // until the clock caught up counted as inside the window.
+        let s = session();
+        let hour_back = 1_000 - 3_600_000;
+        assert_eq!(
+            decide(Some(&s), &presented(0, &H0, &A0), hour_back, &policy()),
+            Decision::Reuse
+        );
+        assert_eq!(
+            decide(Some(&s), &presented(0, &H0, &A0), 1_000 - 1_001, &policy()),
+            Decision::Reuse
+        );
+        // A node a little behind the one that rotated (clock skew) still replays.
+        assert_eq!(
+            decide(Some(&s), &presented(0, &H0, &A0), 1_000 - 500, &policy()),
+            Decision::Replay
+        );
+        // With no grace at all, no slack either.
+        let none = TokenPolicy {
+            refresh_reuse_grace: Duration::ZERO,
+            ..policy()
+        };
+        assert_eq!(
+            decide(Some(&s), &presented(0, &H0, &A0), 1_000 - 500, &none),
+            Decision::Reuse
+        );
+    }
+
+    #[test]
+    fn a_client_credentials_session_never_refreshes() {
+        let s = SessionRecord {
+            kind: SessionKind::ClientCredentials,
+            ..session()
+        };
+        assert_eq!(
+            decide(Some(&s), &presented(1, &H1, &A1), 2_000, &policy()),
+            Decision::Reject(Reject::UnknownSession)
+        );
     }
 
     #[test]

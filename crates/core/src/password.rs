@@ -2,6 +2,13 @@
 //! never starve the async runtime, with a dummy hash for unknown users so that "no such
 //! user" costs the same time as "wrong password".
 //!
+//! Stored hashes keep the parameters they were made with until their next successful
+//! login, so after a parameter change a check costs what its stored hash says. The
+//! hasher is calibrated with the parameters in use (`calibrate`): the dummy hash takes
+//! the most expensive of them, and every check of a cheaper hash says how long to wait
+//! before answering a failure (`Verified::pad`) so that it takes as long as one of the
+//! most expensive — scaled from the check's own measured time, so it follows the load.
+//!
 //! Each pool thread owns one Argon2 work area (19 MiB at the OWASP defaults) and reuses
 //! it for every hash. Allocating it per hash made glibc keep a retired 19 MiB block in
 //! the arena of every thread that ever hashed (RSS grew past 500 MiB under login load,
@@ -13,8 +20,10 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use std::str::FromStr as _;
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -36,6 +45,26 @@ pub struct Verified {
     pub ok: bool,
     /// The stored hash uses other parameters than the configured ones.
     pub needs_rehash: bool,
+    /// How much longer a check with the most expensive parameters in use would have
+    /// taken: a failure is answered no sooner (zero for the dummy and the costliest).
+    pub pad: Duration,
+}
+
+/// Longest `Verified::pad`: a bound on what a wildly cheap stored hash can cost a
+/// failed login in waiting.
+const MAX_PAD: Duration = Duration::from_secs(5);
+
+/// What failures are made to cost: the dummy hash (for unknown users), made with the
+/// most expensive parameters in use, and that cost in Argon2 block passes.
+struct Calibration {
+    dummy_hash: String,
+    max_cost: u64,
+}
+
+/// The work of an Argon2 check in block passes (memory × iterations; lanes run one
+/// after another in this build, so parallelism adds none).
+fn cost(params: &Params) -> u64 {
+    u64::from(params.m_cost()) * u64::from(params.t_cost())
 }
 
 /// A job with the time it was queued (for the wait-time histogram) and the place it holds.
@@ -75,7 +104,7 @@ enum Job {
 struct Shared {
     params: PasswordParams,
     argon: Argon2<'static>,
-    dummy_hash: String,
+    calibration: RwLock<Arc<Calibration>>,
 }
 
 /// Hashes and verifies passwords.
@@ -128,15 +157,24 @@ impl Shared {
         Ok(hash.to_string())
     }
 
+    fn calibration(&self) -> Arc<Calibration> {
+        match self.calibration.read() {
+            Ok(c) => Arc::clone(&c),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
     fn verify(&self, password: &[u8], stored: Option<&str>, memory: &mut Vec<Block>) -> Verified {
         let refused = Verified {
             ok: false,
             needs_rehash: false,
+            pad: Duration::ZERO,
         };
+        let calibration = self.calibration();
         let (hash, real) = match stored.and_then(|s| PasswordHash::new(s).ok()) {
             Some(h) => (h, true),
             // Unknown user (or an unreadable hash): spend the same work on the dummy.
-            None => match PasswordHash::new(&self.dummy_hash) {
+            None => match PasswordHash::new(&calibration.dummy_hash) {
                 Ok(h) => (h, false),
                 Err(_) => return refused,
             },
@@ -160,6 +198,7 @@ impl Shared {
             // grow this thread's area once; it stays bounded by the stored hashes.
             memory.resize(blocks, Block::default());
         }
+        let started = Instant::now();
         let mut out = vec![0u8; expected.len()];
         let computed = argon.hash_password_into_with_memory(
             password,
@@ -167,6 +206,7 @@ impl Shared {
             &mut out,
             &mut memory[..blocks],
         );
+        let took = started.elapsed();
         let ok = computed.is_ok() && ct_eq(&out, expected.as_bytes()) && real;
         let current = hash.algorithm.as_str() == "argon2id"
             && hash.version == Some(0x13)
@@ -176,8 +216,47 @@ impl Shared {
         Verified {
             ok,
             needs_rehash: ok && !current,
+            pad: pad_for(took, cost(&params), calibration.max_cost),
         }
     }
+}
+
+/// How much longer than `took` (a check costing `cost`) a check costing `max_cost`
+/// takes, on the same machine under the same load.
+fn pad_for(took: Duration, cost: u64, max_cost: u64) -> Duration {
+    if cost == 0 || cost >= max_cost {
+        return Duration::ZERO;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let factor = (max_cost - cost) as f64 / cost as f64;
+    took.mul_f64(factor).min(MAX_PAD)
+}
+
+/// A hash of a random password with `params`, made on a blocking thread.
+async fn dummy_hash(params: Params) -> Result<String, Error> {
+    tokio::task::spawn_blocking(move || {
+        let mut pw = [0u8; 32];
+        random_bytes(&mut pw)?;
+        let mut salt = [0u8; 16];
+        random_bytes(&mut salt)?;
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let mut memory = vec![Block::default(); params.block_count()];
+        let failed = |e: &dyn std::fmt::Display| Error::Internal(format!("dummy hash: {e}"));
+        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        argon
+            .hash_password_into_with_memory(&pw, &salt, &mut out, &mut memory)
+            .map_err(|e| failed(&e))?;
+        let hash = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params).map_err(|e| failed(&e))?,
+            salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
+            hash: Some(Output::new(&out).map_err(|e| failed(&e))?),
+        };
+        Ok(hash.to_string())
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("dummy hash: {e}")))?
 }
 
 /// How much lower than the rest of the process the hashing threads run (nice levels).
@@ -244,11 +323,17 @@ impl PasswordHasher {
         let mut shared = Shared {
             params,
             argon,
-            dummy_hash: String::new(),
+            calibration: RwLock::new(Arc::new(Calibration {
+                dummy_hash: String::new(),
+                max_cost: 0,
+            })),
         };
         let mut pw = [0u8; 32];
         random_bytes(&mut pw)?;
-        shared.dummy_hash = shared.hash(&pw, &mut memory)?;
+        shared.calibration = RwLock::new(Arc::new(Calibration {
+            dummy_hash: shared.hash(&pw, &mut memory)?,
+            max_cost: cost(shared.argon.params()),
+        }));
         drop(memory);
         let shared = Arc::new(shared);
         let places = threads * (QUEUE_PER_THREAD + 1);
@@ -271,6 +356,39 @@ impl PasswordHasher {
             taken: Arc::new(AtomicUsize::new(0)),
             places,
         })
+    }
+
+    /// Calibrates failures to the most expensive of the configured parameters and
+    /// `in_use`, the parameter parts (`m=…,t=…,p=…`) of the stored hashes (unreadable
+    /// ones are ignored): the dummy hash takes those parameters, and cheaper checks pad
+    /// their failures to their cost. Returns that cost in block passes.
+    pub async fn calibrate(&self, in_use: &[String]) -> Result<u64, Error> {
+        let mut most = self.shared.argon.params().clone();
+        for p in in_use {
+            let parsed = ParamsString::from_str(p)
+                .ok()
+                .and_then(|s| Params::try_from(&s).ok());
+            if let Some(params) = parsed
+                && cost(&params) > cost(&most)
+            {
+                most = params;
+            }
+        }
+        let current = self.shared.calibration();
+        let max_cost = cost(&most);
+        if max_cost == current.max_cost {
+            return Ok(max_cost);
+        }
+        let dummy_hash = dummy_hash(most).await?;
+        let calibration = Arc::new(Calibration {
+            dummy_hash,
+            max_cost,
+        });
+        match self.shared.calibration.write() {
+            Ok(mut c) => *c = calibration,
+            Err(poisoned) => *poisoned.into_inner() = calibration,
+        }
+        Ok(max_cost)
     }
 
     /// Takes a place in the pool for one password check or hash, or says `Unavailable`
@@ -419,13 +537,7 @@ mod tests {
                 Some(stored.clone()),
             )
             .await?;
-        assert_eq!(
-            ok,
-            Verified {
-                ok: true,
-                needs_rehash: false
-            }
-        );
+        assert_eq!((ok.ok, ok.needs_rehash), (true, false));
         let bad = h
             .verify(h.reserve()?, Zeroizing::new("s3cret!".into()), Some(stored))
             .await?;
@@ -468,13 +580,7 @@ mod tests {
                 Some(theirs.clone()),
             )
             .await?;
-        assert_eq!(
-            v,
-            Verified {
-                ok: true,
-                needs_rehash: true
-            }
-        );
+        assert_eq!((v.ok, v.needs_rehash), (true, true));
         assert!(
             !h.verify(
                 h.reserve()?,
@@ -501,13 +607,42 @@ mod tests {
         let v = new
             .verify(new.reserve()?, Zeroizing::new("pw".into()), Some(stored))
             .await?;
-        assert_eq!(
-            v,
-            Verified {
-                ok: true,
-                needs_rehash: true
-            }
-        );
+        assert_eq!((v.ok, v.needs_rehash), (true, true));
+        Ok(())
+    }
+
+    #[test]
+    fn a_cheap_check_pads_to_the_cost_of_the_dearest_in_proportion() {
+        let ms = Duration::from_millis;
+        assert_eq!(pad_for(ms(10), 100, 400), ms(30));
+        assert_eq!(pad_for(ms(10), 400, 400), Duration::ZERO);
+        assert_eq!(pad_for(ms(10), 800, 400), Duration::ZERO);
+        assert_eq!(pad_for(ms(10), 0, 400), Duration::ZERO);
+        assert_eq!(pad_for(ms(100), 1, 1_000_000), MAX_PAD);
+    }
+
+    #[tokio::test]
+    async fn calibration_takes_the_dearest_parameters_in_use() -> Result<(), Error> {
+        let h = PasswordHasher::new(CHEAP, 1)?;
+        let stored = h.hash(Zeroizing::new("pw".into())).await?;
+        // Nothing dearer in use: no pad anywhere.
+        assert_eq!(h.calibrate(&["m=32,t=1,p=1".into()]).await?, 64);
+        let h = &h;
+        let wrong = |stored: Option<String>| async move {
+            h.verify(h.reserve()?, Zeroizing::new("nope".into()), stored)
+                .await
+        };
+        assert_eq!(wrong(Some(stored.clone())).await?.pad, Duration::ZERO);
+        // A dearer stored hash (and garbage, which is ignored): cheap checks pad, and
+        // the dummy for unknown names costs the dearest and needs none.
+        let in_use = [
+            "m=1024,t=2,p=1".to_string(),
+            "garbage".into(),
+            "m=64,t=1,p=1".into(),
+        ];
+        assert_eq!(h.calibrate(&in_use).await?, 2048);
+        assert!(wrong(Some(stored)).await?.pad > Duration::ZERO);
+        assert_eq!(wrong(None).await?.pad, Duration::ZERO);
         Ok(())
     }
 

@@ -3,12 +3,10 @@
 //! and a `Store`. One instance serves every configured environment.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use jsonwebtoken::jwk::JwkSet;
-use tracing::{info, warn};
 
 use crate::metrics::store as timed;
 use zeroize::Zeroizing;
@@ -17,14 +15,16 @@ use wirecash_proto::AccessTokenClaims;
 
 use crate::clock::{Clock, UnixMillis, millis};
 use crate::crypto::{EnvSecrets, HASH_LEN, MasterKey, Sealer, keyed_hash, random_bytes};
-use crate::error::{Error, StoreError};
+use crate::error::Error;
 use crate::keys::{KeySet, SigningKey};
 use crate::lifecycle::{Decision, Presented, Reject, decide};
 use crate::password::PasswordHasher;
 use crate::policy::TokenPolicy;
-use crate::store::{NewSession, PurgeCutoffs, Rotation, RotationGuard, Store, UserRecord};
+use crate::store::{PurgeCutoffs, Rotation, RotationGuard, Store, UserRecord};
 
+mod login;
 mod standard;
+pub use login::AccessGrant;
 pub use standard::{ActiveToken, TokenKind, validate_introspector_name, verify_access_token};
 
 /// What a successful authenticate or refresh hands out.
@@ -81,11 +81,8 @@ pub struct ServiceOptions {
     pub environments: Vec<String>,
     /// How often keys are re-read from the store (bounds how late a node sees a rotation).
     pub key_reload_interval: Duration,
-    /// Failed logins per username before it is locked (`0`: no limit).
-    pub login_max_failures: u32,
-    /// Failed logins per client address, across usernames, before it is locked (`0`: no
-    /// limit).
-    pub address_max_failures: u32,
+    /// Failed-login limits (SPEC §10; `crate::lockout`).
+    pub limits: crate::lockout::Limits,
 }
 
 /// The token service.
@@ -97,8 +94,7 @@ pub struct AuthService {
     envs: HashMap<String, Arc<Environment>>,
     wrapper: Sealer,
     key_reload_interval: Duration,
-    login_max_failures: u32,
-    address_max_failures: u32,
+    limits: crate::lockout::Limits,
 }
 
 const INVALID_CREDENTIALS: &str = "invalid username or password";
@@ -136,8 +132,7 @@ impl AuthService {
             envs,
             wrapper: master.key_wrapper()?,
             key_reload_interval: options.key_reload_interval,
-            login_max_failures: options.login_max_failures,
-            address_max_failures: options.address_max_failures,
+            limits: options.limits,
         };
         for env in service.envs.values() {
             if service.store.list_keys(&env.name).await?.is_empty() {
@@ -155,7 +150,17 @@ impl AuthService {
             }
         }
         service.reload_keys().await?;
+        service.calibrate_password_checks().await?;
         Ok(service)
+    }
+
+    /// Calibrates failed-login timing to the password-hash parameters in use, so that
+    /// a failure takes as long whether or not the name exists (SPEC §10). Run at start
+    /// and now and then, as the stored hashes' parameters change only by admin actions.
+    pub async fn calibrate_password_checks(&self) -> Result<(), Error> {
+        let in_use = timed("password_hash_params", self.store.password_hash_params()).await?;
+        self.hasher.calibrate(&in_use).await?;
+        Ok(())
     }
 
     /// The environment called `name`, if served.
@@ -219,246 +224,6 @@ impl AuthService {
     pub fn jwks(&self, env: &str) -> Result<JwkSet, Error> {
         let env = self.env(env)?;
         Ok(env.keys().jwks(self.clock.now(), self.key_keep()))
-    }
-
-    /// Exchanges a username and password for a new session's tokens.
-    pub async fn authenticate(
-        &self,
-        env: &str,
-        username: &str,
-        password: Zeroizing<String>,
-        client: Option<IpAddr>,
-    ) -> Result<TokenGrant, Error> {
-        self.authenticate_via(env, username, password, client, "authenticate")
-            .await
-    }
-
-    /// `authenticate`, with `via` naming the endpoint in the audit log.
-    pub async fn authenticate_via(
-        &self,
-        env: &str,
-        username: &str,
-        password: Zeroizing<String>,
-        client: Option<IpAddr>,
-        via: &'static str,
-    ) -> Result<TokenGrant, Error> {
-        let result = self.login(env, username, password, client, via).await;
-        crate::metrics::login(&result);
-        result
-    }
-
-    async fn login(
-        &self,
-        env: &str,
-        username: &str,
-        password: Zeroizing<String>,
-        client: Option<IpAddr>,
-        via: &'static str,
-    ) -> Result<TokenGrant, Error> {
-        let user = self
-            .check_credentials(env, username, password, client, via)
-            .await?;
-        let env = self.env(env)?;
-        let (grant, sid) = self.create_session(env, &user).await?;
-        crate::audit::login_ok(&env.name, &user.id, sid, client, via);
-        Ok(grant)
-    }
-
-    /// Checks an API user's credentials used as OAuth 2.0 client credentials (RFC 6749
-    /// §2.3.1) without starting a session: the same lockout, counting and timing as
-    /// `authenticate`. `via` names the endpoint in the audit log.
-    pub async fn authenticate_client(
-        &self,
-        env: &str,
-        username: &str,
-        password: Zeroizing<String>,
-        client: Option<IpAddr>,
-        via: &'static str,
-    ) -> Result<UserRecord, Error> {
-        let result = self
-            .check_credentials(env, username, password, client, via)
-            .await;
-        crate::metrics::login(&result);
-        result
-    }
-
-    async fn check_credentials(
-        &self,
-        env: &str,
-        username: &str,
-        password: Zeroizing<String>,
-        client: Option<IpAddr>,
-        via: &'static str,
-    ) -> Result<UserRecord, Error> {
-        let env = self.env(env)?;
-        // A place in the hashing pool first: when the pool is busy and its queue full
-        // (a login flood), the login is refused at once, before it costs a store lookup
-        // that the requests still being served would have to wait behind.
-        let place = self.hasher.reserve()?;
-        let guards = self.login_guards(env, username, client);
-        // A locked username or address is refused before any password check, with the
-        // right password too: the answer must not tell whether a guess was right.
-        if !guards.is_empty() {
-            let keys: Vec<[u8; HASH_LEN]> = guards.iter().map(|g| g.key).collect();
-            let now = self.clock.now();
-            let locked = timed(
-                "login_locked_until",
-                self.store.login_locked_until(&keys, now),
-            );
-            if let Some(until) = locked.await? {
-                let wait = crate::lockout::retry_after_secs(until, now);
-                crate::audit::login_locked(&env.name, wait, client, via);
-                return Err(Error::Locked(wait));
-            }
-        }
-        // A name no user can have (control characters, such as NUL, which PostgreSQL
-        // refuses in text) is looked up nowhere, and answered like an unknown user.
-        let user = match crate::validate::username(username) {
-            Ok(_) => timed("find_user", self.store.find_user(&env.name, username)).await?,
-            Err(_) => None,
-        };
-        let stored = user.as_ref().map(|u| u.password_hash.clone());
-        // Unknown user, wrong password and disabled user take the same path and time:
-        // one Argon2 verification, then the same answer.
-        let verified = self.hasher.verify(place, password.clone(), stored).await?;
-        let user = match user {
-            Some(u) if verified.ok && !u.disabled => u,
-            _ => {
-                crate::audit::login_failed(&env.name, client, via);
-                self.count_failure(env, &guards, client).await?;
-                return Err(Error::InvalidGrant(INVALID_CREDENTIALS));
-            }
-        };
-        if let Some(g) = guards.iter().find(|g| g.kind == "username") {
-            timed(
-                "clear_login_failures",
-                self.store.clear_login_failures(&g.key),
-            )
-            .await?;
-        }
-        if verified.needs_rehash {
-            self.spawn_rehash(&user, password);
-        }
-        Ok(user)
-    }
-
-    /// The failure counters an authenticate of `username` from `client` touches.
-    fn login_guards(
-        &self,
-        env: &Environment,
-        username: &str,
-        client: Option<IpAddr>,
-    ) -> Vec<Guard> {
-        let mut guards = Vec::with_capacity(2);
-        if self.login_max_failures > 0 {
-            guards.push(Guard {
-                kind: "username",
-                key: guard_key(env, b"user", username.as_bytes()),
-                max: self.login_max_failures,
-            });
-        }
-        if let (Some(ip), true) = (client, self.address_max_failures > 0) {
-            guards.push(Guard {
-                kind: "address",
-                key: guard_key(env, b"addr", &ip_bytes(ip)),
-                max: self.address_max_failures,
-            });
-        }
-        guards
-    }
-
-    /// Counts a failed login against every guard and locks those that reached their limit.
-    async fn count_failure(
-        &self,
-        env: &Environment,
-        guards: &[Guard],
-        client: Option<IpAddr>,
-    ) -> Result<(), Error> {
-        let now = self.clock.now();
-        let forget_before = now.saturating_sub(millis(crate::lockout::FORGET_AFTER));
-        for g in guards {
-            let failures = timed(
-                "record_login_failure",
-                self.store.record_login_failure(&g.key, now, forget_before),
-            )
-            .await?;
-            if let Some(lock) = crate::lockout::lock_for(failures, g.max) {
-                let until = now.saturating_add(millis(lock));
-                timed("lock_login", self.store.lock_login(&g.key, until)).await?;
-                crate::metrics::lockout(g.kind);
-                crate::audit::lockout(&env.name, g.kind, failures, lock.as_secs(), client);
-            }
-        }
-        Ok(())
-    }
-
-    /// Deletes failed-login counters nobody needs any more.
-    pub async fn purge_login_failures(&self) -> Result<u64, Error> {
-        let now = self.clock.now();
-        let before = now.saturating_sub(millis(crate::lockout::FORGET_AFTER));
-        Ok(timed(
-            "purge_login_failures",
-            self.store.purge_login_failures(before),
-        )
-        .await?)
-    }
-
-    fn spawn_rehash(&self, user: &UserRecord, password: Zeroizing<String>) {
-        let hasher = Arc::clone(&self.hasher);
-        let store = Arc::clone(&self.store);
-        let (user_id, old) = (user.id.clone(), user.password_hash.clone());
-        tokio::spawn(async move {
-            let result = match hasher.hash(password).await {
-                Ok(new) => timed(
-                    "rehash_password",
-                    store.rehash_password(&user_id, &old, &new),
-                )
-                .await
-                .map_err(Error::from),
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(()) => info!(user_id = %user_id, "password rehashed with current parameters"),
-                Err(e) => warn!(user_id = %user_id, error = %e, "password rehash failed"),
-            }
-        });
-    }
-
-    async fn create_session(
-        &self,
-        env: &Environment,
-        user: &UserRecord,
-    ) -> Result<(TokenGrant, i64), Error> {
-        for _ in 0..3 {
-            let now = self.clock.now();
-            let id = new_session_id(now)?;
-            let refresh = crate::token::RefreshToken::first(id, &env.secrets)?;
-            let minted = self.mint_access(env, &user.id, &user.username, id, 0, now)?;
-            let session = NewSession {
-                id,
-                env: env.name.clone(),
-                user_id: user.id.clone(),
-                created_at: now,
-                current_hash: refresh.hash(&env.secrets),
-                current_access_hash: minted.hash,
-                access_token_sealed: minted.sealed,
-                access_expires_at: minted.expires_at,
-            };
-            let max = self.policy.max_sessions_per_user;
-            match timed("create_session", self.store.create_session(session, max)).await {
-                Ok(()) => {
-                    let grant = TokenGrant {
-                        access_token: minted.token.to_string(),
-                        expires_in: self.policy.access_ttl.as_secs(),
-                        refresh_token: refresh.encode(),
-                    };
-                    return Ok((grant, id));
-                }
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Internal("could not allocate a session id".into()))
     }
 
     /// Rotates a session's refresh token (SPEC §2): see `lifecycle::decide` for the rules.
@@ -614,10 +379,13 @@ impl AuthService {
                     }
                     crate::metrics::refresh("grace_replay");
                     crate::audit::refresh_replayed(&env.name, sid, presented.generation());
+                    // Never more than a fresh token's lifetime, whatever the clock did.
                     let remaining = s.access_expires_at.saturating_sub(now).max(0) / 1000;
                     return Ok(TokenGrant {
                         access_token: access,
-                        expires_in: u64::try_from(remaining).unwrap_or(0),
+                        expires_in: u64::try_from(remaining)
+                            .unwrap_or(0)
+                            .min(self.policy.access_ttl.as_secs()),
                         refresh_token: next.encode(),
                     });
                 }
@@ -782,35 +550,6 @@ impl AuthService {
             self.store.purge_sessions(cursor, batch, cutoffs),
         )
         .await?)
-    }
-}
-
-/// One failure counter of a login attempt.
-struct Guard {
-    kind: &'static str,
-    key: [u8; HASH_LEN],
-    max: u32,
-}
-
-/// The stored key of a counter: a keyed hash, so names typed into the username field
-/// (sometimes passwords) are never stored.
-fn guard_key(env: &Environment, kind: &[u8], value: &[u8]) -> [u8; HASH_LEN] {
-    let mut data = Vec::with_capacity(kind.len() + 1 + value.len());
-    data.extend_from_slice(kind);
-    data.push(0);
-    data.extend_from_slice(value);
-    keyed_hash(&env.secrets.login_guard, &data)
-}
-
-/// An address as counted: IPv4 and IPv4-mapped IPv6 alike; an IPv6 client by its /64
-/// (one host usually holds the whole /64, so counting single addresses would be void).
-fn ip_bytes(ip: IpAddr) -> Vec<u8> {
-    match ip {
-        IpAddr::V4(v4) => v4.octets().to_vec(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.octets().to_vec(),
-            None => v6.octets()[..8].to_vec(),
-        },
     }
 }
 

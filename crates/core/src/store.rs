@@ -22,7 +22,46 @@ pub struct UserRecord {
     pub disabled: bool,
     /// Creation time.
     pub created_at: UnixMillis,
+    /// Moves on with every change that ends all of the user's sessions (a password
+    /// change, a disable, a revoke of every session): a login checked against the user
+    /// as it was before such a change makes no session (`create_session`).
+    pub session_epoch: i64,
 }
+
+/// What made a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SessionKind {
+    /// A login (`/authenticate`, the `password` grant): a refresh-token family.
+    Refresh,
+    /// A `client_credentials` grant: an access token alone, never refreshed (RFC 6749
+    /// §4.4.3). Counted apart, so machine-to-machine token fetches never end a
+    /// refreshable session.
+    ClientCredentials,
+}
+
+impl SessionKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Refresh => "refresh",
+            SessionKind::ClientCredentials => "client_credentials",
+        }
+    }
+
+    /// The kind of a stored name; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "refresh" => Some(SessionKind::Refresh),
+            "client_credentials" => Some(SessionKind::ClientCredentials),
+            _ => None,
+        }
+    }
+}
+
+/// Revoked sessions kept per user and kind (for audits and for telling a revoked token
+/// from an unknown one); older revoked ones go when a new session is made, so that no
+/// login/revoke loop grows the table (SPEC §2).
+pub const REVOKED_SESSIONS_KEPT: u32 = 16;
 
 /// A session (token family) as the refresh path needs it, with its user's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +70,8 @@ pub struct SessionRecord {
     pub id: i64,
     /// Environment.
     pub env: String,
+    /// What made it (only `Refresh` sessions rotate).
+    pub kind: SessionKind,
     /// Owner.
     pub user_id: String,
     /// Owner's username (joined, for the binding check).
@@ -70,8 +111,13 @@ pub struct NewSession {
     pub id: i64,
     /// Environment.
     pub env: String,
+    /// What makes it.
+    pub kind: SessionKind,
     /// Owner.
     pub user_id: String,
+    /// The owner's `session_epoch` as the login read it: the session is made only if
+    /// the owner still has it (and still exists and is enabled).
+    pub user_epoch: i64,
     /// Now.
     pub created_at: UnixMillis,
     /// Hash of refresh token generation 0.
@@ -136,6 +182,8 @@ pub struct RotationGuard {
 pub struct SessionSummary {
     /// Id.
     pub id: i64,
+    /// What made it.
+    pub kind: SessionKind,
     /// Owner's username.
     pub username: String,
     /// Authenticate time.
@@ -188,8 +236,8 @@ pub trait UserStore: Send + Sync {
     async fn find_user(&self, env: &str, username: &str) -> Result<Option<UserRecord>, StoreError>;
     /// All users of an environment, by name.
     async fn list_users(&self, env: &str) -> Result<Vec<UserRecord>, StoreError>;
-    /// Enables or disables; disabling revokes every session of the user in the same
-    /// transaction. `NotFound` if there is no such user.
+    /// Enables or disables; disabling revokes every session of the user and moves its
+    /// `session_epoch` on, in the same transaction. `NotFound` if there is no such user.
     async fn set_user_disabled(
         &self,
         env: &str,
@@ -197,8 +245,9 @@ pub trait UserStore: Send + Sync {
         disabled: bool,
         now: UnixMillis,
     ) -> Result<(), StoreError>;
-    /// Replaces the password hash and revokes every session of the user (a password
-    /// change ends sessions, ASVS 7.4.3).
+    /// Replaces the password hash, revokes every session of the user and moves its
+    /// `session_epoch` on, in one transaction (a password change ends sessions, ASVS
+    /// 7.4.3).
     async fn change_password(
         &self,
         env: &str,
@@ -216,18 +265,27 @@ pub trait UserStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Deletes a user and all their sessions.
     async fn delete_user(&self, env: &str, username: &str) -> Result<(), StoreError>;
+    /// The distinct parameter parts (`m=…,t=…,p=…`) of the stored Argon2id (v=19)
+    /// password hashes: what a password check can cost (the timing defence).
+    async fn password_hash_params(&self) -> Result<Vec<String>, StoreError>;
 }
 
 /// Sessions and their refresh tokens.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// Inserts a session and then ends the user's least recently used live sessions
-    /// beyond `max_live`, in one transaction. `Conflict` if the id is taken.
+    /// Inserts a session if its owner still exists, is enabled and still has
+    /// `session.user_epoch` — checked in the same transaction as the insert, so that a
+    /// login checked against the user as it was before a password change, a disable, a
+    /// revoke of every session or a delete makes no session (`NotFound` then). In the
+    /// same transaction, ends the owner's least recently used live sessions of the same
+    /// kind beyond `max_live` and deletes its revoked sessions of that kind beyond the
+    /// newest `REVOKED_SESSIONS_KEPT`. `Conflict` if the id is taken.
     async fn create_session(&self, session: NewSession, max_live: u32) -> Result<(), StoreError>;
     /// Reads a session with its user's state.
     async fn load_session(&self, env: &str, id: i64) -> Result<Option<SessionRecord>, StoreError>;
     /// Applies a rotation if nothing changed since it was decided; `Ok(false)` if the
-    /// compare-and-set lost (another rotation or a revocation came first).
+    /// compare-and-set lost (another rotation or a revocation came first). Only
+    /// `Refresh` sessions rotate.
     async fn rotate(&self, rotation: Rotation) -> Result<bool, StoreError>;
     /// `rotate`, applied only if `guard` holds as well: one statement, no prior read.
     /// `Ok(false)` when anything differs; the caller then reads and decides.
@@ -244,7 +302,8 @@ pub trait SessionStore: Send + Sync {
         now: UnixMillis,
         reason: &str,
     ) -> Result<bool, StoreError>;
-    /// Revokes every live session of a user; returns how many.
+    /// Revokes every live session of a user and moves its `session_epoch` on, in one
+    /// transaction; returns how many sessions.
     async fn revoke_user_sessions(
         &self,
         env: &str,
@@ -304,33 +363,55 @@ pub trait TransferStore: Send + Sync {
     async fn all_introspectors(&self) -> Result<Vec<IntrospectorRecord>, StoreError>;
 }
 
-/// Failed-login counters for brute-force protection (SPEC §2), shared by every node.
-/// A key is a keyed hash of what is counted (a username, a client address), never the
-/// name itself: mistyped passwords in the username field are not stored.
+/// One failed-login counter as stored; all zero when it has no row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GuardCounter {
+    /// Failed logins counted so far.
+    pub failures: u32,
+    /// When the last one was counted.
+    pub last_failure_at: UnixMillis,
+    /// No login is checked before this.
+    pub locked_until: UnixMillis,
+    /// Logins admitted and not yet decided (their password check is running).
+    pub pending: u32,
+    /// When the last of them was admitted.
+    pub reserved_at: UnixMillis,
+    /// Last successful login (on the counter of one username from one address).
+    pub succeeded_at: UnixMillis,
+}
+
+impl GuardCounter {
+    /// Whether the counter holds nothing worth a row.
+    pub fn is_empty(&self) -> bool {
+        *self == GuardCounter::default()
+    }
+}
+
+/// A change of failed-login counters, decided by the lockout rules (`crate::lockout`)
+/// and applied by a store in one atomic step.
+pub type GuardUpdate = Box<dyn FnOnce(&mut [GuardCounter]) + Send>;
+
+/// Failed-login counters for brute-force protection (SPEC §10), shared by every node.
+/// A key is a keyed hash of what is counted (a username from an address, an address, a
+/// username), never the name itself: mistyped passwords in the username field are not
+/// stored. The rules live in `crate::lockout`; a store only makes each change atomic.
 #[async_trait]
 pub trait LoginGuardStore: Send + Sync {
-    /// The latest lock among `keys` that lasts beyond `now`, if any.
-    async fn login_locked_until(
+    /// Reads the counters of `keys` (a missing one as all zero), lets `update` change
+    /// them and writes them back, as one atomic step with respect to every other call on
+    /// any of these keys, on every node. Counters left empty are deleted.
+    async fn update_login_guards(
         &self,
         keys: &[[u8; HASH_LEN]],
-        now: UnixMillis,
-    ) -> Result<Option<UnixMillis>, StoreError>;
-    /// Counts one failure for `key` at `now` and returns the count so far; a count whose
-    /// last failure was at or before `forget_before` starts again from 1. Atomic under
-    /// concurrency: n failures at once count n.
-    async fn record_login_failure(
+        update: GuardUpdate,
+    ) -> Result<(), StoreError>;
+    /// Deletes counters whose last failure, lock and admission all ended before `before`
+    /// and whose last success was before `succeeded_before`; returns how many.
+    async fn purge_login_failures(
         &self,
-        key: &[u8; HASH_LEN],
-        now: UnixMillis,
-        forget_before: UnixMillis,
-    ) -> Result<u32, StoreError>;
-    /// Locks `key` until `until` (an existing later lock stays).
-    async fn lock_login(&self, key: &[u8; HASH_LEN], until: UnixMillis) -> Result<(), StoreError>;
-    /// Forgets the failures of `key` (after a successful login).
-    async fn clear_login_failures(&self, key: &[u8; HASH_LEN]) -> Result<(), StoreError>;
-    /// Deletes counters whose last failure and lock both ended before `before`; returns
-    /// how many.
-    async fn purge_login_failures(&self, before: UnixMillis) -> Result<u64, StoreError>;
+        before: UnixMillis,
+        succeeded_before: UnixMillis,
+    ) -> Result<u64, StoreError>;
 }
 
 /// A resource server allowed to call `POST /{env}/introspect` (RFC 7662 §2.1).

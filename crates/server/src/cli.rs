@@ -454,8 +454,8 @@ async fn session(config: &Config, cmd: SessionCommand) -> anyhow::Result<()> {
         SessionCommand::List { env, user, limit } => {
             check_env(config, &env)?;
             println!(
-                "{:<20}  {:<20}  {:<20}  {:>10}  {:<28}  USERNAME",
-                "ID", "CREATED", "LAST USED", "ROTATIONS", "STATE"
+                "{:<20}  {:<18}  {:<20}  {:<20}  {:>10}  {:<28}  USERNAME",
+                "ID", "KIND", "CREATED", "LAST USED", "ROTATIONS", "STATE"
             );
             for s in a
                 .sessions(&env, user.as_deref(), limit)
@@ -468,8 +468,9 @@ async fn session(config: &Config, cmd: SessionCommand) -> anyhow::Result<()> {
                     (None, _) => "live".to_string(),
                 };
                 println!(
-                    "{:<20}  {:<20}  {:<20}  {:>10}  {:<28}  {}",
+                    "{:<20}  {:<18}  {:<20}  {:<20}  {:>10}  {:<28}  {}",
                     s.id,
+                    s.kind.as_str(),
                     time(s.created_at),
                     time(s.last_used_at),
                     s.generation,

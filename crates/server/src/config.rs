@@ -24,10 +24,13 @@ pub enum LogFormat {
 /// `[security]` (brute-force limits; 0 turns a limit off).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecurityConfig {
-    /// Failures per username before lockout.
+    /// Failures of one username from one client address before lockout.
     pub login_max_failures: u32,
-    /// Failures per client address before lockout.
+    /// Failures per client address, across usernames, before lockout.
     pub address_max_failures: u32,
+    /// Failures of one username across addresses before lockout (each address adds at
+    /// most `login_max_failures`; addresses the user logged in from are exempt).
+    pub username_max_failures: u32,
 }
 
 /// `[rate_limit]` (per client address; 0 turns a limit off).
@@ -196,6 +199,7 @@ struct RawPasswordHash {
 struct RawSecurity {
     login_max_failures: Option<i64>,
     address_max_failures: Option<i64>,
+    username_max_failures: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -236,6 +240,7 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("password_hash", "parallelism", Kind::Int),
     ("security", "login_max_failures", Kind::Int),
     ("security", "address_max_failures", Kind::Int),
+    ("security", "username_max_failures", Kind::Int),
     ("rate_limit", "authenticate_rps", Kind::Int),
     ("rate_limit", "token_rps", Kind::Int),
     ("rate_limit", "trusted_proxies", Kind::List),
@@ -545,6 +550,13 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
             "security.address_max_failures",
             raw.security.address_max_failures,
             100,
+            0,
+            1_000_000,
+        )?,
+        username_max_failures: int_in(
+            "security.username_max_failures",
+            raw.security.username_max_failures,
+            50,
             0,
             1_000_000,
         )?,

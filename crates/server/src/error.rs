@@ -20,6 +20,8 @@ pub enum ApiError {
     MethodNotAllowed,
     /// 413 `invalid_request`.
     PayloadTooLarge(usize),
+    /// 431 `invalid_request`: the header section is over this many bytes.
+    HeadersTooLarge(usize),
     /// 415 `invalid_request`.
     UnsupportedMediaType,
     /// 415 `invalid_request` on an RFC 6749 endpoint (form-encoded bodies).
@@ -83,6 +85,12 @@ impl IntoResponse for ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "invalid_request",
                 format!("the request body is larger than {limit} bytes"),
+                None,
+            ),
+            ApiError::HeadersTooLarge(limit) => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "invalid_request",
+                format!("the request's header section is larger than {limit} bytes"),
                 None,
             ),
             ApiError::UnsupportedMediaType => (

@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod framing;
 pub mod http;
 pub mod logging;
 pub mod masterkey;
@@ -82,8 +83,11 @@ pub async fn build_service(
         public_url: config.public_url.clone(),
         environments: config.environments.clone(),
         key_reload_interval: config.key_reload_interval,
-        login_max_failures: config.security.login_max_failures,
-        address_max_failures: config.security.address_max_failures,
+        limits: wirecash_core::lockout::Limits {
+            username_from_address: config.security.login_max_failures,
+            address: config.security.address_max_failures,
+            username: config.security.username_max_failures,
+        },
     };
     let service = AuthService::open(
         store,
@@ -199,6 +203,10 @@ async fn reload_keys(service: Arc<AuthService>, every: std::time::Duration) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(deleted = n, "deleted retired signing keys"),
                 Err(e) => tracing::warn!(error = %e, "deleting retired signing keys failed"),
+            }
+            // Users added by the CLI or another node with other Argon2 parameters.
+            if let Err(e) = service.calibrate_password_checks().await {
+                tracing::warn!(error = %e, "calibrating failed-login timing failed");
             }
         }
     }

@@ -30,12 +30,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tower::{Service, ServiceExt as _};
 
+use crate::framing::{JsonAnswers, MAX_HEADER_BYTES};
 use crate::http::hold::ConnectionHold;
 use crate::tls::Tls;
 
-/// Largest header section (and read buffer) of an HTTP/1 request; also the largest
-/// HTTP/2 header list.
-const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// How long requests in flight may take to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Streams one HTTP/2 connection may have open at once (RFC 9113 §6.5.2 advises at
@@ -163,7 +161,7 @@ async fn connection<S>(
         let service = service(app, peer, None, None);
         let conn = transport
             .http1
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(TokioIo::new(JsonAnswers::new(stream)), service);
         return drive(conn, stop, None).await;
     };
     // The handshake is under the header deadline: a client that sends nothing, or
@@ -199,7 +197,7 @@ async fn connection<S>(
         let service = service(app, peer, hsts, None);
         let conn = transport
             .http1
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(TokioIo::new(JsonAnswers::new(stream)), service);
         drive(conn, stop, None).await;
     }
 }
@@ -232,6 +230,9 @@ where
         async move {
             let _in_flight = in_flight;
             let mut request = request.map(axum::body::Body::new);
+            if let Some(refused) = crate::framing::header_section_too_large(&request) {
+                return Ok(refused);
+            }
             let extensions = request.extensions_mut();
             extensions.insert(ConnectInfo::<SocketAddr>(peer));
             extensions.insert(hold);

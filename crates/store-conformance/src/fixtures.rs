@@ -4,7 +4,7 @@
 use anyhow::{Context, ensure};
 use wirecash_core::StoreError;
 use wirecash_core::crypto::HASH_LEN;
-use wirecash_core::store::{NewSession, Rotation, SessionRecord, Store, UserRecord};
+use wirecash_core::store::{NewSession, Rotation, SessionKind, SessionRecord, Store, UserRecord};
 
 /// Large enough that no check trips the per-user session limit by accident.
 pub const NO_LIMIT: u32 = 10_000;
@@ -23,6 +23,7 @@ pub fn user(env: &str, username: &str) -> UserRecord {
         password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$salt${username}"),
         disabled: false,
         created_at: 1,
+        session_epoch: 0,
     }
 }
 
@@ -46,7 +47,9 @@ pub fn new_session(id: i64, user: &UserRecord, created_at: i64, seed: u8) -> New
     NewSession {
         id,
         env: user.env.clone(),
+        kind: SessionKind::Refresh,
         user_id: user.id.clone(),
+        user_epoch: user.session_epoch,
         created_at,
         current_hash: hash(seed),
         current_access_hash: hash(seed.wrapping_add(1)),

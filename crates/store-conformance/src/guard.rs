@@ -1,114 +1,139 @@
-//! Failed-login counters (brute-force protection).
+//! Failed-login counters (brute-force protection): one atomic read-modify-write of a
+//! set of counters, whatever runs at the same time, and the purge of old ones.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::ensure;
-use wirecash_core::store::Store;
+use wirecash_core::store::{GuardCounter, Store};
 
 use crate::fixtures::hash;
 
-/// Failures count up, are forgotten after a quiet period, locks apply to any of the keys
-/// asked about, only ever grow, end by themselves, and counters can be cleared and purged.
-pub async fn login_failures_count_lock_expire_and_clear(
+/// The counters of `keys` as stored (read with an update that changes nothing).
+pub async fn read_guards(
+    store: &dyn Store,
+    keys: &[[u8; 32]],
+) -> anyhow::Result<Vec<GuardCounter>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let out = Arc::clone(&seen);
+    store
+        .update_login_guards(
+            keys,
+            Box::new(move |c: &mut [GuardCounter]| {
+                *out.lock().unwrap_or_else(|p| p.into_inner()) = c.to_vec();
+            }),
+        )
+        .await?;
+    let v = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    Ok(v)
+}
+
+/// Sets the counters of `keys` to `values`.
+async fn write_guards(
+    store: &dyn Store,
+    keys: &[[u8; 32]],
+    values: Vec<GuardCounter>,
+) -> anyhow::Result<()> {
+    store
+        .update_login_guards(
+            keys,
+            Box::new(move |c: &mut [GuardCounter]| {
+                for (c, v) in c.iter_mut().zip(values) {
+                    *c = v;
+                }
+            }),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Missing counters read as zero, in the order asked for; every field round-trips;
+/// a counter left empty is gone; the purge deletes only counters whose every time is
+/// old (and whose last success is older than its own cut-off).
+pub async fn login_guards_round_trip_read_as_zero_and_purge(
     store: Arc<dyn Store>,
 ) -> anyhow::Result<()> {
     let (k1, k2, k3) = (hash(1), hash(2), hash(3));
+    let fresh = read_guards(&*store, &[k1, k2]).await?;
     ensure!(
-        store.login_locked_until(&[k1, k2], 0).await?.is_none(),
-        "fresh store has a lock"
+        fresh == vec![GuardCounter::default(); 2],
+        "fresh counters {fresh:?}"
     );
-    for (i, t) in [100, 200, 300].into_iter().enumerate() {
-        let n = store.record_login_failure(&k1, t, 0).await?;
-        ensure!(n as usize == i + 1, "failure {} counted as {n}", i + 1);
-    }
+    let full = GuardCounter {
+        failures: 7,
+        last_failure_at: 100,
+        locked_until: 5_000,
+        pending: 2,
+        reserved_at: 90,
+        succeeded_at: 80,
+    };
+    let failed_only = GuardCounter {
+        failures: 1,
+        last_failure_at: 200,
+        ..GuardCounter::default()
+    };
+    let known = GuardCounter {
+        succeeded_at: 9_000,
+        ..GuardCounter::default()
+    };
+    write_guards(&*store, &[k1, k2, k3], vec![full, failed_only, known]).await?;
+    let back = read_guards(&*store, &[k3, k1, k2]).await?;
     ensure!(
-        store.record_login_failure(&k2, 300, 0).await? == 1,
-        "keys share a counter"
+        back == vec![known, full, failed_only],
+        "counters read back as {back:?}"
     );
-    // The last failure (300) is at the forget cut-off: the count starts again.
+    // Emptied: gone (a purge finds nothing of it).
+    write_guards(&*store, &[k2], vec![GuardCounter::default()]).await?;
     ensure!(
-        store.record_login_failure(&k1, 1_000, 300).await? == 1,
-        "old failures not forgotten"
+        read_guards(&*store, &[k2]).await? == vec![GuardCounter::default()],
+        "an emptied counter kept values"
     );
+    // At 6000 with successes before 8000 forgotten: k1 (lock to 5000, success 80) goes,
+    // k3 (success 9000) stays.
     ensure!(
-        store.record_login_failure(&k1, 1_100, 300).await? == 2,
-        "recent failure forgotten"
-    );
-
-    store.lock_login(&k1, 5_000).await?;
-    ensure!(
-        store.login_locked_until(&[k1], 4_000).await? == Some(5_000),
-        "lock not seen"
-    );
-    ensure!(
-        store.login_locked_until(&[k3, k1], 4_000).await? == Some(5_000),
-        "lock not seen among keys"
-    );
-    ensure!(
-        store.login_locked_until(&[k1], 5_000).await?.is_none(),
-        "lock lasts past its end"
-    );
-    store.lock_login(&k1, 3_000).await?;
-    ensure!(
-        store.login_locked_until(&[k1], 4_000).await? == Some(5_000),
-        "a lock shrank"
-    );
-    store.lock_login(&k2, 6_000).await?;
-    ensure!(
-        store.login_locked_until(&[k1, k2], 4_000).await? == Some(6_000),
-        "not the latest lock"
-    );
-    ensure!(
-        store.login_locked_until(&[k3], 4_000).await?.is_none(),
-        "an unknown key is locked"
-    );
-
-    store.clear_login_failures(&k1).await?;
-    ensure!(
-        store.login_locked_until(&[k1], 4_000).await?.is_none(),
-        "cleared key still locked"
-    );
-    ensure!(
-        store.record_login_failure(&k1, 4_100, 0).await? == 1,
-        "cleared key kept its count"
-    );
-
-    // At 6000: k1 (last failure 4100, no lock) goes; k2 (last failure 300, locked until
-    // 6000) stays until 6001.
-    ensure!(
-        store.purge_login_failures(6_000).await? == 1,
+        store.purge_login_failures(6_000, 8_000).await? == 1,
         "purge at 6000: want k1 only"
     );
+    let after = read_guards(&*store, &[k1, k3]).await?;
     ensure!(
-        store.login_locked_until(&[k2], 5_999).await? == Some(6_000),
-        "purged a live lock"
+        after == vec![GuardCounter::default(), known],
+        "after the purge: {after:?}"
     );
     ensure!(
-        store.purge_login_failures(6_001).await? == 1,
-        "old counter not purged"
-    );
-    ensure!(
-        store.record_login_failure(&k2, 7_000, 0).await? == 1,
-        "purged counter survived"
-    );
-    ensure!(
-        store.record_login_failure(&k1, 7_000, 0).await? == 1,
-        "purged counter survived"
-    );
-    ensure!(
-        store.login_locked_until(&[k1, k2], 0).await?.is_none(),
-        "lock survived the purge"
+        store.purge_login_failures(6_000, 9_001).await? == 1,
+        "purge of a forgotten success"
     );
     Ok(())
 }
 
-/// Failures recorded at once all count.
-pub async fn concurrent_login_failures_all_count(store: Arc<dyn Store>) -> anyhow::Result<()> {
-    let key = hash(9);
+/// 50 updates of the same counters at once, each adding one: every update saw a count
+/// no other saw, and the final count is 50 — on every node of a shared database.
+pub async fn concurrent_login_guard_updates_are_atomic(
+    store: Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    let (k1, k2) = (hash(9), hash(10));
     let mut set = tokio::task::JoinSet::new();
     for i in 0..50 {
         let store = Arc::clone(&store);
-        set.spawn(async move { store.record_login_failure(&key, 1_000 + i, 0).await });
+        // Half the updates name the keys the other way round.
+        let keys = if i % 2 == 0 { [k1, k2] } else { [k2, k1] };
+        set.spawn(async move {
+            let seen = Arc::new(Mutex::new(0u32));
+            let out = Arc::clone(&seen);
+            store
+                .update_login_guards(
+                    &keys,
+                    Box::new(move |c: &mut [GuardCounter]| {
+                        for c in c.iter_mut() {
+                            c.failures += 1;
+                            c.last_failure_at = 1_000;
+                        }
+                        *out.lock().unwrap_or_else(|p| p.into_inner()) = c[0].failures;
+                    }),
+                )
+                .await?;
+            let n = *seen.lock().unwrap_or_else(|p| p.into_inner());
+            anyhow::Ok(n)
+        });
     }
     let mut counts = Vec::new();
     while let Some(r) = set.join_next().await {
@@ -117,7 +142,12 @@ pub async fn concurrent_login_failures_all_count(store: Arc<dyn Store>) -> anyho
     counts.sort_unstable();
     ensure!(
         counts == (1..=50).collect::<Vec<u32>>(),
-        "counts {counts:?}"
+        "counts seen {counts:?}"
+    );
+    let end = read_guards(&*store, &[k1, k2]).await?;
+    ensure!(
+        end.iter().all(|c| c.failures == 50),
+        "final counters {end:?}"
     );
     Ok(())
 }

@@ -205,9 +205,17 @@ pub async fn rotate_guarded_applies_exactly_when_the_lifecycle_says_rotate(
     touch(s, "a", r.id, 40, 2_000).await?;
     old.now = 2_001;
     expect("previous pair in grace", &r, old, false).await?;
-    // A disabled owner's session (created after disabling, so not revoked by it).
-    s.set_user_disabled("a", "bob", true, 2_000).await?;
+    // A disabled owner's live session (no login makes one, and disabling revokes them
+    // all; a row copied in by `migrate-store` is the one way, so it is made that way).
     let r = fresh(&bob).await?;
+    s.set_user_disabled("a", "bob", true, 2_000).await?;
+    let mut copied = r.clone();
+    copied.id = 999;
+    copied.revoked_at = None;
+    copied.revoked_reason = None;
+    s.import_session(copied).await?;
+    let r = load(s, "a", 999).await?;
+    ensure!(r.user_disabled && r.revoked_at.is_none(), "{r:?}");
     expect("disabled owner", &r, Attempt::live(&r, 3_000), false).await?;
     // Twice in a row with the same expectation: the second loses.
     let r = fresh(&alice).await?;

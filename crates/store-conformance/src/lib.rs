@@ -19,6 +19,7 @@ mod guard;
 mod guarded;
 mod introspectors;
 mod maintenance;
+mod races;
 mod rotation;
 mod sessions;
 mod transfer;
@@ -27,12 +28,20 @@ mod users;
 pub use concurrency::{
     failed_writes_among_concurrent_ones_fail_alone, many_concurrent_writes_all_succeed,
 };
-pub use guard::{concurrent_login_failures_all_count, login_failures_count_lock_expire_and_clear};
+pub use guard::{
+    concurrent_login_guard_updates_are_atomic, login_guards_round_trip_read_as_zero_and_purge,
+    read_guards,
+};
 pub use guarded::rotate_guarded_applies_exactly_when_the_lifecycle_says_rotate;
 pub use introspectors::introspectors_add_find_list_and_remove_per_environment;
 pub use maintenance::{
     keys_insert_list_by_activation_and_delete, ping_succeeds_on_a_fresh_store,
     purge_deletes_dead_sessions_in_batches_and_keeps_live_ones,
+};
+pub use races::{
+    create_session_is_refused_for_a_user_changed_since_it_was_read,
+    inserts_racing_a_password_change_all_end, password_hash_params_lists_each_parameter_set_once,
+    session_kinds_have_their_own_limits_and_revoked_ones_are_pruned,
 };
 pub use rotation::{
     concurrent_rotations_with_same_expectation_have_exactly_one_winner,
@@ -122,8 +131,12 @@ macro_rules! conformance_tests {
             sessions_export_and_import_round_trip_every_field,
             all_keys_returns_every_environment,
             rotate_guarded_applies_exactly_when_the_lifecycle_says_rotate,
-            login_failures_count_lock_expire_and_clear,
-            concurrent_login_failures_all_count,
+            login_guards_round_trip_read_as_zero_and_purge,
+            concurrent_login_guard_updates_are_atomic,
+            create_session_is_refused_for_a_user_changed_since_it_was_read,
+            inserts_racing_a_password_change_all_end,
+            session_kinds_have_their_own_limits_and_revoked_ones_are_pruned,
+            password_hash_params_lists_each_parameter_set_once,
             introspectors_add_find_list_and_remove_per_environment,
         );
     };

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::ensure;
-use wirecash_core::store::{SessionRecord, Store};
+use wirecash_core::store::{SessionKind, SessionRecord, Store};
 
 use crate::fixtures::{
     add_session, add_user, ensure_absent, ensure_conflict, load, new_session, touch,
@@ -21,6 +21,7 @@ pub async fn create_then_load_session_round_trips_every_field(
     let want = SessionRecord {
         id: 7,
         env: "a".into(),
+        kind: SessionKind::Refresh,
         user_id: alice.id.clone(),
         username: "alice".into(),
         user_disabled: false,

@@ -65,6 +65,18 @@ CREATE TABLE introspectors (
     PRIMARY KEY (env, name)
 );
 "#,
+    // Login-path races and limits (SPEC §2, §10): the epoch a session insert re-checks,
+    // the kind of a session, and reserved attempts and known addresses in the counters.
+    r#"
+ALTER TABLE users ADD COLUMN session_epoch BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'refresh';
+DROP INDEX sessions_by_user;
+CREATE INDEX sessions_by_user ON sessions(user_id, kind);
+ALTER TABLE login_failures
+    ADD COLUMN pending INTEGER NOT NULL DEFAULT 0,
+    ADD COLUMN reserved_at BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN succeeded_at BIGINT NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// Why migrating failed.

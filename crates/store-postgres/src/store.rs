@@ -1,8 +1,9 @@
 //! `PostgresStore`: the store traits on PostgreSQL. Every statement of the backend lives
 //! here. Each operation is one statement (one round trip once the connection has it
-//! prepared) except where a transaction is needed for a limit that must hold under
-//! concurrency (`create_session`); each runs under a deadline, and a connection that
-//! misses it is thrown away rather than handed to the next request.
+//! prepared) except where a transaction is needed for a rule that must hold under
+//! concurrency (a session insert that re-checks its user, the changes that end a
+//! user's sessions, the failed-login counters); each runs under a deadline, and a
+//! connection that misses it is thrown away rather than handed to the next request.
 
 use std::time::Duration;
 
@@ -12,9 +13,10 @@ use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use wirecash_core::StoreError;
 use wirecash_core::store::{
-    IntrospectorRecord, IntrospectorStore, KeyRecord, KeyStore, LoginGuardStore, NewSession,
-    PurgeCutoffs, Rotation, RotationGuard, SessionRecord, SessionStore, SessionSummary, Store,
-    TransferStore, UserRecord, UserStore,
+    GuardCounter, GuardUpdate, IntrospectorRecord, IntrospectorStore, KeyRecord, KeyStore,
+    LoginGuardStore, NewSession, PurgeCutoffs, REVOKED_SESSIONS_KEPT, Rotation, RotationGuard,
+    SessionKind, SessionRecord, SessionStore, SessionSummary, Store, TransferStore, UserRecord,
+    UserStore,
 };
 
 use crate::schema;
@@ -230,7 +232,7 @@ const ROTATE: &str = "
         access_token_sealed = $7, access_expires_at = $8
     FROM users u
     WHERE s.id = $9 AND s.env = $10 AND s.generation = $11 AND s.current_hash = $12
-      AND s.revoked_at IS NULL AND u.id = s.user_id
+      AND s.revoked_at IS NULL AND s.kind = 'refresh' AND u.id = s.user_id
       AND ($13::bytea IS NULL OR s.current_access_hash = $13)
       AND ($14::text IS NULL OR s.user_id = $14)
       AND ($15::bigint IS NULL OR s.last_used_at > $15)
@@ -275,7 +277,7 @@ impl PostgresStore {
     }
 }
 
-const USER_COLUMNS: &str = "id, env, username, password_hash, disabled, created_at";
+const USER_COLUMNS: &str = "id, env, username, password_hash, disabled, created_at, session_epoch";
 
 fn user_from_row(r: &Row) -> Result<UserRecord, Fail> {
     Ok(UserRecord {
@@ -285,50 +287,69 @@ fn user_from_row(r: &Row) -> Result<UserRecord, Fail> {
         password_hash: r.try_get(3)?,
         disabled: r.try_get(4)?,
         created_at: r.try_get(5)?,
+        session_epoch: r.try_get(6)?,
     })
 }
 
-/// A change to a user that, when `$6` holds, revokes the user's live sessions in the
-/// same statement (`$4` time, `$5` reason); the count says whether the user exists.
-macro_rules! update_user_and_revoke {
-    ($set:literal) => {
-        concat!(
-            "WITH u AS (UPDATE users SET ",
-            $set,
-            " WHERE env = $1 AND username = $2 RETURNING id),
-                  r AS (UPDATE sessions SET revoked_at = $4, revoked_reason = $5
-                        WHERE $6 AND revoked_at IS NULL AND user_id IN (SELECT id FROM u) RETURNING 1)
-             SELECT count(*) FROM u"
-        )
-    };
+fn kind_from_row(r: &Row, idx: usize) -> Result<SessionKind, Fail> {
+    let name: String = r.try_get(idx)?;
+    SessionKind::parse(&name)
+        .ok_or_else(|| Fail::Data(format!("column {idx}: unknown session kind {name:?}")))
 }
 
 impl PostgresStore {
-    /// Runs an `update_user_and_revoke!` statement; `NotFound` if there is no such user.
-    #[allow(clippy::too_many_arguments)]
-    async fn update_user(
+    /// Applies `UPDATE users SET {set} … RETURNING id` (`$1` env, `$2` username, `$3` the
+    /// new value) and, when `end_sessions`, moves the user's `session_epoch` on and
+    /// revokes its live sessions (`$4` time, `$5` reason) — in one transaction, the
+    /// revoke as a statement of its own: its snapshot is taken after the user row was
+    /// locked, so it also sees a session that a login inserted while this change waited
+    /// for that lock (one statement would revoke by an older snapshot and miss it).
+    /// Returns how many sessions were revoked; `NotFound` if there is no such user.
+    async fn end_user_sessions(
         &self,
-        sql: &'static str,
+        set: &'static str,
         env: &str,
         username: &str,
-        value: &(dyn tokio_postgres::types::ToSql + Sync),
-        now: i64,
-        reason: &str,
-        revoke: bool,
-    ) -> Result<(), StoreError> {
-        let found: i64 = self
+        value: Option<&(dyn tokio_postgres::types::ToSql + Sync)>,
+        end_sessions: Option<(i64, &str)>,
+    ) -> Result<u64, StoreError> {
+        let update = match (value.is_some(), end_sessions.is_some()) {
+            (true, true) => format!(
+                "UPDATE users SET {set}, session_epoch = session_epoch + 1 WHERE env = $1 AND username = $2 RETURNING id"
+            ),
+            (true, false) => {
+                format!("UPDATE users SET {set} WHERE env = $1 AND username = $2 RETURNING id")
+            }
+            _ => "UPDATE users SET session_epoch = session_epoch + 1 WHERE env = $1 AND username = $2 RETURNING id"
+                .to_string(),
+        };
+        let revoked = self
             .with(async |c| {
-                let st = c.prepare_cached(sql).await?;
-                c.query_one(&st, &[&env, &username, value, &now, &reason, &revoke])
-                    .await?
-                    .try_get(0)
+                let tx = c.transaction().await?;
+                let st = tx.prepare_cached(&update).await?;
+                let row = match value {
+                    Some(v) => tx.query_opt(&st, &[&env, &username, v]).await?,
+                    None => tx.query_opt(&st, &[&env, &username]).await?,
+                };
+                let Some(row) = row else {
+                    return Ok::<_, tokio_postgres::Error>(None);
+                };
+                let id: String = row.try_get(0)?;
+                let mut revoked = 0;
+                if let Some((now, reason)) = end_sessions {
+                    let st = tx
+                        .prepare_cached(
+                            "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
+                             WHERE user_id = $3 AND revoked_at IS NULL",
+                        )
+                        .await?;
+                    revoked = tx.execute(&st, &[&now, &reason, &id]).await?;
+                }
+                tx.commit().await?;
+                Ok(Some(revoked))
             })
             .await?;
-        if found == 0 {
-            Err(StoreError::NotFound)
-        } else {
-            Ok(())
-        }
+        revoked.ok_or(StoreError::NotFound)
     }
 }
 
@@ -338,8 +359,8 @@ impl UserStore for PostgresStore {
         self.with(async |c| {
             let st = c
                 .prepare_cached(
-                    "INSERT INTO users (id, env, username, password_hash, disabled, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO users (id, env, username, password_hash, disabled, created_at, session_epoch)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .await?;
             c.execute(
@@ -351,6 +372,7 @@ impl UserStore for PostgresStore {
                     &u.password_hash,
                     &u.disabled,
                     &u.created_at,
+                    &u.session_epoch,
                 ],
             )
             .await
@@ -398,17 +420,10 @@ impl UserStore for PostgresStore {
         disabled: bool,
         now: i64,
     ) -> Result<(), StoreError> {
-        let sql = update_user_and_revoke!("disabled = $3");
-        self.update_user(
-            sql,
-            env,
-            username,
-            &disabled,
-            now,
-            "user disabled",
-            disabled,
-        )
-        .await
+        let end = disabled.then_some((now, "user disabled"));
+        self.end_user_sessions("disabled = $3", env, username, Some(&disabled), end)
+            .await
+            .map(|_| ())
     }
 
     async fn change_password(
@@ -418,9 +433,10 @@ impl UserStore for PostgresStore {
         hash: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let sql = update_user_and_revoke!("password_hash = $3");
-        self.update_user(sql, env, username, &hash, now, "password changed", true)
+        let end = Some((now, "password changed"));
+        self.end_user_sessions("password_hash = $3", env, username, Some(&hash), end)
             .await
+            .map(|_| ())
     }
 
     async fn rehash_password(
@@ -458,6 +474,23 @@ impl UserStore for PostgresStore {
             Ok(())
         }
     }
+
+    async fn password_hash_params(&self) -> Result<Vec<String>, StoreError> {
+        self.with(async |c| {
+            let st = c
+                .prepare_cached(
+                    "SELECT DISTINCT split_part(password_hash, '$', 4) FROM users
+                     WHERE password_hash LIKE '$argon2id$v=19$%'",
+                )
+                .await?;
+            c.query(&st, &[])
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<Vec<String>, _>>()
+        })
+        .await
+    }
 }
 
 fn session_from_row(r: &Row) -> Result<SessionRecord, Fail> {
@@ -479,6 +512,7 @@ fn session_from_row(r: &Row) -> Result<SessionRecord, Fail> {
         access_expires_at: r.try_get(14)?,
         revoked_at: r.try_get(15)?,
         revoked_reason: r.try_get(16)?,
+        kind: kind_from_row(r, 17)?,
     })
 }
 
@@ -486,59 +520,89 @@ fn session_from_row(r: &Row) -> Result<SessionRecord, Fail> {
 impl SessionStore for PostgresStore {
     async fn create_session(&self, s: NewSession, max_live: u32) -> Result<(), StoreError> {
         let keep = i64::from(max_live.saturating_sub(1));
-        self.with(async |c| {
-            let tx = c.transaction().await?;
-            // Logins of one user queue here, so the limit holds however many race.
-            let lock = tx
-                .prepare_cached("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
-                .await?;
-            tx.query_opt(&lock, &[&s.user_id]).await?;
-            let insert = tx
-                .prepare_cached(
-                    "INSERT INTO sessions (id, env, user_id, created_at, last_used_at, generation,
-                        current_hash, current_access_hash, rotated_at, access_token_sealed, access_expires_at)
-                     VALUES ($1, $2, $3, $4, $4, 0, $5, $6, $4, $7, $8)",
+        let kind = s.kind.as_str();
+        let created = self
+            .with(async |c| {
+                let tx = c.transaction().await?;
+                // Logins of one user queue here, so the limit holds however many race;
+                // and a change that ends the user's sessions either committed before (the
+                // locked row no longer matches: no session) or waits for this one (and
+                // revokes what it inserted).
+                let lock = tx
+                    .prepare_cached(
+                        "SELECT 1 FROM users WHERE id = $1 AND env = $2 AND NOT disabled
+                            AND session_epoch = $3 FOR UPDATE",
+                    )
+                    .await?;
+                if tx
+                    .query_opt(&lock, &[&s.user_id, &s.env, &s.user_epoch])
+                    .await?
+                    .is_none()
+                {
+                    return Ok::<_, tokio_postgres::Error>(false);
+                }
+                let insert = tx
+                    .prepare_cached(
+                        "INSERT INTO sessions (id, env, kind, user_id, created_at, last_used_at, generation,
+                            current_hash, current_access_hash, rotated_at, access_token_sealed, access_expires_at)
+                         VALUES ($1, $2, $3, $4, $5, $5, 0, $6, $7, $5, $8, $9)",
+                    )
+                    .await?;
+                tx.execute(
+                    &insert,
+                    &[
+                        &s.id,
+                        &s.env,
+                        &kind,
+                        &s.user_id,
+                        &s.created_at,
+                        &&s.current_hash[..],
+                        &&s.current_access_hash[..],
+                        &s.access_token_sealed,
+                        &s.access_expires_at,
+                    ],
                 )
                 .await?;
-            tx.execute(
-                &insert,
-                &[
-                    &s.id,
-                    &s.env,
-                    &s.user_id,
-                    &s.created_at,
-                    &&s.current_hash[..],
-                    &&s.current_access_hash[..],
-                    &s.access_token_sealed,
-                    &s.access_expires_at,
-                ],
-            )
+                // Sessions beyond the limit are deleted, not kept as revoked rows; the new
+                // session itself is never the one evicted. Revoked ones beyond the newest
+                // few go too, so that no login/revoke loop grows the table.
+                let evict = tx
+                    .prepare_cached(
+                        "DELETE FROM sessions WHERE id IN (
+                            SELECT id FROM sessions WHERE user_id = $1 AND kind = $4 AND revoked_at IS NULL
+                                AND id <> $3
+                            ORDER BY last_used_at DESC, id DESC OFFSET $2)",
+                    )
+                    .await?;
+                tx.execute(&evict, &[&s.user_id, &keep, &s.id, &kind]).await?;
+                let prune = tx
+                    .prepare_cached(
+                        "DELETE FROM sessions WHERE id IN (
+                            SELECT id FROM sessions WHERE user_id = $1 AND kind = $3
+                                AND revoked_at IS NOT NULL
+                            ORDER BY revoked_at DESC, id DESC OFFSET $2)",
+                    )
+                    .await?;
+                let kept = i64::from(REVOKED_SESSIONS_KEPT);
+                tx.execute(&prune, &[&s.user_id, &kept, &kind]).await?;
+                tx.commit().await?;
+                Ok(true)
+            })
             .await?;
-            // Sessions beyond the limit are deleted, not kept as revoked rows; the new
-            // session itself is never the one evicted.
-            let evict = tx
-                .prepare_cached(
-                    "DELETE FROM sessions WHERE id IN (
-                        SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND id <> $3
-                        ORDER BY last_used_at DESC, id DESC OFFSET $2)",
-                )
-                .await?;
-            tx.execute(&evict, &[&s.user_id, &keep, &s.id]).await?;
-            tx.commit().await
-        })
-        .await
+        if created {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
     }
 
     async fn load_session(&self, env: &str, id: i64) -> Result<Option<SessionRecord>, StoreError> {
         self.with(async |c| {
             let st = c
-                .prepare_cached(
-                    "SELECT s.id, s.env, s.user_id, u.username, u.disabled, s.created_at, s.last_used_at,
-                        s.generation, s.current_hash, s.current_access_hash, s.prev_hash, s.prev_access_hash,
-                        s.rotated_at, s.access_token_sealed, s.access_expires_at, s.revoked_at, s.revoked_reason
-                     FROM sessions s JOIN users u ON u.id = s.user_id
-                     WHERE s.id = $1 AND s.env = $2",
-                )
+                .prepare_cached(&format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
+                     WHERE s.id = $1 AND s.env = $2"
+                ))
                 .await?;
             c.query_opt(&st, &[&id, &env])
                 .await?
@@ -586,17 +650,13 @@ impl SessionStore for PostgresStore {
         now: i64,
         reason: &str,
     ) -> Result<u64, StoreError> {
-        self.with(async |c| {
-            let st = c
-                .prepare_cached(
-                    "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
-                     WHERE revoked_at IS NULL
-                       AND user_id = (SELECT id FROM users WHERE env = $3 AND username = $4)",
-                )
-                .await?;
-            c.execute(&st, &[&now, &reason, &env, &username]).await
-        })
-        .await
+        match self
+            .end_user_sessions("", env, username, None, Some((now, reason)))
+            .await
+        {
+            Err(StoreError::NotFound) => Ok(0),
+            other => other,
+        }
     }
 
     async fn list_sessions(
@@ -610,7 +670,7 @@ impl SessionStore for PostgresStore {
             let st = c
                 .prepare_cached(
                     "SELECT s.id, u.username, s.created_at, s.last_used_at, s.generation, s.revoked_at,
-                        s.revoked_reason
+                        s.revoked_reason, s.kind
                      FROM sessions s JOIN users u ON u.id = s.user_id
                      WHERE s.env = $1 AND ($2::text IS NULL OR u.username = $2)
                      ORDER BY s.id DESC LIMIT $3",
@@ -620,7 +680,7 @@ impl SessionStore for PostgresStore {
                 .await?
                 .iter()
                 .map(|r| {
-                    Ok::<_, tokio_postgres::Error>(SessionSummary {
+                    Ok::<_, Fail>(SessionSummary {
                         id: r.try_get(0)?,
                         username: r.try_get(1)?,
                         created_at: r.try_get(2)?,
@@ -628,6 +688,7 @@ impl SessionStore for PostgresStore {
                         generation: r.try_get(4)?,
                         revoked_at: r.try_get(5)?,
                         revoked_reason: r.try_get(6)?,
+                        kind: kind_from_row(r, 7)?,
                     })
                 })
                 .collect()
@@ -734,7 +795,8 @@ impl KeyStore for PostgresStore {
 const SESSION_COLUMNS: &str =
     "s.id, s.env, s.user_id, u.username, u.disabled, s.created_at, s.last_used_at,
     s.generation, s.current_hash, s.current_access_hash, s.prev_hash, s.prev_access_hash,
-    s.rotated_at, s.access_token_sealed, s.access_expires_at, s.revoked_at, s.revoked_reason";
+    s.rotated_at, s.access_token_sealed, s.access_expires_at, s.revoked_at, s.revoked_reason,
+    s.kind";
 
 #[async_trait]
 impl TransferStore for PostgresStore {
@@ -785,8 +847,8 @@ impl TransferStore for PostgresStore {
                 .prepare_cached(
                     "INSERT INTO sessions (id, env, user_id, created_at, last_used_at, generation,
                         current_hash, current_access_hash, prev_hash, prev_access_hash, rotated_at,
-                        access_token_sealed, access_expires_at, revoked_at, revoked_reason)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                        access_token_sealed, access_expires_at, revoked_at, revoked_reason, kind)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                 )
                 .await?;
             c.execute(
@@ -807,6 +869,7 @@ impl TransferStore for PostgresStore {
                     &s.access_expires_at,
                     &s.revoked_at,
                     &s.revoked_reason,
+                    &s.kind.as_str(),
                 ],
             )
             .await
@@ -841,81 +904,122 @@ impl TransferStore for PostgresStore {
     }
 }
 
+fn guard_from_row(r: &Row) -> Result<GuardCounter, Fail> {
+    let count = |idx: usize| -> Result<u32, Fail> {
+        let v: i32 = r.try_get(idx)?;
+        u32::try_from(v).map_err(|_| Fail::Data(format!("column {idx}: negative count")))
+    };
+    Ok(GuardCounter {
+        failures: count(1)?,
+        last_failure_at: r.try_get(2)?,
+        locked_until: r.try_get(3)?,
+        pending: count(4)?,
+        reserved_at: r.try_get(5)?,
+        succeeded_at: r.try_get(6)?,
+    })
+}
+
 #[async_trait]
 impl LoginGuardStore for PostgresStore {
-    async fn login_locked_until(
+    async fn update_login_guards(
         &self,
         keys: &[[u8; 32]],
-        now: i64,
-    ) -> Result<Option<i64>, StoreError> {
-        let keys: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+        update: GuardUpdate,
+    ) -> Result<(), StoreError> {
+        let wanted: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+        // Rows are locked in key order by every caller, so two logins with overlapping
+        // counters cannot deadlock.
+        let mut sorted = wanted.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
         self.with(async |c| {
-            let st = c
+            let tx = c.transaction().await?;
+            let create = tx
                 .prepare_cached(
-                    "SELECT max(locked_until) FROM login_failures
-                     WHERE key = ANY($1) AND locked_until > $2",
+                    "INSERT INTO login_failures (key, failures, last_failure_at)
+                     SELECT k, 0, 0 FROM unnest($1::bytea[]) AS k ORDER BY k
+                     ON CONFLICT (key) DO NOTHING",
                 )
                 .await?;
-            c.query_one(&st, &[&keys, &now]).await?.try_get(0)
-        })
-        .await
-    }
-
-    async fn record_login_failure(
-        &self,
-        key: &[u8; 32],
-        now: i64,
-        forget_before: i64,
-    ) -> Result<u32, StoreError> {
-        let n: i32 = self
-            .with(async |c| {
-                let st = c
-                    .prepare_cached(
-                        "INSERT INTO login_failures AS f (key, failures, last_failure_at) VALUES ($1, 1, $2)
-                         ON CONFLICT (key) DO UPDATE SET
-                            failures = CASE WHEN f.last_failure_at <= $3 THEN 1 ELSE f.failures + 1 END,
-                            last_failure_at = $2
-                         RETURNING failures",
-                    )
-                    .await?;
-                c.query_one(&st, &[&&key[..], &now, &forget_before])
-                    .await?
-                    .try_get(0)
-            })
+            tx.execute(&create, &[&sorted]).await?;
+            let read = tx
+                .prepare_cached(
+                    "SELECT key, failures, last_failure_at, locked_until, pending, reserved_at,
+                        succeeded_at
+                     FROM login_failures WHERE key = ANY($1) ORDER BY key FOR UPDATE",
+                )
+                .await?;
+            let rows = tx.query(&read, &[&sorted]).await?;
+            let mut counters = Vec::with_capacity(wanted.len());
+            for key in &wanted {
+                let row = rows.iter().find(|r| r.try_get::<_, &[u8]>(0).ok() == Some(*key));
+                counters.push(row.map(guard_from_row).transpose()?.unwrap_or_default());
+            }
+            update(&mut counters);
+            let (mut gone, mut kept) = (Vec::new(), Vec::new());
+            for (key, n) in wanted.iter().zip(&counters) {
+                if n.is_empty() {
+                    gone.push(*key);
+                } else {
+                    kept.push((*key, *n));
+                }
+            }
+            let write = tx
+                .prepare_cached(
+                    "UPDATE login_failures f SET failures = v.failures, last_failure_at = v.last_failure_at,
+                        locked_until = v.locked_until, pending = v.pending, reserved_at = v.reserved_at,
+                        succeeded_at = v.succeeded_at
+                     FROM unnest($1::bytea[], $2::int[], $3::bigint[], $4::bigint[], $5::int[],
+                                 $6::bigint[], $7::bigint[])
+                          AS v(key, failures, last_failure_at, locked_until, pending, reserved_at, succeeded_at)
+                     WHERE f.key = v.key",
+                )
+                .await?;
+            let count = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+            let column = |f: &dyn Fn(&GuardCounter) -> i64| -> Vec<i64> {
+                kept.iter().map(|(_, n)| f(n)).collect()
+            };
+            let keys: Vec<&[u8]> = kept.iter().map(|(k, _)| *k).collect();
+            let failures: Vec<i32> = kept.iter().map(|(_, n)| count(n.failures)).collect();
+            let pending: Vec<i32> = kept.iter().map(|(_, n)| count(n.pending)).collect();
+            tx.execute(
+                &write,
+                &[
+                    &keys,
+                    &failures,
+                    &column(&|n| n.last_failure_at),
+                    &column(&|n| n.locked_until),
+                    &pending,
+                    &column(&|n| n.reserved_at),
+                    &column(&|n| n.succeeded_at),
+                ],
+            )
             .await?;
-        Ok(u32::try_from(n).unwrap_or(0))
-    }
-
-    async fn lock_login(&self, key: &[u8; 32], until: i64) -> Result<(), StoreError> {
-        self.with(async |c| {
-            let st = c
-                .prepare_cached(
-                    "UPDATE login_failures SET locked_until = GREATEST(locked_until, $2) WHERE key = $1",
-                )
-                .await?;
-            c.execute(&st, &[&&key[..], &until]).await.map(|_| ())
+            if !gone.is_empty() {
+                let delete = tx
+                    .prepare_cached("DELETE FROM login_failures WHERE key = ANY($1)")
+                    .await?;
+                tx.execute(&delete, &[&gone]).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, Fail>(())
         })
         .await
     }
 
-    async fn clear_login_failures(&self, key: &[u8; 32]) -> Result<(), StoreError> {
-        self.with(async |c| {
-            let st = c
-                .prepare_cached("DELETE FROM login_failures WHERE key = $1")
-                .await?;
-            c.execute(&st, &[&&key[..]]).await.map(|_| ())
-        })
-        .await
-    }
-
-    async fn purge_login_failures(&self, before: i64) -> Result<u64, StoreError> {
+    async fn purge_login_failures(
+        &self,
+        before: i64,
+        succeeded_before: i64,
+    ) -> Result<u64, StoreError> {
         self.with(async |c| {
             let st = c
                 .prepare_cached(
-                    "DELETE FROM login_failures WHERE last_failure_at < $1 AND locked_until < $1",
+                    "DELETE FROM login_failures WHERE last_failure_at < $1 AND locked_until < $1
+                        AND reserved_at < $1 AND succeeded_at < $2",
                 )
                 .await?;
-            c.execute(&st, &[&before]).await
+            c.execute(&st, &[&before, &succeeded_before]).await
         })
         .await
     }

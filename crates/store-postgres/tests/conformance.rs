@@ -44,7 +44,7 @@ async fn nodes_starting_together_migrate_once() -> anyhow::Result<()> {
         .map(|r| r.get(0))
         .collect();
     ensure!(
-        versions == vec![1, 2, 3],
+        versions == vec![1, 2, 3, 4],
         "schema versions recorded: {versions:?}"
     );
     let user = UserRecord {
@@ -54,6 +54,7 @@ async fn nodes_starting_together_migrate_once() -> anyhow::Result<()> {
         password_hash: "h".into(),
         disabled: false,
         created_at: 1,
+        session_epoch: 0,
     };
     stores[0].create_user(user.clone()).await?;
     for s in &stores[1..] {

@@ -60,6 +60,17 @@ CREATE TABLE introspectors (
     PRIMARY KEY (env, name)
 ) WITHOUT ROWID;
 "#,
+    // Login-path races and limits (SPEC §2, §10): the epoch a session insert re-checks,
+    // the kind of a session, and reserved attempts and known addresses in the counters.
+    r#"
+ALTER TABLE users ADD COLUMN session_epoch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'refresh';
+DROP INDEX sessions_by_user;
+CREATE INDEX sessions_by_user ON sessions(user_id, kind);
+ALTER TABLE login_failures ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE login_failures ADD COLUMN reserved_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE login_failures ADD COLUMN succeeded_at INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// Settings every connection gets. `synchronous=FULL` in WAL mode fsyncs the log on

@@ -7,9 +7,10 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use wirecash_core::StoreError;
 use wirecash_core::store::{
-    IntrospectorRecord, IntrospectorStore, KeyRecord, KeyStore, LoginGuardStore, NewSession,
-    PurgeCutoffs, Rotation, RotationGuard, SessionRecord, SessionStore, SessionSummary, Store,
-    TransferStore, UserRecord, UserStore,
+    GuardCounter, GuardUpdate, IntrospectorRecord, IntrospectorStore, KeyRecord, KeyStore,
+    LoginGuardStore, NewSession, PurgeCutoffs, REVOKED_SESSIONS_KEPT, Rotation, RotationGuard,
+    SessionKind, SessionRecord, SessionStore, SessionSummary, Store, TransferStore, UserRecord,
+    UserStore,
 };
 
 use crate::schema;
@@ -83,11 +84,15 @@ fn user_from_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
         password_hash: r.get(3)?,
         disabled: r.get(4)?,
         created_at: r.get(5)?,
+        session_epoch: r.get(6)?,
     })
 }
 
-/// Revokes every live session of a user (same transaction as the caller's change).
-fn revoke_sessions_of(
+const USER_COLUMNS: &str = "id, env, username, password_hash, disabled, created_at, session_epoch";
+
+/// Ends every session of a user: moves its `session_epoch` on (so that a login checked
+/// before makes none) and revokes the live ones, in the caller's transaction.
+fn end_sessions_of(
     conn: &Connection,
     env: &str,
     username: &str,
@@ -95,10 +100,25 @@ fn revoke_sessions_of(
     reason: &str,
 ) -> rusqlite::Result<usize> {
     conn.prepare_cached(
+        "UPDATE users SET session_epoch = session_epoch + 1 WHERE env = ?1 AND username = ?2",
+    )?
+    .execute(params![env, username])?;
+    conn.prepare_cached(
         "UPDATE sessions SET revoked_at = ?1, revoked_reason = ?2
          WHERE revoked_at IS NULL AND user_id = (SELECT id FROM users WHERE env = ?3 AND username = ?4)",
     )?
     .execute(params![now, reason, env, username])
+}
+
+fn kind_from_row(r: &Row<'_>, idx: usize) -> rusqlite::Result<SessionKind> {
+    let name: String = r.get(idx)?;
+    SessionKind::parse(&name).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            rusqlite::types::Type::Text,
+            format!("unknown session kind {name:?}").into(),
+        )
+    })
 }
 
 impl SqliteStore {
@@ -165,8 +185,8 @@ impl UserStore for SqliteStore {
     async fn create_user(&self, u: UserRecord) -> Result<(), StoreError> {
         self.write(move |c| {
             c.prepare_cached(
-                "INSERT INTO users (id, env, username, password_hash, disabled, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO users (id, env, username, password_hash, disabled, created_at, session_epoch)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
             .execute(params![
                 u.id,
@@ -174,7 +194,8 @@ impl UserStore for SqliteStore {
                 u.username,
                 u.password_hash,
                 u.disabled,
-                u.created_at
+                u.created_at,
+                u.session_epoch
             ])
             .map(|_| ())
         })
@@ -183,10 +204,9 @@ impl UserStore for SqliteStore {
 
     async fn find_user(&self, env: &str, username: &str) -> Result<Option<UserRecord>, StoreError> {
         self.read(|c| {
-            c.prepare_cached(
-                "SELECT id, env, username, password_hash, disabled, created_at FROM users
-                 WHERE env = ?1 AND username = ?2",
-            )?
+            c.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE env = ?1 AND username = ?2"
+            ))?
             .query_row(params![env, username], user_from_row)
             .optional()
         })
@@ -194,10 +214,9 @@ impl UserStore for SqliteStore {
 
     async fn list_users(&self, env: &str) -> Result<Vec<UserRecord>, StoreError> {
         self.read(|c| {
-            c.prepare_cached(
-                "SELECT id, env, username, password_hash, disabled, created_at FROM users
-                 WHERE env = ?1 ORDER BY username",
-            )?
+            c.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE env = ?1 ORDER BY username"
+            ))?
             .query_map(params![env], user_from_row)?
             .collect()
         })
@@ -219,7 +238,7 @@ impl UserStore for SqliteStore {
                 return Err(rusqlite::Error::QueryReturnedNoRows);
             }
             if disabled {
-                revoke_sessions_of(c, &env, &username, now, "user disabled")?;
+                end_sessions_of(c, &env, &username, now, "user disabled")?;
             }
             Ok(())
         })
@@ -243,7 +262,7 @@ impl UserStore for SqliteStore {
             if n == 0 {
                 return Err(rusqlite::Error::QueryReturnedNoRows);
             }
-            revoke_sessions_of(c, &env, &username, now, "password changed").map(|_| ())
+            end_sessions_of(c, &env, &username, now, "password changed").map(|_| ())
         })
         .await
     }
@@ -283,6 +302,19 @@ impl UserStore for SqliteStore {
         })
         .await
     }
+
+    async fn password_hash_params(&self) -> Result<Vec<String>, StoreError> {
+        // `$argon2id$v=19$` is 15 characters; the parameters run to the next `$`.
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT DISTINCT substr(p, 1, instr(p, '$') - 1)
+                 FROM (SELECT substr(password_hash, 16) AS p FROM users
+                       WHERE substr(password_hash, 1, 15) = '$argon2id$v=19$')",
+            )?
+            .query_map([], |r| r.get(0))?
+            .collect()
+        })
+    }
 }
 
 /// The compare-and-set of a rotation, with the guard's extra conditions when they are
@@ -292,7 +324,7 @@ const ROTATE: &str = "
         prev_hash = ?4, prev_access_hash = ?5, rotated_at = ?6, last_used_at = ?6,
         access_token_sealed = ?7, access_expires_at = ?8
     WHERE id = ?9 AND env = ?10 AND generation = ?11 AND current_hash = ?12
-      AND revoked_at IS NULL
+      AND revoked_at IS NULL AND kind = 'refresh'
       AND (?13 IS NULL OR current_access_hash = ?13)
       AND (?14 IS NULL OR user_id = ?14)
       AND (?15 IS NULL OR last_used_at > ?15)
@@ -349,6 +381,7 @@ fn session_from_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
         access_expires_at: r.get(14)?,
         revoked_at: r.get(15)?,
         revoked_reason: r.get(16)?,
+        kind: kind_from_row(r, 17)?,
     })
 }
 
@@ -356,30 +389,48 @@ fn session_from_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
 impl SessionStore for SqliteStore {
     async fn create_session(&self, s: NewSession, max_live: u32) -> Result<(), StoreError> {
         self.write(move |c| {
-            c.prepare_cached(
-                "INSERT INTO sessions (id, env, user_id, created_at, last_used_at, generation, current_hash,
-                    current_access_hash, rotated_at, access_token_sealed, access_expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?4, 0, ?5, ?6, ?4, ?7, ?8)",
-            )?
-            .execute(params![
-                s.id,
-                s.env,
-                s.user_id,
-                s.created_at,
-                &s.current_hash[..],
-                &s.current_access_hash[..],
-                s.access_token_sealed,
-                s.access_expires_at
-            ])?;
+            // Only for a user who is still as the login saw it (the writer runs one
+            // transaction at a time, so nothing can change between check and insert).
+            let inserted = c
+                .prepare_cached(
+                    "INSERT INTO sessions (id, env, kind, user_id, created_at, last_used_at, generation,
+                        current_hash, current_access_hash, rotated_at, access_token_sealed, access_expires_at)
+                     SELECT ?1, ?2, ?3, id, ?5, ?5, 0, ?6, ?7, ?5, ?8, ?9 FROM users
+                     WHERE id = ?4 AND env = ?2 AND disabled = 0 AND session_epoch = ?10",
+                )?
+                .execute(params![
+                    s.id,
+                    s.env,
+                    s.kind.as_str(),
+                    s.user_id,
+                    s.created_at,
+                    &s.current_hash[..],
+                    &s.current_access_hash[..],
+                    s.access_token_sealed,
+                    s.access_expires_at,
+                    s.user_epoch
+                ])?;
+            if inserted == 0 {
+                return Err(rusqlite::Error::QueryReturnedNoRows);
+            }
             // Sessions beyond the limit are deleted, not kept as revoked rows: that is what
-            // bounds the table however often a client loop authenticates.
-            // The new session itself is never the one evicted (clock steps, equal times).
+            // bounds the table however often a client loop authenticates. The new session
+            // itself is never the one evicted (clock steps, equal times).
             c.prepare_cached(
                 "DELETE FROM sessions WHERE id IN (
-                    SELECT id FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND id <> ?3
+                    SELECT id FROM sessions WHERE user_id = ?1 AND kind = ?4 AND revoked_at IS NULL
+                        AND id <> ?3
                     ORDER BY last_used_at DESC, id DESC LIMIT -1 OFFSET ?2)",
             )?
-            .execute(params![s.user_id, max_live.saturating_sub(1), s.id])?;
+            .execute(params![s.user_id, max_live.saturating_sub(1), s.id, s.kind.as_str()])?;
+            // And revoked ones beyond the newest few, so that a login/revoke loop cannot
+            // grow it either.
+            c.prepare_cached(
+                "DELETE FROM sessions WHERE id IN (
+                    SELECT id FROM sessions WHERE user_id = ?1 AND kind = ?3 AND revoked_at IS NOT NULL
+                    ORDER BY revoked_at DESC, id DESC LIMIT -1 OFFSET ?2)",
+            )?
+            .execute(params![s.user_id, REVOKED_SESSIONS_KEPT, s.kind.as_str()])?;
             Ok(())
         })
         .await
@@ -387,13 +438,10 @@ impl SessionStore for SqliteStore {
 
     async fn load_session(&self, env: &str, id: i64) -> Result<Option<SessionRecord>, StoreError> {
         self.read(|c| {
-            c.prepare_cached(
-                "SELECT s.id, s.env, s.user_id, u.username, u.disabled, s.created_at, s.last_used_at,
-                    s.generation, s.current_hash, s.current_access_hash, s.prev_hash, s.prev_access_hash,
-                    s.rotated_at, s.access_token_sealed, s.access_expires_at, s.revoked_at, s.revoked_reason
-                 FROM sessions s JOIN users u ON u.id = s.user_id
-                 WHERE s.id = ?1 AND s.env = ?2",
-            )?
+            c.prepare_cached(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.id = ?1 AND s.env = ?2"
+            ))?
             .query_row(params![id, env], session_from_row)
             .optional()
         })
@@ -434,7 +482,7 @@ impl SessionStore for SqliteStore {
         reason: &str,
     ) -> Result<u64, StoreError> {
         let (env, username, reason) = (env.to_string(), username.to_string(), reason.to_string());
-        self.write(move |c| revoke_sessions_of(c, &env, &username, now, &reason).map(|n| n as u64))
+        self.write(move |c| end_sessions_of(c, &env, &username, now, &reason).map(|n| n as u64))
             .await
     }
 
@@ -446,7 +494,8 @@ impl SessionStore for SqliteStore {
     ) -> Result<Vec<SessionSummary>, StoreError> {
         self.read(|c| {
             c.prepare_cached(
-                "SELECT s.id, u.username, s.created_at, s.last_used_at, s.generation, s.revoked_at, s.revoked_reason
+                "SELECT s.id, u.username, s.created_at, s.last_used_at, s.generation, s.revoked_at,
+                    s.revoked_reason, s.kind
                  FROM sessions s JOIN users u ON u.id = s.user_id
                  WHERE s.env = ?1 AND (?2 IS NULL OR u.username = ?2)
                  ORDER BY s.id DESC LIMIT ?3",
@@ -460,6 +509,7 @@ impl SessionStore for SqliteStore {
                     generation: r.get(4)?,
                     revoked_at: r.get(5)?,
                     revoked_reason: r.get(6)?,
+                    kind: kind_from_row(r, 7)?,
                 })
             })?
             .collect()
@@ -540,16 +590,16 @@ impl KeyStore for SqliteStore {
 const SESSION_COLUMNS: &str =
     "s.id, s.env, s.user_id, u.username, u.disabled, s.created_at, s.last_used_at,
     s.generation, s.current_hash, s.current_access_hash, s.prev_hash, s.prev_access_hash,
-    s.rotated_at, s.access_token_sealed, s.access_expires_at, s.revoked_at, s.revoked_reason";
+    s.rotated_at, s.access_token_sealed, s.access_expires_at, s.revoked_at, s.revoked_reason,
+    s.kind";
 
 #[async_trait]
 impl TransferStore for SqliteStore {
     async fn users_after(&self, after_id: &str, batch: u32) -> Result<Vec<UserRecord>, StoreError> {
         self.read(|c| {
-            c.prepare_cached(
-                "SELECT id, env, username, password_hash, disabled, created_at FROM users
-                 WHERE id > ?1 ORDER BY id LIMIT ?2",
-            )?
+            c.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE id > ?1 ORDER BY id LIMIT ?2"
+            ))?
             .query_map(params![after_id, batch], user_from_row)?
             .collect()
         })
@@ -575,8 +625,8 @@ impl TransferStore for SqliteStore {
             c.prepare_cached(
                 "INSERT INTO sessions (id, env, user_id, created_at, last_used_at, generation,
                     current_hash, current_access_hash, prev_hash, prev_access_hash, rotated_at,
-                    access_token_sealed, access_expires_at, revoked_at, revoked_reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                    access_token_sealed, access_expires_at, revoked_at, revoked_reason, kind)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             )?
             .execute(params![
                 s.id,
@@ -593,7 +643,8 @@ impl TransferStore for SqliteStore {
                 s.access_token_sealed,
                 s.access_expires_at,
                 s.revoked_at,
-                s.revoked_reason
+                s.revoked_reason,
+                s.kind.as_str()
             ])
             .map(|_| ())
         })
@@ -624,78 +675,75 @@ impl TransferStore for SqliteStore {
 
 #[async_trait]
 impl LoginGuardStore for SqliteStore {
-    async fn login_locked_until(
+    async fn update_login_guards(
         &self,
         keys: &[[u8; 32]],
-        now: i64,
-    ) -> Result<Option<i64>, StoreError> {
-        self.read(|c| {
-            let mut latest: Option<i64> = None;
-            let mut st = c.prepare_cached(
-                "SELECT locked_until FROM login_failures WHERE key = ?1 AND locked_until > ?2",
+        update: GuardUpdate,
+    ) -> Result<(), StoreError> {
+        let keys = keys.to_vec();
+        // The writer runs one transaction at a time: read, decide and write back are one
+        // atomic step.
+        self.write(move |c| {
+            let mut read = c.prepare_cached(
+                "SELECT failures, last_failure_at, locked_until, pending, reserved_at, succeeded_at
+                 FROM login_failures WHERE key = ?1",
             )?;
-            for key in keys {
-                if let Some(until) = st
-                    .query_row(params![&key[..], now], |r| r.get::<_, i64>(0))
-                    .optional()?
-                {
-                    latest = Some(latest.map_or(until, |l| l.max(until)));
-                }
+            let mut counters = Vec::with_capacity(keys.len());
+            for key in &keys {
+                let counter = read
+                    .query_row(params![&key[..]], |r| {
+                        Ok(GuardCounter {
+                            failures: r.get(0)?,
+                            last_failure_at: r.get(1)?,
+                            locked_until: r.get(2)?,
+                            pending: r.get(3)?,
+                            reserved_at: r.get(4)?,
+                            succeeded_at: r.get(5)?,
+                        })
+                    })
+                    .optional()?;
+                counters.push(counter.unwrap_or_default());
             }
-            Ok(latest)
-        })
-    }
-
-    async fn record_login_failure(
-        &self,
-        key: &[u8; 32],
-        now: i64,
-        forget_before: i64,
-    ) -> Result<u32, StoreError> {
-        let key = *key;
-        let n: i64 = self
-            .write(move |c| {
+            update(&mut counters);
+            for (key, n) in keys.iter().zip(&counters) {
+                if n.is_empty() {
+                    c.prepare_cached("DELETE FROM login_failures WHERE key = ?1")?
+                        .execute(params![&key[..]])?;
+                    continue;
+                }
                 c.prepare_cached(
-                    "INSERT INTO login_failures (key, failures, last_failure_at) VALUES (?1, 1, ?2)
-                     ON CONFLICT (key) DO UPDATE SET
-                        failures = CASE WHEN last_failure_at <= ?3 THEN 1 ELSE failures + 1 END,
-                        last_failure_at = ?2
-                     RETURNING failures",
+                    "INSERT INTO login_failures
+                        (key, failures, last_failure_at, locked_until, pending, reserved_at, succeeded_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (key) DO UPDATE SET failures = ?2, last_failure_at = ?3,
+                        locked_until = ?4, pending = ?5, reserved_at = ?6, succeeded_at = ?7",
                 )?
-                .query_row(params![&key[..], now, forget_before], |r| r.get(0))
-            })
-            .await?;
-        Ok(u32::try_from(n).unwrap_or(u32::MAX))
-    }
-
-    async fn lock_login(&self, key: &[u8; 32], until: i64) -> Result<(), StoreError> {
-        let key = *key;
-        self.write(move |c| {
-            c.prepare_cached(
-                "UPDATE login_failures SET locked_until = max(locked_until, ?2) WHERE key = ?1",
-            )?
-            .execute(params![&key[..], until])
-            .map(|_| ())
+                .execute(params![
+                    &key[..],
+                    n.failures,
+                    n.last_failure_at,
+                    n.locked_until,
+                    n.pending,
+                    n.reserved_at,
+                    n.succeeded_at
+                ])?;
+            }
+            Ok(())
         })
         .await
     }
 
-    async fn clear_login_failures(&self, key: &[u8; 32]) -> Result<(), StoreError> {
-        let key = *key;
-        self.write(move |c| {
-            c.prepare_cached("DELETE FROM login_failures WHERE key = ?1")?
-                .execute(params![&key[..]])
-                .map(|_| ())
-        })
-        .await
-    }
-
-    async fn purge_login_failures(&self, before: i64) -> Result<u64, StoreError> {
+    async fn purge_login_failures(
+        &self,
+        before: i64,
+        succeeded_before: i64,
+    ) -> Result<u64, StoreError> {
         self.write(move |c| {
             c.prepare_cached(
-                "DELETE FROM login_failures WHERE last_failure_at < ?1 AND locked_until < ?1",
+                "DELETE FROM login_failures WHERE last_failure_at < ?1 AND locked_until < ?1
+                    AND reserved_at < ?1 AND succeeded_at < ?2",
             )?
-            .execute(params![before])
+            .execute(params![before, succeeded_before])
             .map(|n| n as u64)
         })
         .await

@@ -32,6 +32,7 @@ async fn acknowledged_writes_survive_reopening_the_database() -> anyhow::Result<
         password_hash: "hash".into(),
         disabled: false,
         created_at: 1,
+        session_epoch: 0,
     };
     let key = KeyRecord {
         env: "a".into(),
@@ -49,7 +50,9 @@ async fn acknowledged_writes_survive_reopening_the_database() -> anyhow::Result<
             let session = NewSession {
                 id,
                 env: "a".into(),
+                kind: wirecash_core::store::SessionKind::Refresh,
                 user_id: "u1".into(),
+                user_epoch: 0,
                 created_at: 100 * id,
                 current_hash: [1; 32],
                 current_access_hash: [2; 32],

@@ -15,9 +15,6 @@ pub const MAX_BODY: usize = 16 * 1024;
 /// Longest wait for the whole body once the headers are in.
 const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Query-string keys that carry credentials (the published Python sample sends them so).
-const CREDENTIAL_KEYS: &[&str] = &["username", "password", "access_token", "refresh_token"];
-
 /// A configured environment named by the first path segment; anything else is 404.
 pub struct Env(pub String);
 
@@ -35,21 +32,23 @@ impl FromRequestParts<AppState> for Env {
     }
 }
 
-/// A JSON object body. Checks, in order: no credentials in the query string,
-/// `Content-Type: application/json`, size, JSON syntax, object shape.
+/// A JSON object body. Checks, in order: no query string, `Content-Type:
+/// application/json`, size, JSON syntax, object shape, no key twice.
 #[derive(Debug)]
 pub struct JsonObject(Map<String, Value>);
 
-fn query_has_credentials(query: &str) -> bool {
-    query_has_any(query, CREDENTIAL_KEYS)
-}
-
-/// Whether the query string has one of `keys` (ASCII case-insensitive).
-pub fn query_has_any(query: &str, keys: &[&str]) -> bool {
-    query.split('&').any(|pair| {
-        let key = pair.split('=').next().unwrap_or_default();
-        keys.iter().any(|k| key.eq_ignore_ascii_case(k))
-    })
+/// Refuses any query string on a route that takes credentials (SPEC §2, §9). Looking
+/// for credential names would invite encodings around the check (`pass%77ord`,
+/// `x=1;password`, `password[]`); these routes read nothing from the query, so none is
+/// accepted at all. `how` says where the credentials go instead.
+pub fn refuse_query(query: Option<&str>, how: &str) -> Result<(), ApiError> {
+    if query.is_some_and(|q| !q.is_empty()) {
+        return Err(ApiError::InvalidRequest(format!(
+            "this endpoint takes no query string: credentials and tokens must never be sent \
+             in the URL, where proxies and logs keep them; {how}"
+        )));
+    }
+    Ok(())
 }
 
 impl<S: Send + Sync> FromRequest<S> for JsonObject {
@@ -84,17 +83,27 @@ pub async fn read_body(parts: &Parts, body: Body) -> Result<bytes::Bytes, ApiErr
     tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY))
         .await
         .map_err(|_| ApiError::RequestTimeout)?
-        .map_err(|_| ApiError::PayloadTooLarge(MAX_BODY))
+        .map_err(|e| {
+            // Over the limit, or a body that is not valid HTTP framing (a malformed chunk).
+            let over = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if over {
+                ApiError::PayloadTooLarge(MAX_BODY)
+            } else {
+                ApiError::InvalidRequest(
+                    "the request body is not valid HTTP framing (a malformed chunk, or the \
+                     connection ended early)"
+                        .into(),
+                )
+            }
+        })
 }
 
 fn check_head(query: Option<&str>, content_type: Option<&str>) -> Result<(), ApiError> {
-    if query.is_some_and(query_has_credentials) {
-        return Err(ApiError::InvalidRequest(
-            "credentials and tokens must not be sent in the query string; send them as a JSON \
-             object in the request body with Content-Type: application/json"
-                .into(),
-        ));
-    }
+    refuse_query(
+        query,
+        "send them as a JSON object in the request body with Content-Type: application/json",
+    )?;
     if !content_type_is(content_type, "application/json") {
         return Err(ApiError::UnsupportedMediaType);
     }
@@ -129,16 +138,91 @@ fn parse_json(bytes: &[u8]) -> Result<JsonObject, ApiError> {
             "the request body is empty; send a JSON object".into(),
         ));
     }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => Ok(JsonObject(map)),
+    match serde_json::from_slice::<Unique>(bytes) {
+        Ok(Unique(Value::Object(map))) => Ok(JsonObject(map)),
         Ok(_) => Err(ApiError::InvalidRequest(
             "the request body must be a JSON object".into(),
         )),
+        // A repeated key: a proxy or an audit tool reading the first value would see
+        // another request than the one served (SPEC §9).
+        Err(e) if e.is_data() => Err(ApiError::InvalidRequest(format!(
+            "{e}; send every field once"
+        ))),
         Err(e) => Err(ApiError::InvalidRequest(format!(
             "the request body is not valid JSON (line {}, column {})",
             e.line(),
             e.column()
         ))),
+    }
+}
+
+/// A JSON value in which no object, at any depth, has a key twice (serde_json's own
+/// `Value` keeps the last one). Depth is bounded by serde_json's recursion limit.
+struct Unique(Value);
+
+impl<'de> serde::Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueVisitor)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+    type Value = Unique;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Unique, E> {
+        Ok(Unique(Value::Bool(v)))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Unique, E> {
+        Ok(Unique(Value::from(v)))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Unique, E> {
+        Ok(Unique(Value::from(v)))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Unique, E> {
+        Ok(Unique(Value::from(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Unique, E> {
+        Ok(Unique(Value::String(v.to_string())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Unique, E> {
+        Ok(Unique(Value::String(v)))
+    }
+
+    fn visit_unit<E>(self) -> Result<Unique, E> {
+        Ok(Unique(Value::Null))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Unique, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Unique(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Unique(Value::Array(items)))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Unique, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "the key `{key}` appears more than once"
+                )));
+            }
+            let Unique(value) = map.next_value()?;
+            out.insert(key, value);
+        }
+        Ok(Unique(Value::Object(out)))
     }
 }
 
@@ -172,12 +256,19 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn query_credentials_are_detected() {
-        assert!(query_has_credentials("username=a&password=b"));
-        assert!(query_has_credentials("x=1&Refresh_Token=z"));
-        assert!(query_has_credentials("access_token"));
-        assert!(!query_has_credentials("x=1&y=2"));
-        assert!(!query_has_credentials(""));
+    fn any_query_string_is_refused_however_it_is_encoded() {
+        for q in [
+            "username=a&password=b",
+            "pass%77ord=x&user%6Eame=a",
+            "x=1;password=x",
+            "password[]=x",
+            "password+=x",
+            "x=1",
+        ] {
+            assert!(refuse_query(Some(q), "").is_err(), "{q}");
+        }
+        assert!(refuse_query(Some(""), "").is_ok());
+        assert!(refuse_query(None, "").is_ok());
     }
 
     #[test]
@@ -207,8 +298,25 @@ mod tests {
             parse_body(None, json, b"[]"),
             Err(ApiError::InvalidRequest(_))
         ));
+        for repeated in [
+            &br#"{"username":"mallory","username":"alice"}"#[..],
+            br#"{"a":1,"b":{"c":1,"c":2}}"#,
+            br#"{"a":[{"x":1},{"x":1,"x":1}]}"#,
+        ] {
+            let Err(ApiError::InvalidRequest(why)) = parse_body(None, json, repeated) else {
+                panic!(
+                    "a repeated key passed: {}",
+                    String::from_utf8_lossy(repeated)
+                )
+            };
+            assert!(why.contains("more than once"), "{why}");
+        }
+        assert!(matches!(
+            parse_body(Some("x=1"), json, b"{}"),
+            Err(ApiError::InvalidRequest(_))
+        ));
         let ok = parse_body(
-            Some("x=1"),
+            None,
             Some("application/json; charset=utf-8"),
             br#"{"a":"b","n":1}"#,
         );
@@ -224,7 +332,7 @@ mod tests {
     proptest! {
         #[test]
         fn query_check_never_panics(q in ".{0,300}") {
-            let _ = query_has_credentials(&q);
+            let _ = refuse_query(Some(&q), "");
         }
 
         #[test]

@@ -112,15 +112,27 @@ fn no_store(mut response: Response) -> Response {
     response
 }
 
-fn token_response(grant: TokenGrant, with_refresh: bool) -> Response {
+fn token_response(
+    access_token: String,
+    expires_in: u64,
+    refresh_token: Option<String>,
+) -> Response {
     no_store(
         Json(OAuthTokenResponse {
-            access_token: grant.access_token,
+            access_token,
             token_type: "Bearer",
-            expires_in: grant.expires_in,
-            refresh_token: with_refresh.then_some(grant.refresh_token),
+            expires_in,
+            refresh_token,
         })
         .into_response(),
+    )
+}
+
+fn grant_response(grant: TokenGrant) -> Response {
+    token_response(
+        grant.access_token,
+        grant.expires_in,
+        Some(grant.refresh_token),
     )
 }
 
@@ -203,10 +215,10 @@ pub async fn token(
             let c = api_user_credentials(client)?;
             let grant = app
                 .service
-                .authenticate_via(&env, &c.id, c.secret, address, "oauth2_client_credentials")
+                .grant_client_credentials(&env, &c.id, c.secret, address)
                 .await
                 .map_err(as_client_error)?;
-            Ok(token_response(grant, false))
+            Ok(token_response(grant.access_token, grant.expires_in, None))
         }
         // RFC 6749 §4.3. Client credentials are optional; if sent, they must name the
         // same API user (a client id that is not the username, or a secret that is not
@@ -233,7 +245,7 @@ pub async fn token(
                     "oauth2_password",
                 )
                 .await?;
-            Ok(token_response(grant, true))
+            Ok(grant_response(grant))
         }
         // RFC 6749 §6: a confidential client authenticates; its credentials stand in for
         // the access token that the WireCash `POST /token` binds the refresh to.
@@ -244,7 +256,7 @@ pub async fn token(
                 .service
                 .refresh_as_client(&env, &user, refresh_token)
                 .await?;
-            Ok(token_response(grant, true))
+            Ok(grant_response(grant))
         }
         _ => Err(ApiError::UnsupportedGrantType),
     }

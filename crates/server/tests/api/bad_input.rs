@@ -374,3 +374,54 @@ async fn control_characters_in_names_and_claims_are_ordinary_refusals() {
     assert_eq!(a.error(), "invalid_grant");
     assert_eq!(app.refresh("sandbox", "alice", &t).await.status, 200);
 }
+
+#[tokio::test]
+async fn a_repeated_json_key_is_invalid_request_wherever_it_is() {
+    let app = TestApp::spawn().await;
+    let pw = app.add_user("sandbox", "alice").await;
+    app.add_user("sandbox", "mallory").await;
+    let t = app.login("sandbox", "alice", &pw).await;
+    let bodies = [
+        // A proxy reading the first value sees mallory; the last one is alice.
+        (
+            "/sandbox/authenticate",
+            format!(r#"{{"username":"mallory","username":"alice","password":"{pw}"}}"#),
+        ),
+        (
+            "/sandbox/authenticate",
+            format!(r#"{{"username":"alice","password":"x","password":"{pw}"}}"#),
+        ),
+        // Also a repeated field the service does not read, and one nested deeper.
+        (
+            "/sandbox/authenticate",
+            format!(r#"{{"username":"alice","password":"{pw}","x":1,"x":2}}"#),
+        ),
+        (
+            "/sandbox/authenticate",
+            format!(r#"{{"username":"alice","password":"{pw}","x":{{"a":1,"a":2}}}}"#),
+        ),
+        (
+            "/sandbox/token",
+            format!(
+                r#"{{"username":"alice","access_token":"{}","refresh_token":"{}","refresh_token":"{}"}}"#,
+                t.access_token, t.refresh_token, t.refresh_token
+            ),
+        ),
+    ];
+    for (path, body) in bodies {
+        let r = app.post_raw(path, &body).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        assert_eq!(r.error(), "invalid_request", "{path}: {}", r.body);
+        assert!(
+            r.body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("more than once"),
+            "{}",
+            r.body
+        );
+    }
+    assert_eq!(app.live_sessions("sandbox", "alice").await, 1);
+    assert_eq!(app.live_sessions("sandbox", "mallory").await, 0);
+    app.refresh("sandbox", "alice", &t).await.tokens();
+}

@@ -28,6 +28,8 @@ mod jwt;
 mod lifetimes;
 #[path = "../api/lockout.rs"]
 mod lockout;
+#[path = "../api/login_races.rs"]
+mod login_races;
 #[path = "../api/oauth.rs"]
 mod oauth;
 #[path = "../api/props.rs"]
@@ -36,6 +38,10 @@ mod props;
 mod refresh;
 #[path = "../api/reuse.rs"]
 mod reuse;
+#[path = "../api/session_growth.rs"]
+mod session_growth;
+#[path = "../api/timing.rs"]
+mod timing;
 
 mod migrate_store;
 mod multinode;

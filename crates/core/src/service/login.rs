@@ -1,0 +1,420 @@
+//! Logins: the credential check shared by `/authenticate` and the OAuth 2.0 endpoints
+//! (failed-login counters reserved before Argon2, the same time for every failure) and
+//! the session it makes, inserted only if the user is still as the check saw it.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+use zeroize::Zeroizing;
+
+use super::{AuthService, Environment, INVALID_CREDENTIALS, TokenGrant, new_session_id};
+use crate::clock::millis;
+use crate::crypto::{HASH_LEN, keyed_hash};
+use crate::error::{Error, StoreError};
+use crate::lockout::{Admission, Plan, Reserved};
+use crate::metrics::store as timed;
+use crate::store::{GuardCounter, NewSession, SessionKind, Store, UserRecord};
+
+/// What a `client_credentials` grant hands out: an access token alone (RFC 6749 §4.4.3).
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessGrant {
+    /// Signed JWT.
+    pub access_token: String,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+}
+
+impl std::fmt::Debug for AccessGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessGrant")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthService {
+    /// Exchanges a username and password for a new session's tokens.
+    pub async fn authenticate(
+        &self,
+        env: &str,
+        username: &str,
+        password: Zeroizing<String>,
+        client: Option<IpAddr>,
+    ) -> Result<TokenGrant, Error> {
+        self.authenticate_via(env, username, password, client, "authenticate")
+            .await
+    }
+
+    /// `authenticate`, with `via` naming the endpoint in the audit log.
+    pub async fn authenticate_via(
+        &self,
+        env: &str,
+        username: &str,
+        password: Zeroizing<String>,
+        client: Option<IpAddr>,
+        via: &'static str,
+    ) -> Result<TokenGrant, Error> {
+        let result = async {
+            let kind = SessionKind::Refresh;
+            let (env, user) = self
+                .check_credentials(env, username, password, client, via)
+                .await?;
+            let (minted, refresh, sid) = self.create_session(env, &user, kind, client, via).await?;
+            crate::audit::login_ok(&env.name, &user.id, sid, client, via);
+            Ok(TokenGrant {
+                access_token: minted.to_string(),
+                expires_in: self.policy.access_ttl.as_secs(),
+                refresh_token: refresh.encode(),
+            })
+        }
+        .await;
+        crate::metrics::login(&result);
+        result
+    }
+
+    /// The RFC 6749 §4.4 `client_credentials` grant: the API user's credentials as client
+    /// credentials, an access token alone. Its session is of a kind of its own, so that
+    /// machine-to-machine token fetches never end a refreshable session.
+    pub async fn grant_client_credentials(
+        &self,
+        env: &str,
+        username: &str,
+        password: Zeroizing<String>,
+        client: Option<IpAddr>,
+    ) -> Result<AccessGrant, Error> {
+        let via = "oauth2_client_credentials";
+        let result = async {
+            let kind = SessionKind::ClientCredentials;
+            let (env, user) = self
+                .check_credentials(env, username, password, client, via)
+                .await?;
+            let (minted, _, sid) = self.create_session(env, &user, kind, client, via).await?;
+            crate::audit::login_ok(&env.name, &user.id, sid, client, via);
+            Ok(AccessGrant {
+                access_token: minted.to_string(),
+                expires_in: self.policy.access_ttl.as_secs(),
+            })
+        }
+        .await;
+        crate::metrics::login(&result);
+        result
+    }
+
+    /// Checks an API user's credentials used as OAuth 2.0 client credentials (RFC 6749
+    /// §2.3.1) without starting a session: the same lockout, counting and timing as
+    /// `authenticate`. `via` names the endpoint in the audit log.
+    pub async fn authenticate_client(
+        &self,
+        env: &str,
+        username: &str,
+        password: Zeroizing<String>,
+        client: Option<IpAddr>,
+        via: &'static str,
+    ) -> Result<UserRecord, Error> {
+        let result = self
+            .check_credentials(env, username, password, client, via)
+            .await
+            .map(|(_, user)| user);
+        crate::metrics::login(&result);
+        result
+    }
+
+    /// The credential check. In order: a place in the hashing pool (a flood is refused
+    /// before it costs a store call), the attempt reserved in the failed-login counters
+    /// (refused while locked; a burst runs no more checks than a scope has left), the
+    /// user read, one Argon2 verification, and the attempt settled. Every failure —
+    /// unknown user, wrong password, disabled user — takes the same path, the same
+    /// answer and the same time (see `PasswordHasher`'s calibration).
+    async fn check_credentials(
+        &self,
+        env: &str,
+        username: &str,
+        password: Zeroizing<String>,
+        client: Option<IpAddr>,
+        via: &'static str,
+    ) -> Result<(&Arc<Environment>, UserRecord), Error> {
+        let env = self.env(env)?;
+        let place = self.hasher.reserve()?;
+        let attempt = self.admit(env, username, client, via).await?;
+        // A name no user can have (control characters, such as NUL, which PostgreSQL
+        // refuses in text) is looked up nowhere, and answered like an unknown user.
+        let user = match crate::validate::username(username) {
+            Ok(_) => timed("find_user", self.store.find_user(&env.name, username)).await?,
+            Err(_) => None,
+        };
+        let stored = user.as_ref().map(|u| u.password_hash.clone());
+        let verified = self.hasher.verify(place, password.clone(), stored).await?;
+        // A failure is answered no sooner than a check with the most expensive stored
+        // parameters would take: whether the name exists does not show.
+        let answer_at = tokio::time::Instant::now() + verified.pad;
+        let user = match user {
+            Some(u) if verified.ok && !u.disabled => u,
+            _ => {
+                crate::audit::login_failed(&env.name, client, via);
+                if let Some(a) = attempt {
+                    a.failed(&env.name, client).await?;
+                }
+                tokio::time::sleep_until(answer_at).await;
+                return Err(Error::InvalidGrant(INVALID_CREDENTIALS));
+            }
+        };
+        if let Some(a) = attempt {
+            a.succeeded().await?;
+        }
+        if verified.needs_rehash {
+            self.spawn_rehash(&user, password);
+        }
+        Ok((env, user))
+    }
+
+    /// Reserves a login attempt in the failed-login counters of `username` from
+    /// `client` (none when every limit is off).
+    async fn admit(
+        &self,
+        env: &Environment,
+        username: &str,
+        client: Option<IpAddr>,
+        via: &'static str,
+    ) -> Result<Option<Attempt>, Error> {
+        if !self.limits.any() {
+            return Ok(None);
+        }
+        let plan = Plan::new(self.limits, client.is_some());
+        let keys = guard_keys(env, &plan, username, client);
+        let now = self.clock.now();
+        let (tx, rx) = oneshot::channel();
+        timed(
+            "admit_login",
+            self.store.update_login_guards(
+                &keys,
+                Box::new(move |c: &mut [GuardCounter]| {
+                    let _ = tx.send(plan.admit(c, now));
+                }),
+            ),
+        )
+        .await?;
+        match rx.await {
+            Ok(Admission::Admitted(reserved)) => Ok(Some(Attempt {
+                store: Arc::clone(&self.store),
+                clock: Arc::clone(&self.clock),
+                keys,
+                plan,
+                reserved,
+                settled: false,
+            })),
+            Ok(Admission::Refused { until }) => {
+                let wait = crate::lockout::retry_after_secs(until, now);
+                crate::audit::login_locked(&env.name, wait, client, via);
+                Err(Error::Locked(wait))
+            }
+            Err(_) => Err(Error::Internal(
+                "the store did not apply the login counters' update".into(),
+            )),
+        }
+    }
+
+    /// Deletes failed-login counters nobody needs any more.
+    pub async fn purge_login_failures(&self) -> Result<u64, Error> {
+        let now = self.clock.now();
+        let before = now.saturating_sub(millis(crate::lockout::FORGET_AFTER));
+        let known = now.saturating_sub(millis(crate::lockout::KNOWN_FOR));
+        Ok(timed(
+            "purge_login_failures",
+            self.store.purge_login_failures(before, known),
+        )
+        .await?)
+    }
+
+    fn spawn_rehash(&self, user: &UserRecord, password: Zeroizing<String>) {
+        let hasher = Arc::clone(&self.hasher);
+        let store = Arc::clone(&self.store);
+        let (user_id, old) = (user.id.clone(), user.password_hash.clone());
+        tokio::spawn(async move {
+            let result = match hasher.hash(password).await {
+                Ok(new) => timed(
+                    "rehash_password",
+                    store.rehash_password(&user_id, &old, &new),
+                )
+                .await
+                .map_err(Error::from),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => info!(user_id = %user_id, "password rehashed with current parameters"),
+                Err(e) => warn!(user_id = %user_id, error = %e, "password rehash failed"),
+            }
+        });
+    }
+
+    /// Makes a session for `user` as the credential check read it. A user who changed
+    /// since (password, disabled, sessions revoked, deleted) gets none, and the login the
+    /// answer of a wrong password (SPEC §2). Returns the access token, the refresh token
+    /// (which only a `Refresh` session's caller hands out) and the session id.
+    async fn create_session(
+        &self,
+        env: &Environment,
+        user: &UserRecord,
+        kind: SessionKind,
+        client: Option<IpAddr>,
+        via: &'static str,
+    ) -> Result<(Zeroizing<String>, crate::token::RefreshToken, i64), Error> {
+        for _ in 0..3 {
+            let now = self.clock.now();
+            let id = new_session_id(now)?;
+            let refresh = crate::token::RefreshToken::first(id, &env.secrets)?;
+            let minted = self.mint_access(env, &user.id, &user.username, id, 0, now)?;
+            let session = NewSession {
+                id,
+                env: env.name.clone(),
+                kind,
+                user_id: user.id.clone(),
+                user_epoch: user.session_epoch,
+                created_at: now,
+                current_hash: refresh.hash(&env.secrets),
+                current_access_hash: minted.hash,
+                access_token_sealed: minted.sealed,
+                access_expires_at: minted.expires_at,
+            };
+            let max = self.policy.max_sessions_per_user;
+            match timed("create_session", self.store.create_session(session, max)).await {
+                Ok(()) => return Ok((minted.token, refresh, id)),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(StoreError::NotFound) => {
+                    // The check lost a race with a change that ends the user's sessions.
+                    crate::audit::login_failed(&env.name, client, via);
+                    return Err(Error::InvalidGrant(INVALID_CREDENTIALS));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Internal("could not allocate a session id".into()))
+    }
+}
+
+/// A login's reservation in the failed-login counters, settled once its password check
+/// is decided. Dropped unsettled (the request went away mid-check), it is settled as a
+/// failure in the background: a guesser gains nothing by hanging up.
+struct Attempt {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn crate::clock::Clock>,
+    keys: Vec<[u8; HASH_LEN]>,
+    plan: Plan,
+    reserved: Reserved,
+    settled: bool,
+}
+
+impl Attempt {
+    async fn failed(mut self, env: &str, client: Option<IpAddr>) -> Result<(), Error> {
+        self.settled = true;
+        if !self.reserved.any() {
+            return Ok(());
+        }
+        let (plan, reserved, now) = (self.plan, self.reserved, self.clock.now());
+        let (tx, rx) = oneshot::channel();
+        timed(
+            "record_login_failure",
+            self.store.update_login_guards(
+                &self.keys,
+                Box::new(move |c: &mut [GuardCounter]| {
+                    let _ = tx.send(plan.failed(c, reserved, now));
+                }),
+            ),
+        )
+        .await?;
+        for lock in rx.await.unwrap_or_default() {
+            crate::metrics::lockout(lock.scope.as_str());
+            crate::audit::lockout(
+                env,
+                lock.scope.as_str(),
+                lock.failures,
+                lock.lock.as_secs(),
+                client,
+            );
+        }
+        Ok(())
+    }
+
+    async fn succeeded(mut self) -> Result<(), Error> {
+        self.settled = true;
+        let (plan, reserved, now) = (self.plan, self.reserved, self.clock.now());
+        timed(
+            "record_login_success",
+            self.store.update_login_guards(
+                &self.keys,
+                Box::new(move |c: &mut [GuardCounter]| plan.succeeded(c, reserved, now)),
+            ),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        if self.settled || !self.reserved.any() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return; // shutting down: the reservation goes stale by itself
+        };
+        let (store, keys) = (Arc::clone(&self.store), std::mem::take(&mut self.keys));
+        let (plan, reserved, now) = (self.plan, self.reserved, self.clock.now());
+        runtime.spawn(async move {
+            let settle = Box::new(move |c: &mut [GuardCounter]| {
+                plan.failed(c, reserved, now);
+            });
+            if let Err(e) = store.update_login_guards(&keys, settle).await {
+                warn!(error = %e, "settling an abandoned login attempt failed");
+            }
+        });
+    }
+}
+
+/// The counter keys of a login, in `plan.scopes()` order.
+fn guard_keys(
+    env: &Environment,
+    plan: &Plan,
+    username: &str,
+    client: Option<IpAddr>,
+) -> Vec<[u8; HASH_LEN]> {
+    use crate::lockout::Scope;
+    let address = client.map(ip_bytes).unwrap_or_default();
+    plan.scopes()
+        .into_iter()
+        .map(|(scope, _)| match scope {
+            Scope::UsernameFromAddress => {
+                let mut value = Vec::with_capacity(username.len() + 1 + address.len());
+                value.extend_from_slice(username.as_bytes());
+                value.push(0);
+                value.extend_from_slice(&address);
+                guard_key(env, b"user-from", &value)
+            }
+            Scope::Address => guard_key(env, b"addr", &address),
+            Scope::Username => guard_key(env, b"user", username.as_bytes()),
+        })
+        .collect()
+}
+
+/// The stored key of a counter: a keyed hash, so names typed into the username field
+/// (sometimes passwords) are never stored.
+fn guard_key(env: &Environment, kind: &[u8], value: &[u8]) -> [u8; HASH_LEN] {
+    let mut data = Vec::with_capacity(kind.len() + 1 + value.len());
+    data.extend_from_slice(kind);
+    data.push(0);
+    data.extend_from_slice(value);
+    keyed_hash(&env.secrets.login_guard, &data)
+}
+
+/// An address as counted: IPv4 and IPv4-mapped IPv6 alike; an IPv6 client by its /64
+/// (one host usually holds the whole /64, so counting single addresses would be void).
+fn ip_bytes(ip: IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.octets().to_vec(),
+            None => v6.octets()[..8].to_vec(),
+        },
+    }
+}
