@@ -18,9 +18,12 @@ CLIENT=${CLIENT:-hyper}                  # hyper | reqwest
 CLIENT_THREADS=${CLIENT_THREADS:-1}      # load generator runtime threads
 SERVER_CPUS=${SERVER_CPUS:-}             # taskset CPU list for the server, empty = unpinned
 CLIENT_CPUS=${CLIENT_CPUS:-}             # taskset CPU list for the load generator
-MODES=${MODES:-"refresh authenticate"}   # which loads to run, in order (also: flood)
+MODES=${MODES:-"refresh authenticate"}   # which loads to run, in order (also: flood, floods)
 FLOOD=${FLOOD:-200}                      # flood mode: wrong-password login loops beside the refresh chains
-FLOOD_THREADS=${FLOOD_THREADS:-1}        # flood mode: threads of the flood's own runtime (0 = share the measuring one)
+FLOOD_THREADS=${FLOOD_THREADS:-1}        # flood/floods modes: threads of the flood's own runtime (0 = share the measuring one)
+FLOODS=${FLOODS:-64}                     # floods mode: login loops, a fresh connection per login
+PHASE=${PHASE:-2}                        # floods mode: seconds of each control / hashing phase
+FLOOD_SOURCES=${FLOOD_SOURCES:-64}       # floods mode: loopback source addresses (127.0.0.2 …)
 RESULTS_DIR=${RESULTS_DIR:-}             # if set, JSON reports and server log are kept here
 SKIP_BUILD=${SKIP_BUILD:-0}              # 1 = use the binaries already in target/release
 DATABASE=${DATABASE:-sqlite}             # sqlite | postgres
@@ -28,7 +31,7 @@ NODES=${NODES:-1}                        # service nodes (more than 1 needs post
 PG_SERVER=${PG_SERVER:-postgres://postgres@127.0.0.1:5432}  # where the scratch database goes
 BENCH_ENV=sandbox
 
-for v in USERS REFRESH_CHAINS AUTH_CONCURRENCY DURATION WARMUP CLIENT_THREADS NODES FLOOD FLOOD_THREADS; do
+for v in USERS REFRESH_CHAINS AUTH_CONCURRENCY DURATION WARMUP CLIENT_THREADS NODES FLOOD FLOOD_THREADS FLOODS PHASE FLOOD_SOURCES; do
     [[ ${!v} =~ ^[0-9]+$ ]] || { echo "run.sh: $v must be a whole number (got '${!v}')" >&2; exit 2; }
 done
 
@@ -39,7 +42,7 @@ case $DATABASE in
 esac
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-SERVER_BIN=$TARGET_DIR/release/wirecash-auth
+SERVER_BIN=${SERVER_BIN:-$TARGET_DIR/release/wirecash-auth}  # another build to compare
 BENCH_BIN=$TARGET_DIR/release/wirecash-bench
 
 if [[ $SKIP_BUILD != 1 ]]; then
@@ -154,6 +157,9 @@ for mode in $MODES; do
         refresh) concurrency=$REFRESH_CHAINS; gen_mode=refresh; extra=() ;;
         authenticate) concurrency=$AUTH_CONCURRENCY; gen_mode=authenticate; extra=() ;;
         flood) concurrency=$REFRESH_CHAINS; gen_mode=refresh; extra=(--flood "$FLOOD" --flood-threads "$FLOOD_THREADS") ;;
+        floods) concurrency=$REFRESH_CHAINS; gen_mode=refresh
+            extra=(--flood "$FLOODS" --flood-threads "$FLOOD_THREADS" --flood-shape interleaved
+                   --phase "${PHASE}s" --flood-sources "$FLOOD_SOURCES") ;;
         *) echo "run.sh: unknown mode '$mode'" >&2; exit 2 ;;
     esac
     if [[ $DATABASE == postgres && $mode == refresh ]]; then

@@ -204,6 +204,54 @@ async fn hyper_post(
     Ok(Reply { status, body })
 }
 
+impl Target {
+    /// The `host:port` to dial.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+}
+
+/// POSTs a JSON `body` to `path` on a connection of its own, dialled from `source` (an
+/// address of the loopback range: 127.0.0.0/8 is all this machine's), with
+/// `Connection: close`: one request per connection, as a flood from many hosts that
+/// never reuses a connection looks to the server.
+pub async fn post_fresh(
+    server: std::net::SocketAddr,
+    source: std::net::IpAddr,
+    path: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<Reply> {
+    let socket = match source {
+        std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket
+        .bind(std::net::SocketAddr::new(source, 0))
+        .with_context(|| format!("binding {source}"))?;
+    let stream = socket
+        .connect(server)
+        .await
+        .with_context(|| format!("connecting to {server} from {source}"))?;
+    stream.set_nodelay(true)?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(HOST, HeaderValue::from_str(&server.to_string())?)
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .header(hyper::header::CONNECTION, HeaderValue::from_static("close"))
+        .body(Full::new(Bytes::from(body)))?;
+    let resp = sender.send_request(req).await?;
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await?.to_bytes();
+    drop(sender);
+    let _ = driver.await;
+    Ok(Reply { status, body })
+}
+
 async fn dial(target: &Target) -> anyhow::Result<SendRequest<Full<Bytes>>> {
     let stream = TcpStream::connect(&target.authority)
         .await

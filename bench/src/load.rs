@@ -37,9 +37,23 @@ pub struct Plan {
     pub chains_started: AtomicUsize,
     /// Refresh chains in the run; the login flood waits for all of them to start.
     pub chains: usize,
+    /// An interleaved flood's phase length: from the window's start, phases alternate
+    /// between the control flood (even) and the hashing flood (odd).
+    pub phase: Option<Duration>,
 }
 
 impl Plan {
+    /// The flood phase at `t`: 0 (control) before the window and in even phases, 1
+    /// (hashing) in odd ones.
+    pub fn phase_of(&self, t: Instant) -> usize {
+        let (Some(phase), Some(since)) = (self.phase, t.checked_duration_since(self.measure_start))
+        else {
+            return 0;
+        };
+        let n = since.as_nanos() / phase.as_nanos().max(1);
+        usize::from(n % 2 == 1)
+    }
+
     /// Waits until every refresh chain holds a session, or until the window opens if
     /// some never do. A flood that began at once would take the chains' own first
     /// logins with it (they too get 503 while the hash queue is full), and the run
@@ -184,7 +198,11 @@ pub async fn refresh_chain(id: usize, mut conn: Conn, plan: Arc<Plan>) -> anyhow
                 match grant(&mut conn, &plan, &plan.token_path, body).await {
                     Ok(next) => {
                         if measured {
-                            record(&mut rec.ok, t0.elapsed());
+                            let took = t0.elapsed();
+                            record(&mut rec.ok, took);
+                            if plan.phase.is_some() {
+                                record(&mut rec.by_phase[plan.phase_of(t0)], took);
+                            }
                         }
                         tokens = Some(next);
                     }
@@ -268,6 +286,69 @@ pub async fn flood_loop(
         if let Err(f) = result
             && f.transport
         {
+            back_off(&plan).await;
+        }
+    }
+    Ok(answers)
+}
+
+/// A loop of the interleaved flood: one login after another, each on a connection of
+/// its own from the next of `sources`, never reusing one (so no per-connection hold
+/// applies) and from many addresses (so no single address's limit cuts it). In control
+/// phases a malformed login that the server refuses before any hashing
+/// (`{"username"}` alone: 400 `invalid_request`); in hashing phases a wrong password
+/// for a username of its own (a full Argon2 check, `400 invalid_grant`). Same shape,
+/// same connections; only the hashing differs. Returns the answers by phase and cause.
+pub async fn interleaved_flood_loop(
+    id: usize,
+    server: std::net::SocketAddr,
+    sources: Arc<Vec<std::net::IpAddr>>,
+    plan: Arc<Plan>,
+) -> anyhow::Result<BTreeMap<String, u64>> {
+    let mut answers = BTreeMap::new();
+    plan.flood_may_start().await;
+    let mut n = id;
+    loop {
+        let t0 = Instant::now();
+        if t0 >= plan.end {
+            break;
+        }
+        let phase = plan.phase_of(t0);
+        let username = format!("flood-{id}-{n}");
+        let body = if phase == 0 {
+            serde_json::json!({ "username": username })
+        } else {
+            serde_json::json!({ "username": username, "password": "wrong password" })
+        };
+        let source = sources[n % sources.len()];
+        n += 1;
+        let result = timeout(
+            plan.request_timeout,
+            crate::conn::post_fresh(
+                server,
+                source,
+                &plan.authenticate_path,
+                serde_json::to_vec(&body)?,
+            ),
+        )
+        .await;
+        if t0 < plan.measure_start {
+            continue;
+        }
+        let kind = if phase == 0 { "control" } else { "hashing" };
+        let cause = match result {
+            Err(_) => "timeout".to_string(),
+            Ok(Err(_)) => "transport".to_string(),
+            Ok(Ok(reply)) => {
+                let code = serde_json::from_slice::<ErrorBody>(&reply.body)
+                    .map(|b| b.error)
+                    .unwrap_or_else(|_| "?".into());
+                format!("http {} {code}", reply.status)
+            }
+        };
+        let transport = cause == "timeout" || cause == "transport";
+        count(&mut answers, format!("{kind}: {cause}"));
+        if transport {
             back_off(&plan).await;
         }
     }

@@ -32,6 +32,17 @@ enum Mode {
     Authenticate,
 }
 
+/// How the flood beside the load is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FloodShape {
+    /// Wrong-password logins, each loop on one keep-alive connection.
+    Keepalive,
+    /// Fresh connections from many loopback addresses, alternating every `--phase`
+    /// between a control flood of malformed logins (no hashing) and wrong-password
+    /// logins (Argon2); the measured latencies are reported per phase.
+    Interleaved,
+}
+
 /// Load generator for wirecash-auth.
 #[derive(Debug, Parser)]
 #[command(version)]
@@ -86,6 +97,15 @@ struct Args {
     /// measured requests inside the load generator too).
     #[arg(long, default_value_t = 1)]
     flood_threads: usize,
+    /// How the flood is made (see `FloodShape`).
+    #[arg(long, value_enum, default_value = "keepalive")]
+    flood_shape: FloodShape,
+    /// Interleaved flood: how long each phase lasts.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    phase: Duration,
+    /// Interleaved flood: source addresses it comes from (127.0.0.2 onwards).
+    #[arg(long, default_value_t = 64)]
+    flood_sources: usize,
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -209,6 +229,8 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             Mode::Refresh => args.concurrency,
             Mode::Authenticate => 0,
         },
+        phase: (args.flood > 0 && args.flood_shape == FloodShape::Interleaved)
+            .then_some(args.phase),
     };
     for connector in &connectors {
         load::preflight(connector.conn(), &plan)
@@ -248,10 +270,36 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         0
     };
     let mut flood = Vec::new();
+    let interleaved = match args.flood_shape {
+        FloodShape::Interleaved if args.flood > 0 => {
+            let server = tokio::net::lookup_host(target.authority())
+                .await?
+                .next()
+                .with_context(|| format!("{} does not resolve", target.authority()))?;
+            let sources: Vec<std::net::IpAddr> = (0..args.flood_sources.clamp(1, 250))
+                .map(|i| std::net::IpAddr::from([127, 0, 0, u8::try_from(i + 2).unwrap_or(2)]))
+                .collect();
+            Some((server, Arc::new(sources)))
+        }
+        _ => None,
+    };
     for id in 0..args.flood {
-        // Connections of their own, never shared with the measured loops.
-        let conn = flood_connectors[id % flood_connectors.len()].conn();
-        let work = load::flood_loop(id, conn, Arc::clone(&plan));
+        let plan = Arc::clone(&plan);
+        let work: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>> =
+            match &interleaved {
+                Some((server, sources)) => Box::pin(load::interleaved_flood_loop(
+                    id,
+                    *server,
+                    Arc::clone(sources),
+                    plan,
+                )),
+                // Connections of their own, never shared with the measured loops.
+                None => Box::pin(load::flood_loop(
+                    id,
+                    flood_connectors[id % flood_connectors.len()].conn(),
+                    plan,
+                )),
+            };
         flood.push(match &flood_runtime {
             Some(rt) => rt.spawn(work),
             None => tokio::spawn(work),
@@ -307,6 +355,17 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             errors: total.reauth_errors.clone(),
         }),
         error_details: total.details.clone(),
+        phases: plan.phase.map(|phase| {
+            let control = Latency::of(&total.by_phase[0]);
+            let hashing = Latency::of(&total.by_phase[1]);
+            report::Phases {
+                phase_s: phase.as_secs_f64(),
+                sources: args.flood_sources.clamp(1, 250),
+                p99_ratio: hashing.p99_ms / control.p99_ms.max(f64::MIN_POSITIVE),
+                control,
+                hashing,
+            }
+        }),
         flood: (args.flood > 0).then(|| report::Flood {
             concurrency: args.flood,
             threads: flood_runtime_threads,

@@ -38,6 +38,8 @@ pub struct Report {
     pub error_details: BTreeMap<String, String>,
     /// The wrong-password login flood run beside the load (`--flood`), if any.
     pub flood: Option<Flood>,
+    /// With the interleaved flood: the load's latency in each kind of phase.
+    pub phases: Option<Phases>,
     /// CPU of this load generator over the window (1.0 = one core).
     pub client_cpu: Option<CpuUse>,
     /// CPU of the server (`--server-pid`) over the window.
@@ -61,6 +63,22 @@ pub struct Flood {
     pub answers: BTreeMap<String, u64>,
     /// Answers per second.
     pub per_s: f64,
+}
+
+/// The measured load's latency while the control flood ran and while the hashing flood
+/// ran, alternating phase by phase (`--flood-shape interleaved`).
+#[derive(Debug, serde::Serialize)]
+pub struct Phases {
+    /// Length of one phase, seconds.
+    pub phase_s: f64,
+    /// Source addresses of the flood.
+    pub sources: usize,
+    /// During malformed logins that hash nothing.
+    pub control: Latency,
+    /// During wrong-password logins (Argon2).
+    pub hashing: Latency,
+    /// `hashing.p99_ms / control.p99_ms`.
+    pub p99_ratio: f64,
 }
 
 /// Authenticates done by refresh chains inside the window.
@@ -151,6 +169,26 @@ impl Report {
                 f.per_s,
                 errors_line(&f.answers)
             );
+        }
+        if let Some(p) = &self.phases {
+            let _ = writeln!(
+                s,
+                "  {:<18}{:.0}s phases, fresh connections from {} addresses",
+                "interleaved flood", p.phase_s, p.sources
+            );
+            let _ = writeln!(
+                s,
+                "  {:<18}{}",
+                "  during control",
+                latency_line(&p.control)
+            );
+            let _ = writeln!(
+                s,
+                "  {:<18}{}",
+                "  during hashing",
+                latency_line(&p.hashing)
+            );
+            let _ = writeln!(s, "  {:<18}{:.2}x", "  p99 ratio", p.p99_ratio);
         }
         if let Some(c) = &self.client_cpu {
             let _ = writeln!(s, "  {:<18}{}", "client CPU", cpu_line(c));

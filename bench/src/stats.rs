@@ -23,6 +23,9 @@ pub struct Record {
     pub reauth_errors: BTreeMap<String, u64>,
     /// The first detail (error body or message) seen for each cause.
     pub details: BTreeMap<String, String>,
+    /// With an interleaved flood: the latencies of `ok` by the flood phase they started
+    /// in (0: the control flood, 1: the hashing one).
+    pub by_phase: [Histogram<u64>; 2],
 }
 
 impl Record {
@@ -34,6 +37,7 @@ impl Record {
             reauth: new_histogram()?,
             reauth_errors: BTreeMap::new(),
             details: BTreeMap::new(),
+            by_phase: [new_histogram()?, new_histogram()?],
         })
     }
 
@@ -41,6 +45,9 @@ impl Record {
     pub fn merge(&mut self, other: &Record) -> anyhow::Result<()> {
         self.ok.add(&other.ok)?;
         self.reauth.add(&other.reauth)?;
+        for (mine, theirs) in self.by_phase.iter_mut().zip(&other.by_phase) {
+            mine.add(theirs)?;
+        }
         for (k, v) in &other.errors {
             *self.errors.entry(k.clone()).or_default() += v;
         }
