@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Answer, TestApp, Tokens, answer};
+use crate::server_process::start_node;
+use crate::support::{
+    Answer, ScratchDb, TestApp, Tokens, add_user_cli, answer, run_cli, run_cli_with,
+};
 
 /// Rounds of the loop tests, and login loops (each from its own address) per round.
 const ROUNDS: usize = 15;
@@ -186,56 +189,143 @@ async fn a_delete_racing_logins_never_answers_5xx_or_leaves_a_session() {
     loops_while_the_change_commits(Change::Delete).await;
 }
 
-/// Argon2 parameters of the "slow" user: a check of a few hundred milliseconds.
-const SLOW_MEMORY_KIB: u32 = 64 * 1024;
-const SLOW_ITERATIONS: u32 = 4;
+/// Argon2 parameters of the "slow" user: a check of half a second or more.
+const SLOW_MEMORY_KIB: &str = "65536";
+const SLOW_ITERATIONS: &str = "16";
 
-/// Every login of a round reads the user, then waits in the Argon2 queue behind slow
-/// checks (of another user, whose stored hash has expensive parameters) that occupy
-/// every hashing thread; the change commits during that wait. So every login was
-/// checked against the user as it was before the change and is decided after it.
-async fn held_logins_decided_after_the_change(change: Change) {
-    let app = TestApp::spawn_with(|c| {
-        c.security.login_max_failures = 0;
-        c.security.address_max_failures = 0;
-        c.password_hash.memory_kib = SLOW_MEMORY_KIB;
-        c.password_hash.iterations = SLOW_ITERATIONS;
-    })
-    .await;
-    app.add_user("sandbox", "slow").await;
-    // The server's own parameters are cheap again; the stored hash keeps its own.
-    let app = app
-        .restart_with(|c| {
-            c.password_hash.memory_kib = 64;
-            c.password_hash.iterations = 1;
+/// How many times the server has read a user (`find_user` calls, from its metrics).
+async fn users_read(client: &reqwest::Client, base: &str) -> f64 {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "wirecash_store_operation_duration_seconds_count{operation=\"find_user\"} ",
+            )
         })
-        .await;
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Waits until the server has read a user `n` times.
+async fn until_read(client: &reqwest::Client, base: &str, n: f64) {
+    for _ in 0..2000 {
+        if users_read(client, base).await >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the server never read a user {n} times");
+}
+
+/// The CLI command that makes `change` for `user`.
+fn cli_change(db: &ScratchDb, change: Change, user: &str) {
+    let (args, stdin): (Vec<&str>, _) = match change {
+        Change::Password => (
+            vec![
+                "user",
+                "passwd",
+                user,
+                "--env",
+                "sandbox",
+                "--password-stdin",
+            ],
+            Some("a new password for the race\n"),
+        ),
+        Change::Disable => (vec!["user", "disable", user, "--env", "sandbox"], None),
+        Change::RevokeAll => (
+            vec!["session", "revoke", "--user", user, "--env", "sandbox"],
+            None,
+        ),
+        Change::Delete => (vec!["user", "delete", user, "--env", "sandbox"], None),
+    };
+    let out = run_cli(db, &args, stdin);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The real binary; every login of a round reads the user, then waits in the Argon2
+/// queue behind slow checks (of another user, whose stored hash has expensive
+/// parameters) that occupy every hashing thread; the change commits, through the CLI,
+/// during that wait — once the server's own metrics show that every login of the round
+/// has read the user, so the order is certain, not hoped for. Every login was checked against the
+/// user as it was before the change and is decided after it: each must get the answer
+/// of a wrong password, and no session may be left.
+async fn held_logins_decided_after_the_change(change: Change) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ScratchDb::create(dir.path()).await;
+    let slow = run_cli_with(
+        &db,
+        &[
+            "user",
+            "add",
+            "slow",
+            "--env",
+            "sandbox",
+            "--password-stdin",
+        ],
+        Some("the slow user's password\n"),
+        &[
+            ("WIRECASH_AUTH_PASSWORD_HASH_MEMORY_KIB", SLOW_MEMORY_KIB),
+            ("WIRECASH_AUTH_PASSWORD_HASH_ITERATIONS", SLOW_ITERATIONS),
+        ],
+    );
+    assert!(
+        slow.status.success(),
+        "{}",
+        String::from_utf8_lossy(&slow.stderr)
+    );
+    let server = start_node(
+        &dir.path().join("server.log"),
+        &db,
+        &[],
+        &[
+            ("WIRECASH_AUTH_SECURITY_LOGIN_MAX_FAILURES", "0"),
+            ("WIRECASH_AUTH_SECURITY_ADDRESS_MAX_FAILURES", "0"),
+            ("WIRECASH_AUTH_SECURITY_USERNAME_MAX_FAILURES", "0"),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let base = server.base.clone();
     let threads = std::thread::available_parallelism().map_or(2, usize::from);
     let mut decided = 0;
-    for round in 0..4 {
+    for round in 0..2 {
         let user = format!("held{round}");
-        let pw = app.add_user("sandbox", &user).await;
-        // Occupy every hashing thread (wrong password: no rehash follows).
+        let pw = format!("password of {user}");
+        add_user_cli(&db, &user, &format!("{pw}\n"));
+        // Every hashing thread busy, and one slow check waiting (wrong password: no
+        // rehash follows).
+        let read = users_read(&client, &base).await;
         let mut slow = Vec::new();
         for _ in 0..threads + 1 {
-            let (client, base) = (app.client.clone(), app.base.clone());
+            let (client, base) = (client.clone(), base.clone());
             slow.push(tokio::spawn(async move {
                 let a = login_from(&client, &base, "127.0.0.1", "slow", "wrong").await;
                 (a, std::time::Instant::now())
             }));
         }
-        tokio::time::sleep(Duration::from_millis(40)).await;
+        let slow_read = read + (threads + 1) as f64;
+        until_read(&client, &base, slow_read).await;
         let mut held = Vec::new();
         for _ in 0..6 {
-            let (client, base) = (app.client.clone(), app.base.clone());
+            let (client, base) = (client.clone(), base.clone());
             let (user, pw) = (user.clone(), pw.clone());
             held.push(tokio::spawn(async move {
                 login_from(&client, &base, "127.0.0.1", &user, &pw).await
             }));
         }
-        // The held logins read the user in well under a millisecond; give them far more.
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        apply(&app, change, &user).await;
+        // Every held login has read the user (and queued behind the slow checks).
+        until_read(&client, &base, slow_read + 6.0).await;
+        cli_change(&db, change, &user);
         let applied = std::time::Instant::now();
         let mut answers = Vec::new();
         for h in held {
@@ -261,9 +351,16 @@ async fn held_logins_decided_after_the_change(change: Change) {
                 a.body
             );
         }
-        if let Some(broken) = check_round(&app, change, &user, &answers).await {
-            panic!("{change:?}: {broken}");
-        }
+        let list = run_cli(
+            &db,
+            &["session", "list", "--env", "sandbox", "--user", &user],
+            None,
+        );
+        let listed = String::from_utf8_lossy(&list.stdout);
+        assert!(
+            !listed.lines().any(|l| l.contains(" live ")),
+            "{change:?}: a live session was left:\n{listed}"
+        );
     }
     assert!(
         decided > 0,
