@@ -1,5 +1,5 @@
 //! Fuzzes what `/token` reads from the access token a client sends before any I/O:
-//! `peek_claims`, which decides whether the one-statement rotation may be tried. No
+//! `access_token::peek`, which decides whether the one-statement rotation may be tried. No
 //! input may panic; tokens over the cap are never read; whatever claims it returns are
 //! exactly those of the token's second segment, and they round-trip: re-encoded in the
 //! same frame, they read back equal.
@@ -8,13 +8,13 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use libfuzzer_sys::fuzz_target;
-use wirecash_core::service::peek_claims;
+use wirecash_core::access_token;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(token) = std::str::from_utf8(data) else {
         return;
     };
-    let Some(claims) = peek_claims(token) else {
+    let Some(claims) = access_token::peek(token) else {
         return;
     };
     assert!(token.len() <= 4096, "read a token of {} bytes", token.len());
@@ -43,5 +43,5 @@ fuzz_target!(|data: &[u8]| {
         panic!("claims do not serialize");
     };
     let again = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(json), parts[2]);
-    assert_eq!(peek_claims(&again).as_ref(), Some(&claims), "no round trip");
+    assert_eq!(access_token::peek(&again).as_ref(), Some(&claims), "no round trip");
 });

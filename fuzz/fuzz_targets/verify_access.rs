@@ -1,5 +1,5 @@
 //! Fuzzes the check of an access token a client sends to `/revoke` and `/introspect`
-//! (`service::verify_access_token`): split, JOSE header, key by `kid`, algorithm,
+//! (`access_token::verify`): split, JOSE header, key by `kid`, algorithm,
 //! signature, claims. The environment has two keys (EdDSA and ES256, fixed fixtures).
 //! No input may panic, and a token is accepted only if its signed part
 //! (`header.payload`) is one this target signed with the environment's `iss` and `env`:
@@ -20,7 +20,7 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 use wirecash_core::SigningAlg;
 use wirecash_core::keys::SigningKey;
-use wirecash_core::service::verify_access_token;
+use wirecash_core::access_token;
 
 const ISSUER: &str = "https://auth.example/sandbox";
 /// Ed25519 seed of the EdDSA key (a fixture, not a secret).
@@ -133,7 +133,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let keys: Vec<&Arc<SigningKey>> = f.keys.iter().collect();
-    let Some(claims) = verify_access_token(&keys, ISSUER, "sandbox", token) else {
+    let Some(claims) = access_token::verify(&keys, ISSUER, "sandbox", token) else {
         return;
     };
     assert!(

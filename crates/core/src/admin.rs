@@ -1,22 +1,29 @@
-//! What the admin CLI does, as plain functions over a `Store`: users, sessions and keys.
-//! The CLI only parses arguments and prints; every rule lives here.
+//! `AdminService`: what the admin CLI does, over a `Store` — users, sessions, keys and
+//! introspectors. The CLI only parses arguments and prints; every rule lives here.
 
 use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use crate::audit;
 use crate::clock::{Clock, millis};
 use crate::crypto::MasterKey;
+use crate::crypto::random_bytes;
 use crate::error::{Error, StoreError};
 use crate::keys::SigningKey;
 use crate::password::PasswordHasher;
 use crate::policy::TokenPolicy;
-use crate::store::{KeyRecord, SessionSummary, Store, UserRecord};
+use crate::store::{IntrospectorRecord, KeyRecord, SessionSummary, Store, UserRecord};
 use crate::validate;
 
+/// Random bytes in a generated introspector secret.
+const INTROSPECTOR_SECRET_BYTES: usize = 32;
+
 /// Admin operations on one database.
-pub struct Admin {
+pub struct AdminService {
     /// The database.
     pub store: Arc<dyn Store>,
     /// The clock.
@@ -30,7 +37,7 @@ fn not_found(what: String) -> impl FnOnce(StoreError) -> Error {
     }
 }
 
-impl Admin {
+impl AdminService {
     /// Creates a user with an Argon2id hash of `password`.
     pub async fn add_user(
         &self,
@@ -183,5 +190,56 @@ impl Admin {
         let delay = policy.key_activation_delay.as_secs();
         audit::key_rotated(env, &record.kid, &record.alg, delay);
         Ok(record)
+    }
+
+    // Introspectors (the `wirecash-auth introspector` commands).
+
+    /// Adds an introspector and returns its secret, which is shown once and stored only
+    /// as a hash.
+    pub async fn add_introspector(
+        &self,
+        env: &str,
+        name: &str,
+    ) -> Result<Zeroizing<String>, Error> {
+        validate::environment(env)?;
+        validate::introspector_name(name)?;
+        let mut raw = Zeroizing::new([0u8; INTROSPECTOR_SECRET_BYTES]);
+        random_bytes(raw.as_mut())?;
+        let secret = Zeroizing::new(URL_SAFE_NO_PAD.encode(raw.as_ref()));
+        let record = IntrospectorRecord {
+            env: env.to_string(),
+            name: name.to_string(),
+            secret_hash: crate::crypto::introspector_secret_hash(&secret),
+            created_at: self.clock.now(),
+        };
+        self.store
+            .add_introspector(record)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => {
+                    Error::Conflict(format!("introspector {name:?} already exists in {env}"))
+                }
+                other => other.into(),
+            })?;
+        audit::introspector_added(env, name);
+        Ok(secret)
+    }
+
+    /// The introspectors of an environment.
+    pub async fn introspectors(&self, env: &str) -> Result<Vec<IntrospectorRecord>, Error> {
+        validate::environment(env)?;
+        Ok(self.store.list_introspectors(env).await?)
+    }
+
+    /// Removes an introspector; its secret stops working at once.
+    pub async fn remove_introspector(&self, env: &str, name: &str) -> Result<(), Error> {
+        validate::environment(env)?;
+        if !self.store.remove_introspector(env, name).await? {
+            return Err(Error::NotFound(format!(
+                "no introspector {name:?} in {env}"
+            )));
+        }
+        audit::introspector_removed(env, name);
+        Ok(())
     }
 }

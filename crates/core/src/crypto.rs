@@ -96,6 +96,16 @@ pub fn keyed_hash(key: &hmac::Key, data: &[u8]) -> [u8; HASH_LEN] {
     out
 }
 
+/// Hash kept for an introspector's secret. The secret is 256 random bits, so a fast hash
+/// is enough (nothing to brute-force) and checking it costs microseconds, which matters:
+/// resource servers may introspect on every request.
+pub fn introspector_secret_hash(secret: &str) -> [u8; HASH_LEN] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
+    let mut out = [0u8; HASH_LEN];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
 /// Constant-time equality of secrets (or hashes of secrets).
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
@@ -152,6 +162,19 @@ impl Sealer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn introspector_secret_hash_is_sha256() {
+        assert_ne!(introspector_secret_hash("a"), introspector_secret_hash("b"));
+        assert_eq!(
+            hex(&introspector_secret_hash("abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
 
     #[test]
     fn seal_round_trips_and_detects_tampering() -> Result<(), Error> {

@@ -28,6 +28,10 @@ pub enum Error {
     /// (RFC 6749 `invalid_grant`). The message is safe to show to the client.
     #[error("invalid grant: {0}")]
     InvalidGrant(&'static str),
+    /// Client credentials of an OAuth 2.0 request are wrong or do not belong to the
+    /// request (RFC 6749 `invalid_client`). The message is safe to show to the client.
+    #[error("invalid client: {0}")]
+    InvalidClient(&'static str),
     /// Something the admin asked for does not exist.
     #[error("not found: {0}")]
     NotFound(String),

@@ -2,6 +2,8 @@
 //! detection, lifetimes, signing keys, password hashing and the store traits.
 //! No HTTP and no SQL live here: the server and the storage backends depend on this crate.
 
+pub mod access_token;
+pub mod addr;
 pub mod admin;
 pub mod audit;
 pub mod clock;

@@ -84,12 +84,19 @@ pub enum Decision {
 
 /// Whether the session has outlived its idle or absolute lifetime at `now`.
 pub fn is_expired(s: &SessionRecord, now: UnixMillis, policy: &TokenPolicy) -> bool {
-    now >= s
+    now >= session_end(s, policy)
+}
+
+/// When a session stops being refreshable: the earlier of its idle end (from its last
+/// use) and its absolute end (from its authenticate).
+pub fn session_end(s: &SessionRecord, policy: &TokenPolicy) -> UnixMillis {
+    let idle = s
         .last_used_at
-        .saturating_add(millis(policy.refresh_idle_ttl))
-        || now
-            >= s.created_at
-                .saturating_add(millis(policy.refresh_absolute_ttl))
+        .saturating_add(millis(policy.refresh_idle_ttl));
+    let absolute = s
+        .created_at
+        .saturating_add(millis(policy.refresh_absolute_ttl));
+    idle.min(absolute)
 }
 
 /// Whether `now` falls in the grace window of a rotation at `rotated_at`. The window

@@ -45,7 +45,7 @@ pub const REFRESH_OUTCOMES: [&str; 5] = [
 /// Outcomes of `LOGINS`.
 pub const LOGIN_OUTCOMES: [&str; 4] = ["ok", "failed", "locked", "error"];
 /// `kind`s of `LOCKOUTS`.
-pub const LOCKOUT_KINDS: [&str; 2] = ["username", "address"];
+pub const LOCKOUT_KINDS: [&str; 3] = ["username", "address", "username_all_addresses"];
 /// Reason of a refusal before any lookup: the refresh token is not one of ours (forged,
 /// altered, foreign, or of another environment) or the username cannot exist.
 pub const INVALID_TOKEN: &str = "invalid_token";
@@ -105,7 +105,7 @@ pub fn describe() {
 pub(crate) fn login<T>(result: &Result<T, crate::Error>) {
     let outcome = match result {
         Ok(_) => "ok",
-        Err(crate::Error::InvalidGrant(_)) => "failed",
+        Err(crate::Error::InvalidGrant(_) | crate::Error::InvalidClient(_)) => "failed",
         Err(crate::Error::Locked(_)) => "locked",
         Err(_) => "error",
     };

@@ -56,6 +56,25 @@ pub fn new_password(pw: &str) -> Result<&str, Error> {
     Ok(pw)
 }
 
+/// Longest introspector name.
+pub const MAX_INTROSPECTOR_NAME: usize = 64;
+
+/// An introspector name: what a client id in HTTP Basic can carry.
+pub fn introspector_name(name: &str) -> Result<&str, Error> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_INTROSPECTOR_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(name)
+    } else {
+        Err(Error::InvalidRequest(format!(
+            "an introspector name is 1 to {MAX_INTROSPECTOR_NAME} characters of A-Z, a-z, 0-9, '-', '_' and '.'"
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +96,16 @@ mod tests {
         }
         assert!(new_password("short").is_err());
         assert!(new_password("long enough password").is_ok());
+    }
+
+    #[test]
+    fn introspector_names_are_plain_client_ids() {
+        for ok in ["orders-api", "a", "svc_1.prod"] {
+            assert!(introspector_name(ok).is_ok(), "{ok}");
+        }
+        let long = "x".repeat(MAX_INTROSPECTOR_NAME + 1);
+        for bad in ["", "a:b", "a b", "é", "a\0", long.as_str()] {
+            assert!(introspector_name(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow, bail};
 use base64::Engine;
 use clap::{Args, Parser, Subcommand};
-use wirecash_core::admin::Admin;
+use wirecash_core::admin::AdminService;
 use wirecash_core::{SystemClock, UnixMillis};
 use zeroize::Zeroizing;
 
@@ -344,8 +344,8 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
     })
 }
 
-async fn admin(config: &Config) -> anyhow::Result<Admin> {
-    Ok(Admin {
+async fn admin(config: &Config) -> anyhow::Result<AdminService> {
+    Ok(AdminService {
         store: crate::open_store(config).await?,
         clock: Arc::new(SystemClock),
     })

@@ -52,6 +52,7 @@ impl From<wirecash_core::Error> for ApiError {
         match e {
             E::InvalidRequest(m) => ApiError::InvalidRequest(m),
             E::InvalidGrant(m) => ApiError::InvalidGrant(m),
+            E::InvalidClient(m) => ApiError::InvalidClient(m),
             E::NotFound(m) => ApiError::NotFound(m),
             E::Conflict(m) | E::Internal(m) => ApiError::Internal(m),
             E::Unavailable(m) => ApiError::Unavailable(m),

@@ -38,10 +38,7 @@ async fn token_service() -> (TokenService, String) {
         .await
         .unwrap();
     let hasher = wirecash_auth::password_hasher(&config).unwrap();
-    let admin = wirecash_core::admin::Admin {
-        store: service.store().clone(),
-        clock: Arc::new(SystemClock),
-    };
+    let admin = service.admin();
     let password = "correct horse battery staple".to_string();
     admin
         .add_user(

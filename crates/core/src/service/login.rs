@@ -10,11 +10,9 @@ use tracing::{info, warn};
 use zeroize::Zeroizing;
 
 use super::{AuthService, Environment, INVALID_CREDENTIALS, TokenGrant, new_session_id};
-use crate::clock::millis;
-use crate::crypto::{HASH_LEN, keyed_hash};
+use crate::crypto::{HASH_LEN, ct_eq, keyed_hash};
 use crate::error::{Error, StoreError};
 use crate::lockout::{Admission, Plan, Reserved};
-use crate::metrics::store as timed;
 use crate::store::{GuardCounter, NewSession, SessionKind, Store, UserRecord};
 
 /// What a `client_credentials` grant hands out: an access token alone (RFC 6749 §4.4.3).
@@ -33,6 +31,35 @@ impl std::fmt::Debug for AccessGrant {
             .finish_non_exhaustive()
     }
 }
+
+/// An API user that proved its credentials as an OAuth 2.0 client (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthenticatedClient {
+    /// Stable user id (`sub`).
+    pub user_id: String,
+    /// The API user, also the client id.
+    pub username: String,
+}
+
+/// Client credentials as a request sent them (HTTP Basic or form fields).
+pub struct ClientSecret {
+    /// The client id: an API user's username.
+    pub id: String,
+    /// The client secret: that user's password.
+    pub secret: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSecret")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a client whose credentials do not check out is told (RFC 6749 §5.2).
+const CLIENT_REFUSED: &str = "client authentication failed: send the API username and password as client_id and \
+     client_secret (HTTP Basic or form fields)";
 
 impl AuthService {
     /// Exchanges a username and password for a new session's tokens.
@@ -80,16 +107,16 @@ impl AuthService {
     pub async fn grant_client_credentials(
         &self,
         env: &str,
-        username: &str,
-        password: Zeroizing<String>,
+        credentials: ClientSecret,
         client: Option<IpAddr>,
     ) -> Result<AccessGrant, Error> {
         let via = "oauth2_client_credentials";
         let result = async {
             let kind = SessionKind::ClientCredentials;
             let (env, user) = self
-                .check_credentials(env, username, password, client, via)
-                .await?;
+                .check_credentials(env, &credentials.id, credentials.secret, client, via)
+                .await
+                .map_err(as_client_error)?;
             let (minted, _, sid) = self.create_session(env, &user, kind, client, via).await?;
             crate::audit::login_ok(&env.name, &user.id, sid, client, via);
             Ok(AccessGrant {
@@ -102,23 +129,67 @@ impl AuthService {
         result
     }
 
-    /// Checks an API user's credentials used as OAuth 2.0 client credentials (RFC 6749
-    /// §2.3.1) without starting a session: the same lockout, counting and timing as
-    /// `authenticate`. `via` names the endpoint in the audit log.
-    pub async fn authenticate_client(
+    /// The RFC 6749 §4.3 `password` grant. Client credentials are optional; if sent,
+    /// they must name this very API user (a client id that is not the username, or a
+    /// secret that is not the password, is a client that is not this one).
+    pub async fn grant_password(
         &self,
         env: &str,
         username: &str,
         password: Zeroizing<String>,
+        credentials: Option<&ClientSecret>,
+        client: Option<IpAddr>,
+    ) -> Result<TokenGrant, Error> {
+        if let Some(c) = credentials {
+            let same_secret =
+                c.secret.is_empty() || ct_eq(c.secret.as_bytes(), password.as_bytes());
+            if c.id != username || !same_secret {
+                return Err(Error::InvalidClient(
+                    "the client credentials do not belong to this username",
+                ));
+            }
+        }
+        self.authenticate_via(env, username, password, client, "oauth2_password")
+            .await
+    }
+
+    /// The RFC 6749 §6 `refresh_token` grant: the client authenticates (like a login:
+    /// Argon2, lockout, failure counting), and its credentials stand in for the access
+    /// token that the WireCash `POST /token` binds the refresh to.
+    pub async fn grant_refresh_token(
+        &self,
+        env: &str,
+        credentials: ClientSecret,
+        refresh_token: &str,
+        client: Option<IpAddr>,
+    ) -> Result<TokenGrant, Error> {
+        let authenticated = self
+            .authenticate_client(env, credentials, client, "oauth2_refresh_token")
+            .await?;
+        self.refresh_as_client(env, &authenticated, refresh_token)
+            .await
+    }
+
+    /// Checks an API user's credentials used as OAuth 2.0 client credentials (RFC 6749
+    /// §2.3.1) without starting a session: the same lockout, counting and timing as
+    /// `authenticate`; wrong ones are `InvalidClient`. `via` names the endpoint in the
+    /// audit log.
+    pub async fn authenticate_client(
+        &self,
+        env: &str,
+        credentials: ClientSecret,
         client: Option<IpAddr>,
         via: &'static str,
-    ) -> Result<UserRecord, Error> {
+    ) -> Result<AuthenticatedClient, Error> {
         let result = self
-            .check_credentials(env, username, password, client, via)
+            .check_credentials(env, &credentials.id, credentials.secret, client, via)
             .await
-            .map(|(_, user)| user);
+            .map(|(_, user)| AuthenticatedClient {
+                user_id: user.id,
+                username: user.username,
+            });
         crate::metrics::login(&result);
-        result
+        result.map_err(as_client_error)
     }
 
     /// The credential check. In order: a place in the hashing pool (a flood is refused
@@ -141,7 +212,7 @@ impl AuthService {
         // A name no user can have (control characters, such as NUL, which PostgreSQL
         // refuses in text) is looked up nowhere, and answered like an unknown user.
         let user = match crate::validate::username(username) {
-            Ok(_) => timed("find_user", self.store.find_user(&env.name, username)).await?,
+            Ok(_) => self.store.find_user(&env.name, username).await?,
             Err(_) => None,
         };
         let stored = user.as_ref().map(|u| u.password_hash.clone());
@@ -185,16 +256,10 @@ impl AuthService {
         let keys = guard_keys(env, &plan, username, client);
         let now = self.clock.now();
         let (tx, rx) = oneshot::channel();
-        timed(
-            "admit_login",
-            self.store.update_login_guards(
-                &keys,
-                Box::new(move |c: &mut [GuardCounter]| {
-                    let _ = tx.send(plan.admit(c, now));
-                }),
-            ),
-        )
-        .await?;
+        let admit = Box::new(move |c: &mut [GuardCounter]| {
+            let _ = tx.send(plan.admit(c, now));
+        });
+        self.store.update_login_guards(&keys, admit).await?;
         match rx.await {
             Ok(Admission::Admitted(reserved)) => Ok(Some(Attempt {
                 store: Arc::clone(&self.store),
@@ -215,30 +280,16 @@ impl AuthService {
         }
     }
 
-    /// Deletes failed-login counters nobody needs any more.
-    pub async fn purge_login_failures(&self) -> Result<u64, Error> {
-        let now = self.clock.now();
-        let before = now.saturating_sub(millis(crate::lockout::FORGET_AFTER));
-        let known = now.saturating_sub(millis(crate::lockout::KNOWN_FOR));
-        Ok(timed(
-            "purge_login_failures",
-            self.store.purge_login_failures(before, known),
-        )
-        .await?)
-    }
-
     fn spawn_rehash(&self, user: &UserRecord, password: Zeroizing<String>) {
         let hasher = Arc::clone(&self.hasher);
         let store = Arc::clone(&self.store);
         let (user_id, old) = (user.id.clone(), user.password_hash.clone());
         tokio::spawn(async move {
             let result = match hasher.hash(password).await {
-                Ok(new) => timed(
-                    "rehash_password",
-                    store.rehash_password(&user_id, &old, &new),
-                )
-                .await
-                .map_err(Error::from),
+                Ok(new) => store
+                    .rehash_password(&user_id, &old, &new)
+                    .await
+                    .map_err(Error::from),
                 Err(e) => Err(e),
             };
             match result {
@@ -278,7 +329,7 @@ impl AuthService {
                 access_expires_at: minted.expires_at,
             };
             let max = self.policy.max_sessions_per_user;
-            match timed("create_session", self.store.create_session(session, max)).await {
+            match self.store.create_session(session, max).await {
                 Ok(()) => return Ok((minted.token, refresh, id)),
                 Err(StoreError::Conflict(_)) => continue,
                 Err(StoreError::NotFound) => {
@@ -313,16 +364,10 @@ impl Attempt {
         }
         let (plan, reserved, now) = (self.plan, self.reserved, self.clock.now());
         let (tx, rx) = oneshot::channel();
-        timed(
-            "record_login_failure",
-            self.store.update_login_guards(
-                &self.keys,
-                Box::new(move |c: &mut [GuardCounter]| {
-                    let _ = tx.send(plan.failed(c, reserved, now));
-                }),
-            ),
-        )
-        .await?;
+        let failed = Box::new(move |c: &mut [GuardCounter]| {
+            let _ = tx.send(plan.failed(c, reserved, now));
+        });
+        self.store.update_login_guards(&self.keys, failed).await?;
         for lock in rx.await.unwrap_or_default() {
             crate::metrics::lockout(lock.scope.as_str());
             crate::audit::lockout(
@@ -339,14 +384,10 @@ impl Attempt {
     async fn succeeded(mut self) -> Result<(), Error> {
         self.settled = true;
         let (plan, reserved, now) = (self.plan, self.reserved, self.clock.now());
-        timed(
-            "record_login_success",
-            self.store.update_login_guards(
-                &self.keys,
-                Box::new(move |c: &mut [GuardCounter]| plan.succeeded(c, reserved, now)),
-            ),
-        )
-        .await?;
+        let succeeded = Box::new(move |c: &mut [GuardCounter]| plan.succeeded(c, reserved, now));
+        self.store
+            .update_login_guards(&self.keys, succeeded)
+            .await?;
         Ok(())
     }
 }
@@ -372,6 +413,15 @@ impl Drop for Attempt {
     }
 }
 
+/// Wrong client credentials are `invalid_client` (RFC 6749 §5.2), not `invalid_grant`;
+/// a lockout and everything else keep their meaning.
+fn as_client_error(e: Error) -> Error {
+    match e {
+        Error::InvalidGrant(_) => Error::InvalidClient(CLIENT_REFUSED),
+        other => other,
+    }
+}
+
 /// The counter keys of a login, in `plan.scopes()` order.
 fn guard_keys(
     env: &Environment,
@@ -380,7 +430,7 @@ fn guard_keys(
     client: Option<IpAddr>,
 ) -> Vec<[u8; HASH_LEN]> {
     use crate::lockout::Scope;
-    let address = client.map(ip_bytes).unwrap_or_default();
+    let address = client.map(crate::addr::counted_bytes).unwrap_or_default();
     plan.scopes()
         .into_iter()
         .map(|(scope, _)| match scope {
@@ -405,16 +455,4 @@ fn guard_key(env: &Environment, kind: &[u8], value: &[u8]) -> [u8; HASH_LEN] {
     data.push(0);
     data.extend_from_slice(value);
     keyed_hash(&env.secrets.login_guard, &data)
-}
-
-/// An address as counted: IPv4 and IPv4-mapped IPv6 alike; an IPv6 client by its /64
-/// (one host usually holds the whole /64, so counting single addresses would be void).
-fn ip_bytes(ip: IpAddr) -> Vec<u8> {
-    match ip {
-        IpAddr::V4(v4) => v4.octets().to_vec(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.octets().to_vec(),
-            None => v6.octets()[..8].to_vec(),
-        },
-    }
 }

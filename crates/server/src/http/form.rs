@@ -8,6 +8,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, header};
 use base64::Engine as _;
 use percent_encoding::percent_decode;
+use wirecash_core::service::ClientSecret;
 use zeroize::Zeroizing;
 
 use crate::error::ApiError;
@@ -144,28 +145,12 @@ pub fn parse_form(
     Ok(form)
 }
 
-/// Client credentials (RFC 6749 §2.3.1).
-pub struct ClientCredentials {
-    /// `client_id`.
-    pub id: String,
-    /// `client_secret`.
-    pub secret: Zeroizing<String>,
-}
-
-impl std::fmt::Debug for ClientCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientCredentials")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
-
 /// The client credentials of an `Authorization: Basic` header: `None` without one (or
 /// with another scheme). The id and secret are form-urlencoded before base64 (RFC 6749
 /// §2.3.1), so they are decoded again here. Anything malformed is `invalid_client`.
 pub fn basic_credentials(
     authorization: Option<&HeaderValue>,
-) -> Result<Option<ClientCredentials>, ApiError> {
+) -> Result<Option<ClientSecret>, ApiError> {
     let Some(value) = authorization else {
         return Ok(None);
     };
@@ -199,7 +184,7 @@ pub fn basic_credentials(
     if id.is_empty() || id.len() > MAX_CREDENTIAL || secret.len() > MAX_CREDENTIAL {
         return Err(ApiError::InvalidClient("malformed Basic credentials"));
     }
-    Ok(Some(ClientCredentials {
+    Ok(Some(ClientSecret {
         id: id.to_string(),
         secret,
     }))
@@ -213,14 +198,14 @@ pub struct OAuthRequest {
     /// The form.
     pub form: Form,
     /// Client credentials, if any were sent.
-    pub client: Option<ClientCredentials>,
+    pub client: Option<ClientSecret>,
 }
 
 /// Combines the Basic header and the form into the client credentials of a request.
 pub fn client_credentials(
-    basic: Option<ClientCredentials>,
+    basic: Option<ClientSecret>,
     form: &Form,
-) -> Result<Option<ClientCredentials>, ApiError> {
+) -> Result<Option<ClientSecret>, ApiError> {
     let id = form.optional("client_id", MAX_CREDENTIAL)?;
     let secret = form.optional("client_secret", MAX_CREDENTIAL)?;
     match (basic, id, secret) {
@@ -229,7 +214,7 @@ pub fn client_credentials(
                 .into(),
         )),
         (Some(b), None, None) => Ok(Some(b)),
-        (None, Some(id), secret) => Ok(Some(ClientCredentials {
+        (None, Some(id), secret) => Ok(Some(ClientSecret {
             id: id.to_string(),
             secret: Zeroizing::new(secret.unwrap_or_default().to_string()),
         })),
@@ -385,7 +370,7 @@ mod tests {
     #[test]
     fn one_authentication_method_per_request() {
         let creds = || {
-            Some(ClientCredentials {
+            Some(ClientSecret {
                 id: "a".into(),
                 secret: Zeroizing::new("s".into()),
             })

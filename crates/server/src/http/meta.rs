@@ -37,7 +37,7 @@ pub async fn healthz() -> Response {
     ),
 )]
 pub async fn readyz(State(app): State<AppState>) -> Response {
-    match wirecash_core::metrics::store("ping", app.service.store().ping()).await {
+    match app.service.ready().await {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");

@@ -17,9 +17,10 @@ use zeroize::Zeroizing;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::extract::Env;
-use crate::http::form::{ClientCredentials, OAuthRequest};
+use crate::http::form::OAuthRequest;
 use crate::http::ratelimit::{AuthenticateQuota, TokenQuota};
 use crate::openapi::EnvPath;
+use wirecash_core::service::ClientSecret;
 use wirecash_proto::ErrorBody;
 
 /// The error answers the three form endpoints share, for their OpenAPI entries (each
@@ -136,17 +137,8 @@ fn grant_response(grant: TokenGrant) -> Response {
     )
 }
 
-/// Wrong client credentials are `invalid_client` (401), not `invalid_grant`; a lockout
-/// and everything else keep their meaning.
-fn as_client_error(e: wirecash_core::Error) -> ApiError {
-    match e {
-        wirecash_core::Error::InvalidGrant(_) => ApiError::InvalidClient(CLIENT_AUTH_REQUIRED),
-        other => other.into(),
-    }
-}
-
 /// Client credentials that can be an API user's username and password at all.
-fn api_user_credentials(client: Option<ClientCredentials>) -> Result<ClientCredentials, ApiError> {
+fn api_user_credentials(client: Option<ClientSecret>) -> Result<ClientSecret, ApiError> {
     match client {
         Some(c)
             if c.id.len() <= MAX_USERNAME
@@ -157,22 +149,6 @@ fn api_user_credentials(client: Option<ClientCredentials>) -> Result<ClientCrede
         }
         _ => Err(ApiError::InvalidClient(CLIENT_AUTH_REQUIRED)),
     }
-}
-
-/// The API user a request authenticates as: its client credentials, checked like a
-/// login (Argon2, lockout, failure counting).
-async fn client_user(
-    app: &AppState,
-    env: &str,
-    client: Option<ClientCredentials>,
-    address: Option<std::net::IpAddr>,
-    via: &'static str,
-) -> Result<wirecash_core::store::UserRecord, ApiError> {
-    let c = api_user_credentials(client)?;
-    app.service
-        .authenticate_client(env, &c.id, c.secret, address, via)
-        .await
-        .map_err(as_client_error)
 }
 
 /// `POST /{env}/oauth2/token` (RFC 6749 §3.2).
@@ -215,34 +191,22 @@ pub async fn token(
             let c = api_user_credentials(client)?;
             let grant = app
                 .service
-                .grant_client_credentials(&env, &c.id, c.secret, address)
-                .await
-                .map_err(as_client_error)?;
+                .grant_client_credentials(&env, c, address)
+                .await?;
             Ok(token_response(grant.access_token, grant.expires_in, None))
         }
-        // RFC 6749 §4.3. Client credentials are optional; if sent, they must name the
-        // same API user (a client id that is not the username, or a secret that is not
-        // the password, is a client that is not this one).
+        // RFC 6749 §4.3; the rules on optional client credentials are the service's.
         "password" => {
             let username = form.required("username", MAX_USERNAME)?;
             let password = form.required("password", MAX_PASSWORD)?;
-            if let Some(c) = &client {
-                let same_secret = c.secret.is_empty()
-                    || wirecash_core::crypto::ct_eq(c.secret.as_bytes(), password.as_bytes());
-                if c.id != username || !same_secret {
-                    return Err(ApiError::InvalidClient(
-                        "the client credentials do not belong to this username",
-                    ));
-                }
-            }
             let grant = app
                 .service
-                .authenticate_via(
+                .grant_password(
                     &env,
                     username,
                     Zeroizing::new(password.to_string()),
+                    client.as_ref(),
                     address,
-                    "oauth2_password",
                 )
                 .await?;
             Ok(grant_response(grant))
@@ -251,10 +215,10 @@ pub async fn token(
         // the access token that the WireCash `POST /token` binds the refresh to.
         "refresh_token" => {
             let refresh_token = form.required("refresh_token", MAX_TOKEN)?;
-            let user = client_user(&app, &env, client, address, "oauth2_refresh_token").await?;
+            let c = api_user_credentials(client)?;
             let grant = app
                 .service
-                .refresh_as_client(&env, &user, refresh_token)
+                .grant_refresh_token(&env, c, refresh_token, address)
                 .await?;
             Ok(grant_response(grant))
         }
@@ -301,7 +265,11 @@ pub async fn revoke(
     // A malformed request is refused before the (Argon2) client authentication.
     let token = form.required("token", MAX_TOKEN)?;
     check_hint(&form)?;
-    let user = client_user(&app, &env, client, address, "revoke").await?;
+    let c = api_user_credentials(client)?;
+    let user = app
+        .service
+        .authenticate_client(&env, c, address, "revoke")
+        .await?;
     app.service.revoke(&env, &user, token).await?;
     Ok(no_store(StatusCode::OK.into_response()))
 }

@@ -48,21 +48,6 @@ fn limiter(rps: u32) -> Option<DefaultKeyedRateLimiter<IpAddr>> {
     NonZeroU32::new(rps).map(|n| RateLimiter::keyed(Quota::per_second(n)))
 }
 
-/// The key of an address: IPv4 (and IPv4-mapped IPv6) as is, other IPv6 by its /64,
-/// which one host usually holds whole.
-fn key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-    }
-}
-
 impl RateLimits {
     /// Limiters for the configured rates (`0` turns one off).
     pub fn new(config: &RateLimitConfig) -> Self {
@@ -82,7 +67,7 @@ impl RateLimits {
             return Ok(());
         };
         limiter
-            .check_key(&key(ip))
+            .check_key(&wirecash_core::addr::counted(ip))
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 

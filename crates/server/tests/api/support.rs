@@ -17,7 +17,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use wirecash_auth::config::{Config, Overrides};
-use wirecash_core::admin::Admin;
+use wirecash_core::admin::AdminService;
 use wirecash_core::{AuthService, FakeClock, SystemClock};
 use wirecash_store_postgres::testing::TempDatabase;
 
@@ -286,11 +286,8 @@ impl TestApp {
     }
 
     /// Admin operations on the app's database (in-process).
-    pub fn admin(&self) -> Admin {
-        Admin {
-            store: self.service.store().clone(),
-            clock: Arc::new(self.clock.clone()),
-        }
+    pub fn admin(&self) -> AdminService {
+        self.service.admin()
     }
 
     /// Creates a user and returns its password.

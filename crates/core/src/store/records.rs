@@ -1,11 +1,7 @@
-//! The storage contract, split by capability. Each backend (SQLite, PostgreSQL) owns its
-//! SQL and implements these traits; the lifecycle only ever talks to them.
-
-use async_trait::async_trait;
+//! The records the store traits read and write, and the constants of their contract.
 
 use crate::clock::UnixMillis;
 use crate::crypto::HASH_LEN;
-use crate::error::StoreError;
 
 /// A stored API user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,142 +223,6 @@ pub struct KeyRecord {
     pub activates_at: UnixMillis,
 }
 
-/// Users.
-#[async_trait]
-pub trait UserStore: Send + Sync {
-    /// Inserts a user; `Conflict` if the username is taken in that environment.
-    async fn create_user(&self, user: UserRecord) -> Result<(), StoreError>;
-    /// Looks a user up by name.
-    async fn find_user(&self, env: &str, username: &str) -> Result<Option<UserRecord>, StoreError>;
-    /// All users of an environment, by name.
-    async fn list_users(&self, env: &str) -> Result<Vec<UserRecord>, StoreError>;
-    /// Enables or disables; disabling revokes every session of the user and moves its
-    /// `session_epoch` on, in the same transaction. `NotFound` if there is no such user.
-    async fn set_user_disabled(
-        &self,
-        env: &str,
-        username: &str,
-        disabled: bool,
-        now: UnixMillis,
-    ) -> Result<(), StoreError>;
-    /// Replaces the password hash, revokes every session of the user and moves its
-    /// `session_epoch` on, in one transaction (a password change ends sessions, ASVS
-    /// 7.4.3).
-    async fn change_password(
-        &self,
-        env: &str,
-        username: &str,
-        password_hash: &str,
-        now: UnixMillis,
-    ) -> Result<(), StoreError>;
-    /// Replaces the password hash after a successful login with outdated parameters;
-    /// sessions stay. Only applies if the hash is still `old_hash`.
-    async fn rehash_password(
-        &self,
-        user_id: &str,
-        old_hash: &str,
-        new_hash: &str,
-    ) -> Result<(), StoreError>;
-    /// Deletes a user and all their sessions.
-    async fn delete_user(&self, env: &str, username: &str) -> Result<(), StoreError>;
-    /// The distinct parameter parts (`m=…,t=…,p=…`) of the stored Argon2id (v=19)
-    /// password hashes: what a password check can cost (the timing defence).
-    async fn password_hash_params(&self) -> Result<Vec<String>, StoreError>;
-}
-
-/// Sessions and their refresh tokens.
-#[async_trait]
-pub trait SessionStore: Send + Sync {
-    /// Inserts a session if its owner still exists, is enabled and still has
-    /// `session.user_epoch` — checked in the same transaction as the insert, so that a
-    /// login checked against the user as it was before a password change, a disable, a
-    /// revoke of every session or a delete makes no session (`NotFound` then). In the
-    /// same transaction, ends the owner's least recently used live sessions of the same
-    /// kind beyond `max_live` and deletes its revoked sessions of that kind beyond the
-    /// newest `REVOKED_SESSIONS_KEPT`. `Conflict` if the id is taken.
-    async fn create_session(&self, session: NewSession, max_live: u32) -> Result<(), StoreError>;
-    /// Reads a session with its user's state.
-    async fn load_session(&self, env: &str, id: i64) -> Result<Option<SessionRecord>, StoreError>;
-    /// Applies a rotation if nothing changed since it was decided; `Ok(false)` if the
-    /// compare-and-set lost (another rotation or a revocation came first). Only
-    /// `Refresh` sessions rotate.
-    async fn rotate(&self, rotation: Rotation) -> Result<bool, StoreError>;
-    /// `rotate`, applied only if `guard` holds as well: one statement, no prior read.
-    /// `Ok(false)` when anything differs; the caller then reads and decides.
-    async fn rotate_guarded(
-        &self,
-        rotation: Rotation,
-        guard: RotationGuard,
-    ) -> Result<bool, StoreError>;
-    /// Revokes one session; `Ok(false)` if there was no such session or it was revoked already.
-    async fn revoke_session(
-        &self,
-        env: &str,
-        id: i64,
-        now: UnixMillis,
-        reason: &str,
-    ) -> Result<bool, StoreError>;
-    /// Revokes every live session of a user and moves its `session_epoch` on, in one
-    /// transaction; returns how many sessions.
-    async fn revoke_user_sessions(
-        &self,
-        env: &str,
-        username: &str,
-        now: UnixMillis,
-        reason: &str,
-    ) -> Result<u64, StoreError>;
-    /// Sessions of an environment, optionally of one user, newest first.
-    async fn list_sessions(
-        &self,
-        env: &str,
-        username: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<SessionSummary>, StoreError>;
-    /// Deletes dead sessions among the next `batch` ids after `after_id`. Returns how many
-    /// were deleted and the cursor to continue from (0 when the table was walked through).
-    async fn purge_sessions(
-        &self,
-        after_id: i64,
-        batch: u32,
-        cutoffs: PurgeCutoffs,
-    ) -> Result<(u64, i64), StoreError>;
-}
-
-/// Signing keys.
-#[async_trait]
-pub trait KeyStore: Send + Sync {
-    /// Every key of an environment, oldest first.
-    async fn list_keys(&self, env: &str) -> Result<Vec<KeyRecord>, StoreError>;
-    /// Adds a key.
-    async fn insert_key(&self, key: KeyRecord) -> Result<(), StoreError>;
-    /// Removes keys that no token can need any more.
-    async fn delete_key(&self, env: &str, kid: &str) -> Result<(), StoreError>;
-}
-
-/// Bulk reads and writes of whole rows, for copying a database to another backend
-/// (`wirecash-auth migrate-store`). Not used while serving.
-#[async_trait]
-pub trait TransferStore: Send + Sync {
-    /// Up to `batch` users of every environment with an id greater than `after_id`
-    /// (`""` to start), in id order.
-    async fn users_after(&self, after_id: &str, batch: u32) -> Result<Vec<UserRecord>, StoreError>;
-    /// Up to `batch` sessions of every environment with an id greater than `after_id`,
-    /// in id order, every field as stored (revoked ones too).
-    async fn sessions_after(
-        &self,
-        after_id: i64,
-        batch: u32,
-    ) -> Result<Vec<SessionRecord>, StoreError>;
-    /// Inserts a session row exactly as given (its `username` and `user_disabled`
-    /// belong to the user row and are ignored); `Conflict` if the id is taken or the user
-    /// does not exist.
-    async fn import_session(&self, session: SessionRecord) -> Result<(), StoreError>;
-    /// Every signing key of every environment.
-    async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
-    /// Every introspector of every environment.
-    async fn all_introspectors(&self) -> Result<Vec<IntrospectorRecord>, StoreError>;
-}
-
 /// One failed-login counter as stored; all zero when it has no row.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GuardCounter {
@@ -391,29 +251,6 @@ impl GuardCounter {
 /// and applied by a store in one atomic step.
 pub type GuardUpdate = Box<dyn FnOnce(&mut [GuardCounter]) + Send>;
 
-/// Failed-login counters for brute-force protection (SPEC §10), shared by every node.
-/// A key is a keyed hash of what is counted (a username from an address, an address, a
-/// username), never the name itself: mistyped passwords in the username field are not
-/// stored. The rules live in `crate::lockout`; a store only makes each change atomic.
-#[async_trait]
-pub trait LoginGuardStore: Send + Sync {
-    /// Reads the counters of `keys` (a missing one as all zero), lets `update` change
-    /// them and writes them back, as one atomic step with respect to every other call on
-    /// any of these keys, on every node. Counters left empty are deleted.
-    async fn update_login_guards(
-        &self,
-        keys: &[[u8; HASH_LEN]],
-        update: GuardUpdate,
-    ) -> Result<(), StoreError>;
-    /// Deletes counters whose last failure, lock and admission all ended before `before`
-    /// and whose last success was before `succeeded_before`; returns how many.
-    async fn purge_login_failures(
-        &self,
-        before: UnixMillis,
-        succeeded_before: UnixMillis,
-    ) -> Result<u64, StoreError>;
-}
-
 /// A resource server allowed to call `POST /{env}/introspect` (RFC 7662 §2.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntrospectorRecord {
@@ -425,30 +262,4 @@ pub struct IntrospectorRecord {
     pub secret_hash: [u8; HASH_LEN],
     /// When it was added.
     pub created_at: UnixMillis,
-}
-
-/// Resource-server credentials for token introspection, managed with the CLI.
-#[async_trait]
-pub trait IntrospectorStore: Send + Sync {
-    /// Adds one; `Conflict` if the name is taken in that environment.
-    async fn add_introspector(&self, record: IntrospectorRecord) -> Result<(), StoreError>;
-    /// The introspector called `name`, if any.
-    async fn find_introspector(
-        &self,
-        env: &str,
-        name: &str,
-    ) -> Result<Option<IntrospectorRecord>, StoreError>;
-    /// Every introspector of an environment, by name.
-    async fn list_introspectors(&self, env: &str) -> Result<Vec<IntrospectorRecord>, StoreError>;
-    /// Removes one; `Ok(false)` if there was none.
-    async fn remove_introspector(&self, env: &str, name: &str) -> Result<bool, StoreError>;
-}
-
-/// Everything a backend provides.
-#[async_trait]
-pub trait Store:
-    UserStore + SessionStore + KeyStore + TransferStore + LoginGuardStore + IntrospectorStore
-{
-    /// Checks that the database answers (for `/readyz`).
-    async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -1,0 +1,223 @@
+//! Access tokens (SPEC §3): minted as JWTs of the RFC 9068 profile, peeked at without a
+//! signature check where a stored hash vouches for them, and verified against the keys.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use wirecash_proto::AccessTokenClaims;
+
+use crate::clock::{UnixMillis, millis};
+use crate::crypto::{EnvSecrets, HASH_LEN, keyed_hash};
+use crate::error::Error;
+use crate::keys::SigningKey;
+
+/// Longest access token whose parts are looked at (ours are under 1 KiB): bounded work
+/// for whatever a client sends.
+pub const MAX_LEN: usize = 4096;
+
+/// A freshly minted access token, with what the store keeps of it.
+pub struct Minted {
+    /// The JWT.
+    pub token: Zeroizing<String>,
+    /// Its keyed hash (the refresh binding).
+    pub hash: [u8; HASH_LEN],
+    /// The JWT, encrypted (a grace replay returns it).
+    pub sealed: Vec<u8>,
+    /// Its `exp`, in milliseconds.
+    pub expires_at: UnixMillis,
+}
+
+/// Who an access token is for.
+pub struct Subject<'a> {
+    /// Environment name.
+    pub env: &'a str,
+    /// `{public_url}/{env}`.
+    pub issuer: &'a str,
+    /// Stable user id (`sub`).
+    pub user_id: &'a str,
+    /// The API user (also the OAuth 2.0 client).
+    pub username: &'a str,
+    /// Session id.
+    pub sid: i64,
+    /// Generation of the refresh token it is issued with.
+    pub generation: i64,
+}
+
+/// Signs the claims of `subject` with `key`, valid for `ttl` from `now`, and seals the
+/// result for the session's row.
+pub fn mint(
+    key: &SigningKey,
+    secrets: &EnvSecrets,
+    subject: &Subject<'_>,
+    ttl: std::time::Duration,
+    now: UnixMillis,
+) -> Result<Minted, Error> {
+    let iat = now / 1000;
+    let exp = iat.saturating_add(millis(ttl) / 1000);
+    let claims = AccessTokenClaims {
+        iss: subject.issuer.to_string(),
+        sub: subject.user_id.to_string(),
+        aud: subject.issuer.to_string(),
+        client_id: subject.username.to_string(),
+        username: subject.username.to_string(),
+        sid: subject.sid.to_string(),
+        iat,
+        exp,
+        jti: uuid::Uuid::new_v4().to_string(),
+        env: subject.env.to_string(),
+    };
+    let token = Zeroizing::new(key.sign(&claims)?);
+    let sealed = secrets.access_seal.seal(
+        &seal_aad(subject.env, subject.sid, subject.generation),
+        token.as_bytes(),
+    )?;
+    Ok(Minted {
+        hash: keyed_hash(&secrets.access_bind, token.as_bytes()),
+        token,
+        sealed,
+        expires_at: exp.saturating_mul(1000),
+    })
+}
+
+/// Opens an access token sealed by `mint` for this session and generation.
+pub fn unseal(
+    secrets: &EnvSecrets,
+    env: &str,
+    sid: i64,
+    generation: i64,
+    sealed: &[u8],
+) -> Option<String> {
+    secrets
+        .access_seal
+        .open(&seal_aad(env, sid, generation), sealed)
+        .and_then(|b| String::from_utf8(b.to_vec()).ok())
+}
+
+fn seal_aad(env: &str, sid: i64, generation: i64) -> Vec<u8> {
+    format!("wirecash-auth access token|{env}|{sid}|{generation}").into_bytes()
+}
+
+/// The three parts of a compact JWS, split once (bounded by `MAX_LEN`).
+struct Parts<'a> {
+    /// `header.payload`, what the signature covers.
+    signing_input: &'a str,
+    header: &'a str,
+    payload: &'a str,
+    signature: &'a str,
+}
+
+fn split(token: &str) -> Option<Parts<'_>> {
+    if token.len() > MAX_LEN {
+        return None;
+    }
+    let (signing_input, signature) = token.rsplit_once('.')?;
+    let (header, payload) = signing_input.split_once('.')?;
+    if payload.contains('.') {
+        return None;
+    }
+    Some(Parts {
+        signing_input,
+        header,
+        payload,
+        signature,
+    })
+}
+
+fn claims_of(payload: &str) -> Option<AccessTokenClaims> {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+}
+
+/// The claims of a compact JWS, read without verifying it: only ever used together with
+/// a check that the token is one this service minted (the refresh hot path applies a
+/// rotation only if the token's keyed hash is the session's live access token).
+pub fn peek(token: &str) -> Option<AccessTokenClaims> {
+    claims_of(split(token)?.payload)
+}
+
+#[derive(Deserialize)]
+struct JwsHeader {
+    alg: String,
+    #[serde(default)]
+    typ: Option<String>,
+    kid: String,
+}
+
+/// The claims of `token` if it is an access token of the environment `env` (issuer
+/// `issuer`) signed by one of `keys` (expired or not: the caller decides what expiry
+/// means). A pure function of what a client sends to `/revoke` and `/introspect` (the
+/// `verify_access` fuzz target calls it).
+pub fn verify(
+    keys: &[&Arc<SigningKey>],
+    issuer: &str,
+    env: &str,
+    token: &str,
+) -> Option<AccessTokenClaims> {
+    let parts = split(token)?;
+    let header: JwsHeader =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts.header).ok()?).ok()?;
+    if header.typ.as_deref() != Some("at+jwt") {
+        return None;
+    }
+    let key = keys.iter().find(|k| k.kid == header.kid)?;
+    if header.alg != key.alg.as_str() {
+        return None;
+    }
+    let signature = URL_SAFE_NO_PAD.decode(parts.signature).ok()?;
+    if !key.verify(parts.signing_input.as_bytes(), &signature) {
+        return None;
+    }
+    let claims = claims_of(parts.payload)?;
+    (claims.iss == issuer && claims.env == env).then_some(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn b64(s: &str) -> String {
+        URL_SAFE_NO_PAD.encode(s)
+    }
+
+    #[test]
+    fn peek_reads_the_claims_of_a_compact_jws_and_nothing_else() {
+        let claims = AccessTokenClaims {
+            iss: "i".into(),
+            sub: "u1".into(),
+            aud: "i".into(),
+            client_id: "alice".into(),
+            username: "alice".into(),
+            sid: "42".into(),
+            iat: 1,
+            exp: 2,
+            jti: "j".into(),
+            env: "sandbox".into(),
+        };
+        let payload = serde_json::to_string(&claims).unwrap_or_default();
+        let token = format!("{}.{}.c2ln", b64("{}"), b64(&payload));
+        assert_eq!(peek(&token), Some(claims));
+        for bad in [
+            String::new(),
+            "a.b".into(),
+            format!("{}.{}", b64("{}"), b64(&payload)),
+            format!("{}.{}.s.x", b64("{}"), b64(&payload)),
+            format!("{}.{}=.s", b64("{}"), b64(&payload)),
+            format!("{}.{}.s", b64("{}"), b64("{\"sub\":1}")),
+            format!("h.{}.s", "A".repeat(MAX_LEN)),
+        ] {
+            assert_eq!(peek(&bad), None, "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn peek_never_panics(s in "\\PC{0,300}", parts in proptest::collection::vec("[A-Za-z0-9_-]{0,80}", 0..5)) {
+            let _ = peek(&s);
+            let _ = peek(&parts.join("."));
+        }
+    }
+}

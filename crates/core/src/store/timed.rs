@@ -1,0 +1,86 @@
+//! `Timed`: a `Store` around another that records every call's latency and failures
+//! under the call's name (`wirecash_store_operation_duration_seconds{operation}`).
+
+use std::sync::Arc;
+
+use super::*;
+
+/// A store whose every call is timed (see `crate::metrics::store`). The service wraps
+/// the backend in one, so that no call can be left untimed.
+pub struct Timed {
+    inner: Arc<dyn Store>,
+}
+
+impl Timed {
+    /// Times every call of `inner`.
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        Self { inner }
+    }
+}
+
+/// One `#[async_trait] impl $trait for Timed` forwarding each listed method to `inner`
+/// through `crate::metrics::store`, named after the method.
+macro_rules! timed {
+    ($trait:ident { $(fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)* }) => {
+        #[async_trait]
+        impl $trait for Timed {
+            $(
+                async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, StoreError> {
+                    crate::metrics::store(stringify!($name), self.inner.$name($($arg),*)).await
+                }
+            )*
+        }
+    };
+}
+
+timed!(UserStore {
+    fn create_user(&self, user: UserRecord) -> ();
+    fn find_user(&self, env: &str, username: &str) -> Option<UserRecord>;
+    fn list_users(&self, env: &str) -> Vec<UserRecord>;
+    fn set_user_disabled(&self, env: &str, username: &str, disabled: bool, now: UnixMillis) -> ();
+    fn change_password(&self, env: &str, username: &str, password_hash: &str, now: UnixMillis) -> ();
+    fn rehash_password(&self, user_id: &str, old_hash: &str, new_hash: &str) -> ();
+    fn delete_user(&self, env: &str, username: &str) -> ();
+    fn password_hash_params(&self) -> Vec<String>;
+});
+
+timed!(SessionStore {
+    fn create_session(&self, session: NewSession, max_live: u32) -> ();
+    fn load_session(&self, env: &str, id: i64) -> Option<SessionRecord>;
+    fn rotate(&self, rotation: Rotation) -> bool;
+    fn rotate_guarded(&self, rotation: Rotation, guard: RotationGuard) -> bool;
+    fn revoke_session(&self, env: &str, id: i64, now: UnixMillis, reason: &str) -> bool;
+    fn revoke_user_sessions(&self, env: &str, username: &str, now: UnixMillis, reason: &str) -> u64;
+    fn list_sessions(&self, env: &str, username: Option<&str>, limit: u32) -> Vec<SessionSummary>;
+    fn purge_sessions(&self, after_id: i64, batch: u32, cutoffs: PurgeCutoffs) -> (u64, i64);
+});
+
+timed!(KeyStore {
+    fn list_keys(&self, env: &str) -> Vec<KeyRecord>;
+    fn insert_key(&self, key: KeyRecord) -> ();
+    fn delete_key(&self, env: &str, kid: &str) -> ();
+});
+
+timed!(TransferStore {
+    fn users_after(&self, after_id: &str, batch: u32) -> Vec<UserRecord>;
+    fn sessions_after(&self, after_id: i64, batch: u32) -> Vec<SessionRecord>;
+    fn import_session(&self, session: SessionRecord) -> ();
+    fn all_keys(&self) -> Vec<KeyRecord>;
+    fn all_introspectors(&self) -> Vec<IntrospectorRecord>;
+});
+
+timed!(LoginGuardStore {
+    fn update_login_guards(&self, keys: &[[u8; HASH_LEN]], update: GuardUpdate) -> ();
+    fn purge_login_failures(&self, before: UnixMillis, succeeded_before: UnixMillis) -> u64;
+});
+
+timed!(IntrospectorStore {
+    fn add_introspector(&self, record: IntrospectorRecord) -> ();
+    fn find_introspector(&self, env: &str, name: &str) -> Option<IntrospectorRecord>;
+    fn list_introspectors(&self, env: &str) -> Vec<IntrospectorRecord>;
+    fn remove_introspector(&self, env: &str, name: &str) -> bool;
+});
+
+timed!(Store {
+    fn ping(&self) -> ();
+});
