@@ -37,21 +37,36 @@ pub struct Plan {
     pub chains_started: AtomicUsize,
     /// Refresh chains in the run; the login flood waits for all of them to start.
     pub chains: usize,
-    /// An interleaved flood's phase length: from the window's start, phases alternate
-    /// between the control flood (even) and the hashing flood (odd).
+    /// An interleaved flood's phase length: from the window's start, phases cycle
+    /// through no flood, the control flood and the hashing flood.
     pub phase: Option<Duration>,
 }
 
 impl Plan {
-    /// The flood phase at `t`: 0 (control) before the window and in even phases, 1
-    /// (hashing) in odd ones.
+    /// The flood phase at `t`: `QUIET` before the window and then in turn `QUIET`,
+    /// `CONTROL`, `HASHING`.
     pub fn phase_of(&self, t: Instant) -> usize {
         let (Some(phase), Some(since)) = (self.phase, t.checked_duration_since(self.measure_start))
         else {
-            return 0;
+            return QUIET;
         };
         let n = since.as_nanos() / phase.as_nanos().max(1);
-        usize::from(n % 2 == 1)
+        usize::try_from(n % 3).unwrap_or(QUIET)
+    }
+
+    /// When the phase that `t` is in ends.
+    fn phase_end(&self, t: Instant) -> Instant {
+        let Some(phase) = self.phase else {
+            return self.end;
+        };
+        match t.checked_duration_since(self.measure_start) {
+            None => self.measure_start,
+            Some(since) => {
+                let n = since.as_nanos() / phase.as_nanos().max(1);
+                let n = u32::try_from(n + 1).unwrap_or(u32::MAX);
+                (self.measure_start + phase.saturating_mul(n)).min(self.end)
+            }
+        }
     }
 
     /// Waits until every refresh chain holds a session, or until the window opens if
@@ -67,6 +82,13 @@ impl Plan {
         }
     }
 }
+
+/// Phases of the interleaved flood: none, malformed logins, wrong-password logins.
+pub const QUIET: usize = 0;
+/// See [`QUIET`].
+pub const CONTROL: usize = 1;
+/// See [`QUIET`].
+pub const HASHING: usize = 2;
 
 /// Why a request did not yield tokens, with detail for the first occurrence.
 struct Failure {
@@ -294,11 +316,12 @@ pub async fn flood_loop(
 
 /// A loop of the interleaved flood: one login after another, each on a connection of
 /// its own from the next of `sources`, never reusing one (so no per-connection hold
-/// applies) and from many addresses (so no single address's limit cuts it). In control
-/// phases a malformed login that the server refuses before any hashing
-/// (`{"username"}` alone: 400 `invalid_request`); in hashing phases a wrong password
-/// for a username of its own (a full Argon2 check, `400 invalid_grant`). Same shape,
-/// same connections; only the hashing differs. Returns the answers by phase and cause.
+/// applies) and from many addresses (so no single address's limit cuts it). Quiet
+/// phases send nothing; control phases a malformed login that the server refuses
+/// before any hashing (`{"username"}` alone: 400 `invalid_request`); hashing phases a
+/// wrong password for a username of its own (a full Argon2 check, `400 invalid_grant`).
+/// Same shape, same connections; only the hashing differs. Returns the answers by
+/// phase and cause.
 pub async fn interleaved_flood_loop(
     id: usize,
     server: std::net::SocketAddr,
@@ -314,8 +337,12 @@ pub async fn interleaved_flood_loop(
             break;
         }
         let phase = plan.phase_of(t0);
+        if phase == QUIET {
+            sleep_until(plan.phase_end(t0)).await;
+            continue;
+        }
         let username = format!("flood-{id}-{n}");
-        let body = if phase == 0 {
+        let body = if phase == CONTROL {
             serde_json::json!({ "username": username })
         } else {
             serde_json::json!({ "username": username, "password": "wrong password" })
@@ -335,7 +362,11 @@ pub async fn interleaved_flood_loop(
         if t0 < plan.measure_start {
             continue;
         }
-        let kind = if phase == 0 { "control" } else { "hashing" };
+        let kind = if phase == CONTROL {
+            "control"
+        } else {
+            "hashing"
+        };
         let cause = match result {
             Err(_) => "timeout".to_string(),
             Ok(Err(_)) => "transport".to_string(),

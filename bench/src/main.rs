@@ -37,8 +37,8 @@ enum Mode {
 enum FloodShape {
     /// Wrong-password logins, each loop on one keep-alive connection.
     Keepalive,
-    /// Fresh connections from many loopback addresses, alternating every `--phase`
-    /// between a control flood of malformed logins (no hashing) and wrong-password
+    /// Fresh connections from many loopback addresses, cycling every `--phase` through
+    /// no flood, a control flood of malformed logins (no hashing) and wrong-password
     /// logins (Argon2); the measured latencies are reported per phase.
     Interleaved,
 }
@@ -356,12 +356,15 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         }),
         error_details: total.details.clone(),
         phases: plan.phase.map(|phase| {
-            let control = Latency::of(&total.by_phase[0]);
-            let hashing = Latency::of(&total.by_phase[1]);
+            let quiet = Latency::of(&total.by_phase[load::QUIET]);
+            let control = Latency::of(&total.by_phase[load::CONTROL]);
+            let hashing = Latency::of(&total.by_phase[load::HASHING]);
             report::Phases {
                 phase_s: phase.as_secs_f64(),
                 sources: args.flood_sources.clamp(1, 250),
                 p99_ratio: hashing.p99_ms / control.p99_ms.max(f64::MIN_POSITIVE),
+                p99_ratio_quiet: hashing.p99_ms / quiet.p99_ms.max(f64::MIN_POSITIVE),
+                quiet,
                 control,
                 hashing,
             }

@@ -73,12 +73,16 @@ pub struct Phases {
     pub phase_s: f64,
     /// Source addresses of the flood.
     pub sources: usize,
+    /// With no flood.
+    pub quiet: Latency,
     /// During malformed logins that hash nothing.
     pub control: Latency,
     /// During wrong-password logins (Argon2).
     pub hashing: Latency,
     /// `hashing.p99_ms / control.p99_ms`.
     pub p99_ratio: f64,
+    /// `hashing.p99_ms / quiet.p99_ms`.
+    pub p99_ratio_quiet: f64,
 }
 
 /// Authenticates done by refresh chains inside the window.
@@ -176,6 +180,7 @@ impl Report {
                 "  {:<18}{:.0}s phases, fresh connections from {} addresses",
                 "interleaved flood", p.phase_s, p.sources
             );
+            let _ = writeln!(s, "  {:<18}{}", "  no flood", latency_line(&p.quiet));
             let _ = writeln!(
                 s,
                 "  {:<18}{}",
@@ -188,7 +193,11 @@ impl Report {
                 "  during hashing",
                 latency_line(&p.hashing)
             );
-            let _ = writeln!(s, "  {:<18}{:.2}x", "  p99 ratio", p.p99_ratio);
+            let _ = writeln!(
+                s,
+                "  {:<18}{:.2}x of control, {:.2}x of no flood",
+                "  p99 hashing", p.p99_ratio, p.p99_ratio_quiet
+            );
         }
         if let Some(c) = &self.client_cpu {
             let _ = writeln!(s, "  {:<18}{}", "client CPU", cpu_line(c));

@@ -24,8 +24,8 @@ pub struct Record {
     /// The first detail (error body or message) seen for each cause.
     pub details: BTreeMap<String, String>,
     /// With an interleaved flood: the latencies of `ok` by the flood phase they started
-    /// in (0: the control flood, 1: the hashing one).
-    pub by_phase: [Histogram<u64>; 2],
+    /// in (`load::QUIET`, `CONTROL`, `HASHING`).
+    pub by_phase: [Histogram<u64>; 3],
 }
 
 impl Record {
@@ -37,7 +37,7 @@ impl Record {
             reauth: new_histogram()?,
             reauth_errors: BTreeMap::new(),
             details: BTreeMap::new(),
-            by_phase: [new_histogram()?, new_histogram()?],
+            by_phase: [new_histogram()?, new_histogram()?, new_histogram()?],
         })
     }
 
