@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use wirecash_auth::http::client::client_ip;
+use wirecash_auth::http::address::client_ip;
 
 fn ip(s: &str) -> IpAddr {
     match s.parse() {

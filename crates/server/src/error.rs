@@ -155,9 +155,8 @@ impl IntoResponse for ApiError {
             error: code.to_string(),
             error_description: description,
         };
-        let mut response = (status, Json(body)).into_response();
+        let mut response = crate::http::no_store((status, Json(body)).into_response());
         let headers = response.headers_mut();
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(
                 header::WWW_AUTHENTICATE,

@@ -132,7 +132,8 @@ pub struct EnvPath {
     env: String,
 }
 
-/// A JSON Web Key Set (RFC 7517 §5): documentation of what `jsonwebtoken` serializes.
+/// A JSON Web Key Set (RFC 7517 §5): documentation of what `jsonwebtoken` serializes
+/// (its `JwkSet` is a foreign type, which cannot derive a schema).
 #[derive(ToSchema)]
 #[allow(dead_code)] // documentation only
 pub struct JwkSet {
@@ -168,22 +169,20 @@ pub struct Jwk {
 }
 
 /// Liveness and readiness answer.
-#[derive(ToSchema)]
-#[allow(dead_code)] // documentation only
+#[derive(Debug, serde::Serialize, ToSchema)]
 pub struct Status {
     /// `ok` (healthz) or `ready` (readyz).
     #[schema(example = "ok")]
-    status: String,
+    pub status: &'static str,
 }
 
 /// Readiness answer while storage is unreachable.
-#[derive(ToSchema)]
-#[allow(dead_code)] // documentation only
+#[derive(Debug, serde::Serialize, ToSchema)]
 pub struct Unready {
     /// `unavailable`.
-    status: String,
+    pub status: &'static str,
     /// `temporarily_unavailable`.
-    error: String,
+    pub error: &'static str,
     /// What is wrong.
-    error_description: String,
+    pub error_description: &'static str,
 }

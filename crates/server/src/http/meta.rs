@@ -1,10 +1,10 @@
 //! Health, readiness, JWKS and the JSON answers for unknown paths and methods.
 
+use crate::openapi::{Status, Unready};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -21,7 +21,7 @@ use wirecash_proto::ErrorBody;
     responses((status = 200, description = "Alive", body = crate::openapi::Status)),
 )]
 pub async fn healthz() -> Response {
-    Json(json!({"status": "ok"})).into_response()
+    Json(Status { status: "ok" }).into_response()
 }
 
 /// `GET /readyz`: storage answers.
@@ -38,15 +38,16 @@ pub async fn healthz() -> Response {
 )]
 pub async fn readyz(State(app): State<AppState>) -> Response {
     match app.service.ready().await {
-        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Ok(()) => Json(Status { status: "ready" }).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(
-                    json!({"status": "unavailable", "error": "temporarily_unavailable",
-                            "error_description": "storage is not reachable"}),
-                ),
+                Json(Unready {
+                    status: "unavailable",
+                    error: "temporarily_unavailable",
+                    error_description: "storage is not reachable",
+                }),
             )
                 .into_response()
         }

@@ -18,6 +18,7 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::extract::Env;
 use crate::http::form::OAuthRequest;
+use crate::http::no_store;
 use crate::http::ratelimit::{AuthenticateQuota, TokenQuota};
 use crate::openapi::EnvPath;
 use wirecash_core::service::ClientSecret;
@@ -104,13 +105,6 @@ pub struct OAuthTokenResponse {
     /// The refresh token (not for `client_credentials`, RFC 6749 §4.4.3).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
-}
-
-fn no_store(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    response
 }
 
 fn token_response(

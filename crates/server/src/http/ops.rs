@@ -20,13 +20,11 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
         content_type = "text/plain")),
 )]
 pub async fn metrics(State(app): State<AppState>) -> Response {
-    let mut response = app.metrics.render().into_response();
-    let headers = response.headers_mut();
-    headers.insert(
+    let mut response = crate::http::no_store(app.metrics.render().into_response());
+    response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(PROMETHEUS_TEXT),
     );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 

@@ -18,7 +18,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use crate::app::AppState;
 use crate::config::RateLimitConfig;
 use crate::error::ApiError;
-use crate::http::client::ClientAddr;
+use crate::http::address::ClientAddr;
 
 /// Which endpoint a request counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use wirecash_core::TokenGrant;
 use wirecash_core::validate::{MAX_ACCESS_TOKEN, MAX_PASSWORD, MAX_USERNAME};
@@ -27,11 +26,7 @@ fn token_response(grant: TokenGrant) -> Response {
         refresh_token: grant.refresh_token,
         token_type: "Bearer".to_string(),
     };
-    let mut response = Json(body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    response
+    crate::http::no_store(Json(body).into_response())
 }
 
 /// The error answers both WireCash endpoints share, for their OpenAPI entries (each
