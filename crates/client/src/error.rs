@@ -46,7 +46,21 @@ pub enum Error {
         #[source]
         source: Arc<reqwest::Error>,
     },
-    /// A 200 whose body is not the documented `AuthenticateResponse`.
+    /// The token service answered with a redirect (3xx). Redirects are never followed:
+    /// on a 307/308 the request body (the password, or the refresh token) would go to
+    /// wherever the redirect points. Configure the final URL instead.
+    #[error(
+        "the token service answered with a redirect (HTTP {status}) to {}; redirects are not followed: configure the final URL",
+        .location.as_deref().unwrap_or("an unnamed location")
+    )]
+    Redirect {
+        /// The HTTP status (301, 302, 303, 307, 308, …).
+        status: u16,
+        /// Where the redirect pointed (absolute), if it said.
+        location: Option<String>,
+    },
+    /// A 200 whose body is not the documented `AuthenticateResponse`, or an answer
+    /// larger than any the token service sends.
     #[error("unexpected answer from the token service: {0}")]
     InvalidResponse(String),
     /// The session is gone (the server refused its refresh token) and the [`Session`]
