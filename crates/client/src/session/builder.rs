@@ -15,7 +15,9 @@ use crate::clock::millis;
 use crate::error::Error;
 use crate::storage::TokenStore;
 
-/// How a lost or refused-for-now refresh is retried.
+/// How a lost or refused-for-now refresh is retried. Checked by
+/// [`SessionBuilder::build`]: `initial_backoff` must be at least 1 ms, `max_backoff` at
+/// least `initial_backoff`, and no duration longer than a day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Retries stop once this much time has passed since the first attempt. Keep it
@@ -24,12 +26,47 @@ pub struct RetryPolicy {
     /// the retry of a request whose answer was lost is safe; after it, it is reuse and
     /// revokes the session. Default 8 s.
     pub window: Duration,
-    /// Pause before the first retry (default 50 ms); doubles on each retry. A longer
-    /// `Retry-After` from the server wins.
+    /// Pause before the first retry (default 50 ms); doubles on each retry. Each pause
+    /// is jittered: between half of it and all of it, so that many clients that failed
+    /// together do not retry together. A longer `Retry-After` from the server wins.
     pub initial_backoff: Duration,
     /// Longest pause between retries, also the pause after a failed attempt before the
     /// next one starts (default 2 s).
     pub max_backoff: Duration,
+    /// The longest `Retry-After` honoured (default 5 min): after a `503` or `429` with
+    /// `Retry-After`, no new attempt starts before that much time (at most this cap)
+    /// has passed; callers get the error meanwhile (or the current token while it is
+    /// still usable).
+    pub max_retry_after: Duration,
+}
+
+impl RetryPolicy {
+    /// Why this policy cannot be used, if it cannot.
+    fn check(&self) -> Result<(), String> {
+        const DAY: Duration = Duration::from_secs(24 * 3600);
+        if self.initial_backoff < Duration::from_millis(1) {
+            return Err(format!(
+                "retry policy: initial_backoff {:?} must be at least 1 ms (doubling zero stays zero: a tight loop)",
+                self.initial_backoff
+            ));
+        }
+        if self.max_backoff < self.initial_backoff {
+            return Err(format!(
+                "retry policy: max_backoff {:?} is shorter than initial_backoff {:?}",
+                self.max_backoff, self.initial_backoff
+            ));
+        }
+        for (name, d) in [
+            ("window", self.window),
+            ("max_backoff", self.max_backoff),
+            ("max_retry_after", self.max_retry_after),
+        ] {
+            if d > DAY {
+                return Err(format!("retry policy: {name} {d:?} is longer than a day"));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for RetryPolicy {
@@ -38,6 +75,7 @@ impl Default for RetryPolicy {
             window: Duration::from_secs(8),
             initial_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(2),
+            max_retry_after: Duration::from_secs(300),
         }
     }
 }
@@ -114,7 +152,7 @@ impl SessionBuilder {
         self
     }
 
-    /// How refreshes are retried.
+    /// How refreshes are retried (checked by [`build`](Self::build)).
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
@@ -123,6 +161,7 @@ impl SessionBuilder {
     /// Builds the session, loading stored tokens if a store was given. No request is
     /// made: the first [`Session::token`] authenticates if there are no tokens.
     pub fn build(self) -> Result<Session, Error> {
+        self.retry.check().map_err(Error::Config)?;
         let mut tokens = self.tokens;
         let stored = match &self.store {
             Some(store) => store.load()?,
@@ -163,6 +202,7 @@ impl SessionBuilder {
                 state: ArcSwap::from_pointee(state),
                 flight: Arc::new(Mutex::new(Flight::default())),
                 attempts: AtomicU64::new(0),
+                epoch: tokio::time::Instant::now(),
                 hold_until: AtomicI64::new(i64::MIN),
             }),
         })

@@ -6,4 +6,5 @@
 
 mod answers;
 mod redirects;
+mod retries;
 mod support;
