@@ -13,7 +13,7 @@ use super::{Flight, Inner, Live, Session, State};
 use crate::client::{Client, Tokens};
 use crate::clock::millis;
 use crate::error::Error;
-use crate::storage::TokenStore;
+use crate::storage::{StoredSession, TokenStore};
 
 /// How a lost or refused-for-now refresh is retried. Checked by
 /// [`SessionBuilder::build`]: `initial_backoff` must be at least 1 ms, `max_backoff` at
@@ -160,13 +160,64 @@ impl SessionBuilder {
 
     /// Builds the session, loading stored tokens if a store was given. No request is
     /// made: the first [`Session::token`] authenticates if there are no tokens.
+    ///
+    /// A stored file that cannot be used (corrupt, readable by others, another user's)
+    /// is passed over with a warning when there is a password: the session starts
+    /// afresh and its first save replaces the file. Without a password that is an
+    /// [`Error::Config`] saying why, as when nothing is stored.
+    ///
+    /// This reads the store on the calling thread; from async code prefer
+    /// [`build_async`](Self::build_async).
     pub fn build(self) -> Result<Session, Error> {
-        self.retry.check().map_err(Error::Config)?;
-        let mut tokens = self.tokens;
-        let stored = match &self.store {
-            Some(store) => store.load()?,
+        let loaded = self.store.as_ref().map(|store| store.load());
+        self.finish(loaded)
+    }
+
+    /// Like [`build`](Self::build), reading the store on a blocking thread
+    /// (`spawn_blocking`), so that file I/O never stalls the async runtime.
+    pub async fn build_async(self) -> Result<Session, Error> {
+        let loaded = match &self.store {
+            Some(store) => {
+                let store = Arc::clone(store);
+                Some(
+                    tokio::task::spawn_blocking(move || store.load())
+                        .await
+                        .unwrap_or_else(|e| {
+                            Err(Error::Storage(format!("the store's load failed: {e}")))
+                        }),
+                )
+            }
             None => None,
         };
+        self.finish(loaded)
+    }
+
+    fn finish(
+        self,
+        loaded: Option<Result<Option<StoredSession>, Error>>,
+    ) -> Result<Session, Error> {
+        self.retry.check().map_err(Error::Config)?;
+        let mut tokens = self.tokens;
+        let mut unusable = None;
+        let stored = match loaded {
+            Some(Ok(stored)) => stored,
+            Some(Err(e)) => {
+                unusable = Some(e);
+                None
+            }
+            None => None,
+        };
+        if let Some(e) = &unusable {
+            if self.password.is_some() {
+                tracing::warn!(error = %e, "the stored session cannot be used; starting a new one with the password");
+            } else if tokens.is_none() {
+                return Err(Error::Config(format!(
+                    "no usable stored session for {} at {} ({e}) and no password to authenticate with",
+                    self.username,
+                    self.client.base_url()
+                )));
+            }
+        }
         if let Some(stored) = stored {
             if stored.base_url == self.client.base_url() && stored.tokens.username == self.username
             {

@@ -270,7 +270,9 @@ impl Inner {
                 match &e {
                     Error::SessionEnded(_) | Error::InvalidGrant(_) => {
                         self.state.store(Arc::new(State::Ended(e.clone())));
-                        self.forget().await;
+                        if let State::Live(ended) = &*state {
+                            self.forget(&ended.tokens).await;
+                        }
                     }
                     _ => {
                         // The server's Retry-After (capped) if longer than our own pause.
@@ -364,11 +366,18 @@ impl Inner {
         }
     }
 
-    async fn forget(&self) {
+    /// Deletes the stored session if it still is the one that ended: another process
+    /// sharing the store may have saved a new one meanwhile.
+    async fn forget(&self, ended: &Tokens) {
         let Some(store) = self.store.clone() else {
             return;
         };
-        match tokio::task::spawn_blocking(move || store.clear()).await {
+        let ended = StoredSession {
+            version: 1,
+            base_url: self.client.base_url().to_string(),
+            tokens: ended.clone(),
+        };
+        match tokio::task::spawn_blocking(move || store.clear_if_unchanged(&ended)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot delete the ended session's tokens"),
             Err(e) => tracing::warn!(error = %e, "cannot delete the ended session's tokens"),

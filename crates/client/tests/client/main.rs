@@ -7,4 +7,5 @@
 mod answers;
 mod redirects;
 mod retries;
+mod storage;
 mod support;
