@@ -4,6 +4,7 @@
 //! with leeway — then any extra [`TokenCheck`]s. Signatures are jsonwebtoken's.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, Validation, decode, decode_header};
 use wirecash_proto::AccessTokenClaims;
@@ -86,6 +87,13 @@ impl Verifier {
     /// Fetches the JWKS now, so that the first request does not wait for it.
     pub async fn prefetch(&self) -> Result<(), String> {
         self.inner.jwks.prefetch().await
+    }
+
+    /// How long ago the keys in use were fetched from the JWKS (`None` before the first
+    /// successful fetch, and for a [static](VerifierBuilder::static_jwks) key set): for
+    /// a health check; compare with [`max_stale`](VerifierBuilder::max_stale).
+    pub fn jwks_age(&self) -> Option<Duration> {
+        self.inner.jwks.age()
     }
 
     /// Verifies the value of an `Authorization` header: the raw token (as WireCash

@@ -5,5 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod fetching;
 mod own_keys;
+mod recorder;
 mod support;
