@@ -3,9 +3,12 @@
 //! `iss` and `aud` of the configured environment, the WireCash `env` claim, and `exp`
 //! with leeway — then any extra [`TokenCheck`]s. Signatures are jsonwebtoken's.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, Validation, decode, decode_header};
 use wirecash_proto::AccessTokenClaims;
 
@@ -191,8 +194,14 @@ impl Verifier {
                 "the access token is for another environment",
             ));
         }
-        for check in &inner.checks {
-            check.check(token, &claims).await?;
+        if !inner.checks.is_empty() {
+            // One ES256 token has two valid signatures (s and n - s): the checks get one
+            // spelling of it, so that a deny-list keyed on the string cannot be walked
+            // around. (Keying on `jti` or `sid` is better still.)
+            let canonical = canonical_token(token, header.alg);
+            for check in &inner.checks {
+                check.check(&canonical, &claims).await?;
+            }
         }
         Ok(claims)
     }
@@ -206,6 +215,57 @@ fn token_of(header: &str) -> &str {
     }
 }
 
+/// The order n of P-256, big-endian.
+const P256_N: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+/// ⌊n / 2⌋ of P-256, big-endian: an `s` above it is "high".
+const P256_HALF_N: [u8; 32] = [
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
+];
+
+/// One spelling of a verified token. An ES256 signature `(r, s)` verifies as well as
+/// `(r, n − s)`; the low one (`s ≤ n/2`) is the canonical one. (The token service's
+/// signatures are not normalised — aws-lc-rs does not — so high-S ones cannot simply be
+/// refused.) EdDSA needs nothing: `S < L` is enforced when verifying, and base64url
+/// with stray trailing bits is refused when decoding.
+fn canonical_token(token: &str, alg: Algorithm) -> Cow<'_, str> {
+    if alg != Algorithm::ES256 {
+        return Cow::Borrowed(token);
+    }
+    let Some((signed, signature)) = token.rsplit_once('.') else {
+        return Cow::Borrowed(token);
+    };
+    let Ok(raw) = URL_SAFE_NO_PAD.decode(signature) else {
+        return Cow::Borrowed(token);
+    };
+    let Some((r, s)) = raw.split_at_checked(32) else {
+        return Cow::Borrowed(token);
+    };
+    if s.len() != 32 || s <= &P256_HALF_N[..] {
+        return Cow::Borrowed(token);
+    }
+    let mut low = [0u8; 32];
+    let mut borrow = 0u16;
+    for i in (0..32).rev() {
+        let (a, b) = (u16::from(P256_N[i]), u16::from(s[i]) + borrow);
+        let (digit, next) = if a >= b { (a - b, 0) } else { (a + 256 - b, 1) };
+        low[i] = u8::try_from(digit).unwrap_or(0);
+        borrow = next;
+    }
+    let mut out = String::with_capacity(token.len());
+    out.push_str(signed);
+    out.push('.');
+    let mut sig = Vec::with_capacity(64);
+    sig.extend_from_slice(r);
+    sig.extend_from_slice(&low);
+    URL_SAFE_NO_PAD.encode_string(&sig, &mut out);
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -217,6 +277,19 @@ mod tests {
         assert_eq!(token_of("Bearer a.b.c"), "a.b.c");
         assert_eq!(token_of("bearer   a.b.c"), "a.b.c");
         assert_eq!(token_of("Basic abc"), "Basic abc");
+    }
+
+    #[test]
+    fn half_n_is_half_of_n() {
+        // 2·⌊n/2⌋ + 1 = n (n is odd).
+        let mut doubled = [0u8; 32];
+        let mut carry = 1u16;
+        for i in (0..32).rev() {
+            let v = u16::from(P256_HALF_N[i]) * 2 + carry;
+            doubled[i] = (v & 0xff) as u8;
+            carry = v >> 8;
+        }
+        assert_eq!(doubled, P256_N);
     }
 
     #[test]

@@ -9,3 +9,4 @@ mod fetching;
 mod own_keys;
 mod recorder;
 mod support;
+mod tokens;
