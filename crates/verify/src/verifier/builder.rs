@@ -238,6 +238,7 @@ impl VerifierBuilder {
         };
         Ok(Verifier {
             inner: Arc::new(Inner {
+                id: next_id(),
                 issuer,
                 environment,
                 leeway_s: i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX),
@@ -249,6 +250,14 @@ impl VerifierBuilder {
             }),
         })
     }
+}
+
+/// A number no other verifier of this process has: the layer records which verifier
+/// produced a request's claims, and the extractor compares.
+fn next_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// The JWKS must come over https, or plain http from this machine, or with consent.

@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::{HeaderMap, HeaderValue, header};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, Validation, decode, decode_header};
@@ -60,6 +61,8 @@ impl std::fmt::Debug for Verifier {
 }
 
 struct Inner {
+    /// Unique in the process: which verifier produced a request's claims.
+    id: u64,
     issuer: String,
     environment: String,
     leeway_s: i64,
@@ -87,6 +90,10 @@ impl Verifier {
         &self.inner.environment
     }
 
+    pub(crate) fn id(&self) -> u64 {
+        self.inner.id
+    }
+
     /// Fetches the JWKS now, so that the first request does not wait for it.
     pub async fn prefetch(&self) -> Result<(), String> {
         self.inner.jwks.prefetch().await
@@ -99,27 +106,37 @@ impl Verifier {
         self.inner.jwks.age()
     }
 
-    /// Verifies the value of an `Authorization` header: the raw token (as WireCash
-    /// clients send it) or `Bearer <token>`. `None` is a missing header.
+    /// Verifies a request's `Authorization` header, as [`VerifyLayer`] and the
+    /// [`Claims`] extractor do: more than one such header is a bad request (RFC 6750
+    /// §3.1, `invalid_request`), then as [`verify_header`](Self::verify_header).
+    ///
+    /// [`VerifyLayer`]: crate::VerifyLayer
+    /// [`Claims`]: crate::Claims
+    pub async fn verify_headers(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<AccessTokenClaims, Rejection> {
+        let mut values = headers.get_all(header::AUTHORIZATION).iter();
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(Rejection::new(
+                RejectionKind::InvalidRequest,
+                "more than one Authorization header: send exactly one",
+            ));
+        }
+        self.verify_header(first).await
+    }
+
+    /// Verifies the value of one `Authorization` header: the raw token (as WireCash
+    /// clients send it) or `Bearer <token>` (RFC 6750 §2.1). `None`, an empty value or
+    /// another scheme (`Basic …`) is no token (`401` without an error code, RFC 6750
+    /// §3.1); a value that is neither form is a bad request (`400 invalid_request`).
     pub async fn verify_header(
         &self,
-        header: Option<&axum::http::HeaderValue>,
+        header: Option<&HeaderValue>,
     ) -> Result<AccessTokenClaims, Rejection> {
-        let missing = || {
-            Rejection::new(
-                RejectionKind::Missing,
-                "no access token: send it in the Authorization header",
-            )
-        };
-        let value = header.ok_or_else(missing)?;
-        let text = value
-            .to_str()
-            .map_err(|_| Rejection::invalid("the Authorization header is not text"))?
-            .trim();
-        if text.is_empty() {
-            return Err(missing());
-        }
-        self.verify(token_of(text)).await
+        let token = token_of(header)?;
+        self.verify(token).await
     }
 
     /// Verifies one token (without any `Bearer ` prefix).
@@ -207,12 +224,65 @@ impl Verifier {
     }
 }
 
-/// `Bearer <t>` (scheme case-insensitive, RFC 6750 §2.1) or the raw token.
-fn token_of(header: &str) -> &str {
-    match header.split_once(' ') {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
-        _ => header,
+/// The token in an `Authorization` header value: `Bearer <t>` (scheme in any case, one
+/// or more spaces, RFC 6750 §2.1) or the raw token, which must be a `b64token`.
+fn token_of(header: Option<&HeaderValue>) -> Result<&str, Rejection> {
+    let missing = |why: &'static str| Rejection::new(RejectionKind::Missing, why);
+    let malformed = |why: &'static str| Rejection::new(RejectionKind::InvalidRequest, why);
+    let value =
+        header.ok_or_else(|| missing("no access token: send it in the Authorization header"))?;
+    let text = value
+        .to_str()
+        .map_err(|_| malformed("the Authorization header is not visible ASCII text"))?
+        .trim();
+    if text.is_empty() {
+        return Err(missing(
+            "no access token: send it in the Authorization header",
+        ));
     }
+    let token = match text.split_once(' ') {
+        None if text.eq_ignore_ascii_case("bearer") => {
+            return Err(malformed(
+                "no token after Bearer in the Authorization header",
+            ));
+        }
+        None => text,
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim_start(),
+        // Another authentication scheme (`Basic …`): no bearer token at all.
+        Some((scheme, _)) if is_scheme_name(scheme) => {
+            return Err(missing(
+                "no access token: the Authorization header uses another scheme than Bearer",
+            ));
+        }
+        Some(_) => {
+            return Err(malformed(
+                "the Authorization header holds more than a token: send `<token>` or `Bearer <token>`",
+            ));
+        }
+    };
+    if !is_b64token(token) {
+        return Err(malformed(
+            "the Authorization header's token has characters a token cannot have",
+        ));
+    }
+    Ok(token)
+}
+
+/// An authentication scheme's name (`Basic`, `Digest`, `AWS4-HMAC-SHA256`, …), as
+/// opposed to a JWT (which has dots).
+fn is_scheme_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
 }
 
 /// The order n of P-256, big-endian.
@@ -271,12 +341,35 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
+    fn parsed(value: &str) -> Result<&str, RejectionKind> {
+        // Leaked: the test's header values live as long as the test process.
+        let header: &'static HeaderValue =
+            Box::leak(Box::new(HeaderValue::from_str(value).unwrap()));
+        token_of(Some(header)).map_err(|e| e.kind())
+    }
+
     #[test]
     fn raw_and_bearer_headers_yield_the_token() {
-        assert_eq!(token_of("a.b.c"), "a.b.c");
-        assert_eq!(token_of("Bearer a.b.c"), "a.b.c");
-        assert_eq!(token_of("bearer   a.b.c"), "a.b.c");
-        assert_eq!(token_of("Basic abc"), "Basic abc");
+        assert_eq!(parsed("a.b.c"), Ok("a.b.c"));
+        assert_eq!(parsed("Bearer a.b.c"), Ok("a.b.c"));
+        assert_eq!(parsed("bearer   a.b.c "), Ok("a.b.c"));
+        assert_eq!(parsed("Bearer a+b/c=="), Ok("a+b/c=="));
+        assert_eq!(parsed("Basic abc"), Err(RejectionKind::Missing));
+        assert_eq!(parsed("  "), Err(RejectionKind::Missing));
+        assert_eq!(
+            token_of(None).map_err(|e| e.kind()),
+            Err(RejectionKind::Missing)
+        );
+        for bad in [
+            "Bearer",
+            "Bearer a b",
+            "a.b.c d",
+            "Bearer a=b",
+            "=",
+            "Bearer\ta.b.c",
+        ] {
+            assert_eq!(parsed(bad), Err(RejectionKind::InvalidRequest), "{bad:?}");
+        }
     }
 
     #[test]

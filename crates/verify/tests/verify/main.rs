@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod composition;
 mod fetching;
 mod own_keys;
 mod recorder;
