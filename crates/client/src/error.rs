@@ -64,11 +64,12 @@ pub enum Error {
     #[error("unexpected answer from the token service: {0}")]
     InvalidResponse(String),
     /// The session is gone (the server refused its refresh token) and the [`Session`]
-    /// has no credentials to authenticate again. Build a new session with a password.
+    /// does not authenticate again: it has no password, or its policy is
+    /// [`WhenEnded::Stop`](crate::WhenEnded::Stop). Build a new session to go on.
     ///
     /// [`Session`]: crate::Session
     #[error(
-        "the session has ended and no password was given to authenticate again (server said: {}: {})",
+        "the session has ended and is not started again: no password was given, or the policy is to stop (server said: {}: {})",
         .0.error,
         .0.error_description
     )]

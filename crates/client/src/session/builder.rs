@@ -9,7 +9,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::Mutex;
 use zeroize::Zeroizing;
 
-use super::{Flight, Inner, Live, Session, State};
+use super::{EventSink, Flight, Inner, Live, Session, SessionEvent, State, WhenEnded};
 use crate::client::{Client, Tokens};
 use crate::clock::millis;
 use crate::error::Error;
@@ -89,6 +89,8 @@ pub struct SessionBuilder {
     tokens: Option<Tokens>,
     refresh_ahead: Duration,
     retry: RetryPolicy,
+    when_ended: WhenEnded,
+    on_event: Option<EventSink>,
 }
 
 impl std::fmt::Debug for SessionBuilder {
@@ -99,6 +101,7 @@ impl std::fmt::Debug for SessionBuilder {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("refresh_ahead", &self.refresh_ahead)
             .field("retry", &self.retry)
+            .field("when_ended", &self.when_ended)
             .finish_non_exhaustive()
     }
 }
@@ -113,12 +116,15 @@ impl SessionBuilder {
             tokens: None,
             refresh_ahead: Duration::from_secs(60),
             retry: RetryPolicy::default(),
+            when_ended: WhenEnded::default(),
+            on_event: None,
         }
     }
 
     /// The password: the session authenticates with it when it has no tokens, and again
-    /// whenever the server ends the session (revoked, expired, reuse detected). Without
-    /// it, an ended session is reported as [`Error::SessionEnded`].
+    /// whenever the server ends the session (revoked, expired, reuse detected) unless
+    /// [`when_ended`](Self::when_ended) says [`WhenEnded::Stop`]. Without it, an ended
+    /// session is reported as [`Error::SessionEnded`].
     pub fn password(mut self, password: impl Into<String>) -> Self {
         self.password = Some(Zeroizing::new(password.into()));
         self
@@ -149,6 +155,23 @@ impl SessionBuilder {
     /// the token's lifetime).
     pub fn refresh_ahead(mut self, ahead: Duration) -> Self {
         self.refresh_ahead = ahead;
+        self
+    }
+
+    /// What to do when the token service ends the session (revoked by an operator,
+    /// reuse detected, expired) and there is a password: authenticate again
+    /// ([`WhenEnded::Reauthenticate`], the default) or stop ([`WhenEnded::Stop`]).
+    pub fn when_ended(mut self, policy: WhenEnded) -> Self {
+        self.when_ended = policy;
+        self
+    }
+
+    /// Calls `f` with every [`SessionEvent`]: the server ended the session (and why),
+    /// a new session was started, the password was refused. It is called from inside
+    /// the refresh (other callers may be waiting on it): it must return quickly and
+    /// not call into the session; hand the event to a channel for anything more.
+    pub fn on_event(mut self, f: impl Fn(&SessionEvent) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Arc::new(f));
         self
     }
 
@@ -250,6 +273,8 @@ impl SessionBuilder {
                 store: self.store,
                 refresh_ahead,
                 retry: self.retry,
+                when_ended: self.when_ended,
+                on_event: self.on_event,
                 state: ArcSwap::from_pointee(state),
                 flight: Arc::new(Mutex::new(Flight::default())),
                 attempts: AtomicU64::new(0),

@@ -25,8 +25,13 @@ use crate::header::AccessToken;
 use crate::storage::{StoredSession, TokenStore};
 
 mod builder;
+mod events;
 
 pub use builder::{RetryPolicy, SessionBuilder};
+pub use events::{EndReason, SessionEvent, WhenEnded};
+
+/// The application's callback for [`SessionEvent`]s.
+pub(crate) type EventSink = Arc<dyn Fn(&SessionEvent) + Send + Sync>;
 
 /// Below this much remaining lifetime a token is no longer handed out (it could expire
 /// on its way to the API); capped at a quarter of the token's lifetime.
@@ -55,6 +60,8 @@ struct Inner {
     store: Option<Arc<dyn TokenStore>>,
     refresh_ahead: i64,
     retry: RetryPolicy,
+    when_ended: WhenEnded,
+    on_event: Option<EventSink>,
     /// The current snapshot; replaced whole, never mutated.
     state: ArcSwap<State>,
     /// Held for the whole of a refresh or authenticate: single flight.
@@ -249,7 +256,17 @@ impl Inner {
         let outcome = match &*state {
             State::Live(l) => match self.with_retry(|| self.client.refresh(&l.tokens)).await {
                 Err(Error::InvalidGrant(body)) => {
-                    tracing::info!(error = %body.error, description = %body.error_description, "the token service ended the session");
+                    let reason = EndReason::of(&body);
+                    tracing::warn!(
+                        ?reason,
+                        description = %body.error_description,
+                        policy = ?self.when_ended,
+                        "the token service ended the session"
+                    );
+                    self.emit(&SessionEvent::Ended {
+                        reason,
+                        body: body.clone(),
+                    });
                     self.start_over(body).await
                 }
                 other => other,
@@ -293,15 +310,17 @@ impl Inner {
         result
     }
 
-    /// The server refused the refresh token: authenticate again if we can.
+    /// The server refused the refresh token: authenticate again if we can and may.
     async fn start_over(&self, body: wirecash_proto::ErrorBody) -> Result<Tokens, Error> {
-        if self.password.is_none() {
+        if self.password.is_none() || self.when_ended == WhenEnded::Stop {
             return Err(Error::SessionEnded(body));
         }
         // The old tokens are useless now; if authenticate fails for a passing reason,
         // the next attempt must authenticate, not refresh.
         self.state.store(Arc::new(State::Empty));
-        self.authenticate().await
+        let tokens = self.authenticate().await?;
+        self.emit(&SessionEvent::Restarted);
+        Ok(tokens)
     }
 
     async fn authenticate(&self) -> Result<Tokens, Error> {
@@ -310,8 +329,20 @@ impl Inner {
                 "the session has no tokens and no password".into(),
             ));
         };
-        self.with_retry(|| self.client.authenticate(&self.username, password))
-            .await
+        let result = self
+            .with_retry(|| self.client.authenticate(&self.username, password))
+            .await;
+        if let Err(Error::InvalidGrant(body)) = &result {
+            tracing::warn!(description = %body.error_description, "the token service refused the password");
+            self.emit(&SessionEvent::PasswordRefused { body: body.clone() });
+        }
+        result
+    }
+
+    fn emit(&self, event: &SessionEvent) {
+        if let Some(sink) = &self.on_event {
+            sink(event);
+        }
     }
 
     /// Sends a request, and sends the very same request again while it fails for a
