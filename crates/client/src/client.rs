@@ -5,14 +5,20 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, HeaderMap, RETRY_AFTER};
+use bytes::Bytes;
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
-use wirecash_proto::{AuthenticateRequest, AuthenticateResponse, ErrorBody, RefreshTokenRequest};
+use wirecash_proto::{AuthenticateResponse, ErrorBody};
+use zeroize::Zeroizing;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::header::AccessToken;
+
+/// Largest answer read from the token service. Its answers are a few hundred bytes
+/// (an access token is about 600); anything near this is not the token service.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// The token pair of one session, as the last `authenticate` or `refresh` returned it.
 ///
@@ -54,6 +60,7 @@ pub struct ClientBuilder {
     user_agent: String,
     http: Option<reqwest::Client>,
     clock: Arc<dyn Clock>,
+    allow_insecure_http: bool,
 }
 
 impl Default for ClientBuilder {
@@ -65,6 +72,7 @@ impl Default for ClientBuilder {
             user_agent: concat!("wirecash-client/", env!("CARGO_PKG_VERSION")).to_string(),
             http: None,
             clock: Arc::new(SystemClock),
+            allow_insecure_http: false,
         }
     }
 }
@@ -114,6 +122,12 @@ impl ClientBuilder {
     }
 
     /// Use this reqwest client (its own timeouts and user agent then apply).
+    ///
+    /// Build it with `.redirect(reqwest::redirect::Policy::none())`: a client that
+    /// follows redirects sends the password or refresh token wherever a redirect
+    /// points before this crate sees the answer. (Such an answer is still refused, with
+    /// [`Error::Redirect`], but the request has been sent.) The default client follows
+    /// no redirects.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
         self
@@ -126,12 +140,21 @@ impl ClientBuilder {
         self
     }
 
+    /// Allow a plain `http://` base URL on a host other than a loopback address
+    /// (default: refused). Over plain HTTP the password and the tokens cross the
+    /// network unencrypted; `http://127.0.0.1`, `http://[::1]` and `http://localhost`
+    /// are allowed without this, for a token service on the same machine.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
     /// Builds the client.
     pub fn build(self) -> Result<Client, Error> {
         let raw = self
             .base_url
             .ok_or_else(|| Error::Config("no base URL: call base_url(…) or sandbox(…)".into()))?;
-        let base = parse_base(&raw)?;
+        let base = parse_base(&raw, self.allow_insecure_http)?;
         let join = |path: &str| {
             Url::parse(&format!("{}/{path}", base.as_str().trim_end_matches('/')))
                 .map_err(|e| Error::Config(format!("base URL {raw:?}: {e}")))
@@ -142,6 +165,9 @@ impl ClientBuilder {
                 .timeout(self.timeout)
                 .connect_timeout(self.connect_timeout)
                 .user_agent(self.user_agent)
+                // Never: a 307/308 would re-send the JSON body (password, refresh
+                // token) to wherever the Location points, also from https to http.
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?,
         };
@@ -157,11 +183,17 @@ impl ClientBuilder {
     }
 }
 
-fn parse_base(raw: &str) -> Result<Url, Error> {
+fn parse_base(raw: &str, allow_insecure_http: bool) -> Result<Url, Error> {
     let url = Url::parse(raw).map_err(|e| Error::Config(format!("base URL {raw:?}: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Error::Config(format!(
             "base URL {raw:?}: the scheme must be http or https"
+        )));
+    }
+    if url.scheme() == "http" && !allow_insecure_http && !is_loopback(&url) {
+        return Err(Error::Config(format!(
+            "base URL {raw:?}: plain http would send the password and tokens unencrypted; \
+             use https (http is allowed for loopback addresses, or with allow_insecure_http(true))"
         )));
     }
     if url.query().is_some() || url.fragment().is_some() {
@@ -176,6 +208,48 @@ fn parse_base(raw: &str) -> Result<Url, Error> {
         )));
     }
     Ok(url)
+}
+
+/// Whether `url` names this machine: a loopback address or `localhost`.
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback(),
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
+}
+
+/// The body of `POST /{env}/authenticate` (`wirecash_proto::AuthenticateRequest`),
+/// borrowing the password instead of copying it into a `String` nobody wipes.
+#[derive(Serialize)]
+struct AuthenticateBody<'a> {
+    username: &'a str,
+    password: &'a str,
+}
+
+/// The body of `POST /{env}/token` (`wirecash_proto::RefreshTokenRequest`), borrowed.
+#[derive(Serialize)]
+struct RefreshBody<'a> {
+    username: &'a str,
+    access_token: &'a str,
+    refresh_token: &'a str,
+}
+
+/// `value` as JSON in a buffer that is wiped when dropped. `secret_bytes` is the length
+/// of the strings in it: the buffer is allocated once, large enough for the worst JSON
+/// escaping (6 bytes per input byte), so growing it never leaves an unwiped copy behind.
+fn json_body(value: &impl Serialize, secret_bytes: usize) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let capacity = secret_bytes.saturating_mul(6).saturating_add(128);
+    let mut buffer = Zeroizing::new(Vec::with_capacity(capacity));
+    serde_json::to_writer(&mut *buffer, value)
+        .map_err(|e| Error::Config(format!("cannot encode the request: {e}")))?;
+    Ok(buffer)
 }
 
 /// A client of one environment of the token service. Cheap to clone (shares its
@@ -211,12 +285,10 @@ impl Client {
 
     /// `POST /{env}/authenticate`: exchanges a username and password for a new session.
     pub async fn authenticate(&self, username: &str, password: &str) -> Result<Tokens, Error> {
-        let body = AuthenticateRequest {
-            username: username.to_string(),
-            password: password.to_string(),
-        };
-        let json = serde_json::to_vec(&body)
-            .map_err(|e| Error::Config(format!("cannot encode the request: {e}")))?;
+        let json = json_body(
+            &AuthenticateBody { username, password },
+            username.len() + password.len(),
+        )?;
         let answer = self.post(&self.inner.authenticate_url, json).await?;
         self.tokens(username, answer)
     }
@@ -224,33 +296,58 @@ impl Client {
     /// `POST /{env}/token`: rotates the session's refresh token. One call, no retry;
     /// [`Session`](crate::Session) adds the retry of a lost answer.
     pub async fn refresh(&self, tokens: &Tokens) -> Result<Tokens, Error> {
-        let body = RefreshTokenRequest {
-            username: tokens.username.clone(),
-            access_token: tokens.access_token.clone(),
-            refresh_token: tokens.refresh_token.clone(),
+        let body = RefreshBody {
+            username: &tokens.username,
+            access_token: &tokens.access_token,
+            refresh_token: &tokens.refresh_token,
         };
-        let json = serde_json::to_vec(&body)
-            .map_err(|e| Error::Config(format!("cannot encode the request: {e}")))?;
+        let secret_bytes =
+            tokens.username.len() + tokens.access_token.len() + tokens.refresh_token.len();
+        let json = json_body(&body, secret_bytes)?;
         let answer = self.post(&self.inner.token_url, json).await?;
         self.tokens(&tokens.username, answer)
     }
 
-    async fn post(&self, url: &Url, json: Vec<u8>) -> Result<AuthenticateResponse, Error> {
+    async fn post(
+        &self,
+        url: &Url,
+        json: Zeroizing<Vec<u8>>,
+    ) -> Result<AuthenticateResponse, Error> {
         let response = self
             .inner
             .http
             .post(url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(ACCEPT, "application/json")
-            .body(json)
+            // The buffer is wiped when reqwest drops the body.
+            .body(Bytes::from_owner(json))
             .send()
             .await
             .map_err(Error::transport)?;
         let status = response.status();
+        if response.url() != url {
+            // Only a caller's own reqwest client follows redirects; the request went
+            // there already, but its answer is not taken.
+            return Err(Error::Redirect {
+                status: status.as_u16(),
+                location: Some(response.url().to_string()),
+            });
+        }
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(|l| url.join(l).map_or_else(|_| l.to_string(), String::from));
+            return Err(Error::Redirect {
+                status: status.as_u16(),
+                location,
+            });
+        }
         let retry_after = retry_after(response.headers());
         // Reading the body can fail too (the connection closes mid-answer): that is a
         // lost answer, like a failed send.
-        let bytes = response.bytes().await.map_err(Error::transport)?;
+        let bytes = read_limited(response).await?;
         if status == StatusCode::OK {
             return serde_json::from_slice(&bytes).map_err(|e| {
                 Error::InvalidResponse(format!("the 200 body is not an AuthenticateResponse: {e}"))
@@ -290,6 +387,31 @@ impl Client {
             expires_at_ms: self.inner.clock.now_millis().saturating_add(lifetime_ms),
         })
     }
+}
+
+/// The answer's body, refused once it grows past [`MAX_ANSWER_BYTES`].
+async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, Error> {
+    let too_large = || {
+        Error::InvalidResponse(format!(
+            "the answer is larger than {MAX_ANSWER_BYTES} bytes; this is not the token service"
+        ))
+    };
+    let announced = response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_ANSWER_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(Error::transport)? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// `Retry-After` in seconds (the server sends seconds; an HTTP date is ignored).
@@ -339,6 +461,90 @@ mod tests {
             Client::builder().build().unwrap_err(),
             Error::Config(_)
         ));
+    }
+
+    #[test]
+    fn plain_http_is_refused_except_for_loopback_or_when_allowed() {
+        for remote in [
+            "http://api.wirecash.example/sandbox",
+            "http://10.0.0.1:8080/sandbox",
+            "http://[2001:db8::1]/sandbox",
+            "http://localhost.evil.example/sandbox",
+        ] {
+            let e = Client::builder().base_url(remote).build().unwrap_err();
+            assert!(
+                matches!(&e, Error::Config(m) if m.contains("https")),
+                "{remote}: {e}"
+            );
+            Client::builder()
+                .base_url(remote)
+                .allow_insecure_http(true)
+                .build()
+                .unwrap();
+        }
+        for local in [
+            "http://127.0.0.1:8080/sandbox",
+            "http://127.1.2.3/sandbox",
+            "http://[::1]:8080/sandbox",
+            "http://[::ffff:127.0.0.1]/sandbox",
+            "http://localhost:8080/sandbox",
+            "https://api.wirecash.example/sandbox",
+        ] {
+            Client::builder().base_url(local).build().unwrap();
+        }
+    }
+
+    #[test]
+    fn request_bodies_match_the_wire_types_and_never_grow_their_buffer() {
+        // The borrowed bodies serialize exactly like the proto types.
+        let nasty = "\u{1}\"\\\u{7f}é".repeat(50);
+        let ours = json_body(
+            &AuthenticateBody {
+                username: "alice",
+                password: &nasty,
+            },
+            5 + nasty.len(),
+        )
+        .unwrap();
+        let proto = serde_json::to_vec(&wirecash_proto::AuthenticateRequest {
+            username: "alice".into(),
+            password: nasty.clone(),
+        })
+        .unwrap();
+        assert_eq!(*ours, proto);
+        let ours = json_body(
+            &RefreshBody {
+                username: "alice",
+                access_token: "a.b.c",
+                refresh_token: &nasty,
+            },
+            10 + nasty.len(),
+        )
+        .unwrap();
+        let proto = serde_json::to_vec(&wirecash_proto::RefreshTokenRequest {
+            username: "alice".into(),
+            access_token: "a.b.c".into(),
+            refresh_token: nasty.clone(),
+        })
+        .unwrap();
+        assert_eq!(*ours, proto);
+        // Worst case: every byte escaped as \u00XX. The buffer is the one allocated up
+        // front (a reallocation would leave an unwiped copy of the password behind).
+        let control = "\u{1}".repeat(1000);
+        let body = json_body(
+            &AuthenticateBody {
+                username: "",
+                password: &control,
+            },
+            control.len(),
+        )
+        .unwrap();
+        assert!(body.len() > 6000, "{}", body.len());
+        assert_eq!(
+            body.capacity(),
+            6 * 1000 + 128,
+            "the buffer was reallocated"
+        );
     }
 
     #[test]

@@ -46,15 +46,30 @@ pub enum Error {
         #[source]
         source: Arc<reqwest::Error>,
     },
-    /// A 200 whose body is not the documented `AuthenticateResponse`.
+    /// The token service answered with a redirect (3xx). Redirects are never followed:
+    /// on a 307/308 the request body (the password, or the refresh token) would go to
+    /// wherever the redirect points. Configure the final URL instead.
+    #[error(
+        "the token service answered with a redirect (HTTP {status}) to {}; redirects are not followed: configure the final URL",
+        .location.as_deref().unwrap_or("an unnamed location")
+    )]
+    Redirect {
+        /// The HTTP status (301, 302, 303, 307, 308, …).
+        status: u16,
+        /// Where the redirect pointed (absolute), if it said.
+        location: Option<String>,
+    },
+    /// A 200 whose body is not the documented `AuthenticateResponse`, or an answer
+    /// larger than any the token service sends.
     #[error("unexpected answer from the token service: {0}")]
     InvalidResponse(String),
     /// The session is gone (the server refused its refresh token) and the [`Session`]
-    /// has no credentials to authenticate again. Build a new session with a password.
+    /// does not authenticate again: it has no password, or its policy is
+    /// [`WhenEnded::Stop`](crate::WhenEnded::Stop). Build a new session to go on.
     ///
     /// [`Session`]: crate::Session
     #[error(
-        "the session has ended and no password was given to authenticate again (server said: {}: {})",
+        "the session has ended and is not started again: no password was given, or the policy is to stop (server said: {}: {})",
         .0.error,
         .0.error_description
     )]

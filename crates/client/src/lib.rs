@@ -35,6 +35,6 @@ pub use client::{Client, ClientBuilder, Tokens};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
 pub use header::{AccessToken, RequestBuilderExt};
-pub use session::{RetryPolicy, Session, SessionBuilder};
+pub use session::{EndReason, RetryPolicy, Session, SessionBuilder, SessionEvent, WhenEnded};
 pub use storage::{FileTokenStore, MemoryTokenStore, StoredSession, TokenStore};
 pub use wirecash_proto::ErrorBody;

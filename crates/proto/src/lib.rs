@@ -5,10 +5,12 @@
 //! in bytes, checked against it by a test).
 #![warn(missing_docs)]
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
-/// Body of `POST /{env}/authenticate`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Body of `POST /{env}/authenticate`. `Debug` hides the password.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthenticateRequest {
     /// The API user's username (at most 256 bytes).
@@ -25,8 +27,9 @@ pub struct AuthenticateRequest {
     pub password: String,
 }
 
-/// Body of `POST /{env}/token` (the published `RefreshTokenRequest`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Body of `POST /{env}/token` (the published `RefreshTokenRequest`). `Debug` hides
+/// the tokens.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefreshTokenRequest {
     /// The username the tokens were issued to (at most 256 bytes).
@@ -51,7 +54,8 @@ pub struct RefreshTokenRequest {
 }
 
 /// The published `AuthenticateResponse`: answer of `/authenticate` and `/token`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `Debug` hides the tokens.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthenticateResponse {
     /// A JWT access token (`typ: at+jwt`), sent in the `Authorization` header.
@@ -63,6 +67,41 @@ pub struct AuthenticateResponse {
     /// Always `"Bearer"`.
     #[cfg_attr(feature = "openapi", schema(example = "Bearer"))]
     pub token_type: String,
+}
+
+/// What `Debug` prints in place of a password or token: these types end up in logs
+/// through `{:?}` (a `tracing` field, an `unwrap` message), and a log line must never
+/// hold a secret (SPEC §5).
+const REDACTED: &str = "<redacted>";
+
+impl fmt::Debug for AuthenticateRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthenticateRequest")
+            .field("username", &self.username)
+            .field("password", &REDACTED)
+            .finish()
+    }
+}
+
+impl fmt::Debug for RefreshTokenRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshTokenRequest")
+            .field("username", &self.username)
+            .field("access_token", &REDACTED)
+            .field("refresh_token", &REDACTED)
+            .finish()
+    }
+}
+
+impl fmt::Debug for AuthenticateResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthenticateResponse")
+            .field("access_token", &REDACTED)
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &REDACTED)
+            .field("token_type", &self.token_type)
+            .finish()
+    }
 }
 
 /// Every error body: RFC 6749 §5.2 shape.
@@ -100,4 +139,46 @@ pub struct AccessTokenClaims {
     pub jti: String,
     /// The environment (`sandbox`, `production`, …).
     pub env: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_of_wire_types_hides_passwords_and_tokens() {
+        let printed = [
+            format!(
+                "{:?}",
+                AuthenticateRequest {
+                    username: "alice".into(),
+                    password: "SECRET-password".into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                RefreshTokenRequest {
+                    username: "alice".into(),
+                    access_token: "SECRET-access".into(),
+                    refresh_token: "SECRET-refresh".into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                AuthenticateResponse {
+                    access_token: "SECRET-access".into(),
+                    expires_in: 3600,
+                    refresh_token: "SECRET-refresh".into(),
+                    token_type: "Bearer".into(),
+                }
+            ),
+        ];
+        for text in &printed {
+            assert!(!text.contains("SECRET"), "{text}");
+            assert!(text.contains("<redacted>"), "{text}");
+        }
+        // What is not secret is still shown.
+        assert!(printed[0].contains("alice") && printed[1].contains("alice"));
+        assert!(printed[2].contains("3600") && printed[2].contains("Bearer"));
+    }
 }

@@ -1,5 +1,8 @@
 //! The tower `Layer` that puts a [`Verifier`] in front of a service, and the axum
-//! extractor that hands handlers the verified claims.
+//! extractor that hands handlers the verified claims. The layer records in the request
+//! which verifier produced the claims (a private extension type nobody else can
+//! insert); the extractor takes them only from there, and only when they come from the
+//! verifier the route asks for.
 
 use std::convert::Infallible;
 use std::ops::Deref;
@@ -8,7 +11,7 @@ use std::task::{Context, Poll};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 use wirecash_proto::{AccessTokenClaims, ErrorBody};
@@ -18,12 +21,21 @@ use crate::verifier::Verifier;
 
 /// The verified claims of the request's access token.
 ///
-/// As an extractor it takes what [`VerifyLayer`] stored; without the layer it verifies
-/// the request itself with a [`Verifier`] found in the request extensions (add one with
-/// `axum::Extension(verifier)`), which suits routers where only some handlers need a
-/// token. With neither, the route is misconfigured: `500`.
+/// As an extractor it takes what [`VerifyLayer`] verified; on a route with a
+/// [`Verifier`] in the request extensions (add one with `axum::Extension(verifier)`),
+/// it verifies the request itself unless that very verifier's layer already did — so
+/// an outer layer of another environment cannot hand its claims to a route that asks
+/// for its own. That also suits routers where only some handlers need a token. With
+/// neither layer nor extension, the route is misconfigured: `500`.
 #[derive(Debug, Clone)]
 pub struct Claims(pub Arc<AccessTokenClaims>);
+
+/// What a verifier put into a request: the claims, and which verifier it was.
+#[derive(Clone)]
+struct Verified {
+    by: u64,
+    claims: Arc<AccessTokenClaims>,
+}
 
 impl Deref for Claims {
     type Target = AccessTokenClaims;
@@ -36,17 +48,24 @@ impl<S: Send + Sync> FromRequestParts<S> for Claims {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Response> {
-        if let Some(claims) = parts.extensions.get::<Claims>() {
-            return Ok(claims.clone());
-        }
-        if let Some(verifier) = parts.extensions.get::<Verifier>().cloned() {
-            let claims = verifier
-                .verify_header(parts.headers.get(header::AUTHORIZATION))
-                .await
-                .map_err(IntoResponse::into_response)?;
-            let claims = Claims(Arc::new(claims));
-            parts.extensions.insert(claims.clone());
-            return Ok(claims);
+        let wanted = parts.extensions.get::<Verifier>().cloned();
+        let recorded = parts.extensions.get::<Verified>().cloned();
+        match (recorded, wanted) {
+            (Some(v), None) => return Ok(Claims(v.claims)),
+            (Some(v), Some(verifier)) if v.by == verifier.id() => return Ok(Claims(v.claims)),
+            (_, Some(verifier)) => {
+                let claims = verifier
+                    .verify_headers(&parts.headers)
+                    .await
+                    .map_err(IntoResponse::into_response)?;
+                let claims = Arc::new(claims);
+                parts.extensions.insert(Verified {
+                    by: verifier.id(),
+                    claims: Arc::clone(&claims),
+                });
+                return Ok(Claims(claims));
+            }
+            (None, None) => {}
         }
         tracing::error!(
             "Claims extractor used on a route without VerifyLayer or a Verifier extension"
@@ -63,8 +82,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Claims {
 }
 
 /// Verifies the `Authorization` header of every request; lets verified requests through
-/// with [`Claims`] in their extensions and answers the others itself (`401`, or `503`
-/// when the keys cannot be fetched).
+/// (handlers take the claims with the [`Claims`] extractor) and answers the others
+/// itself (`401`, `400` for a malformed or repeated header, or `503` when the keys
+/// cannot be fetched).
 #[derive(Debug, Clone)]
 pub struct VerifyLayer {
     verifier: Verifier,
@@ -115,12 +135,12 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let verifier = self.verifier.clone();
         Box::pin(async move {
-            match verifier
-                .verify_header(request.headers().get(header::AUTHORIZATION))
-                .await
-            {
+            match verifier.verify_headers(request.headers()).await {
                 Ok(claims) => {
-                    request.extensions_mut().insert(Claims(Arc::new(claims)));
+                    request.extensions_mut().insert(Verified {
+                        by: verifier.id(),
+                        claims: Arc::new(claims),
+                    });
                     inner.call(request).await
                 }
                 Err(rejection) => Ok(rejection.into_response()),

@@ -1,6 +1,7 @@
 //! Why a request was not let through, and the answer it gets: `401` with the WireCash
-//! JSON error body and a `WWW-Authenticate` challenge (RFC 6750 §3), or `503` when the
-//! keys to check the token could not be fetched.
+//! JSON error body and a `WWW-Authenticate` challenge (RFC 6750 §3), `400` for a
+//! malformed `Authorization` header, or `503` when the keys to check the token could
+//! not be fetched.
 
 use std::borrow::Cow;
 
@@ -13,8 +14,11 @@ use wirecash_proto::ErrorBody;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RejectionKind {
-    /// No `Authorization` header (or an empty one).
+    /// No `Authorization` header, an empty one, or one of another scheme (`Basic …`).
     Missing,
+    /// The `Authorization` header is malformed or repeated: `400 invalid_request`
+    /// (RFC 6750 §3.1).
+    InvalidRequest,
     /// The token is malformed, forged, altered, for another environment, signed with an
     /// algorithm or key that is not accepted, or refused by a [`TokenCheck`].
     ///
@@ -65,6 +69,7 @@ impl Rejection {
     pub fn status(&self) -> StatusCode {
         match self.kind {
             RejectionKind::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            RejectionKind::InvalidRequest => StatusCode::BAD_REQUEST,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -73,6 +78,7 @@ impl Rejection {
     pub fn body(&self) -> ErrorBody {
         let error = match self.kind {
             RejectionKind::KeysUnavailable => "temporarily_unavailable",
+            RejectionKind::InvalidRequest => "invalid_request",
             _ => "invalid_token",
         };
         ErrorBody {
@@ -87,13 +93,18 @@ impl Rejection {
         let text = match self.kind {
             RejectionKind::KeysUnavailable => return None,
             RejectionKind::Missing => "Bearer".to_string(),
-            RejectionKind::Invalid | RejectionKind::Expired => {
+            RejectionKind::Invalid | RejectionKind::Expired | RejectionKind::InvalidRequest => {
+                let code = if self.kind == RejectionKind::InvalidRequest {
+                    "invalid_request"
+                } else {
+                    "invalid_token"
+                };
                 let safe: String = self
                     .description
                     .chars()
                     .filter(|c| *c != '"' && *c != '\\' && (' '..='~').contains(c))
                     .collect();
-                format!("Bearer error=\"invalid_token\", error_description=\"{safe}\"")
+                format!("Bearer error=\"{code}\", error_description=\"{safe}\"")
             }
         };
         HeaderValue::from_str(&text).ok()

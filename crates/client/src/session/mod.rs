@@ -25,8 +25,13 @@ use crate::header::AccessToken;
 use crate::storage::{StoredSession, TokenStore};
 
 mod builder;
+mod events;
 
 pub use builder::{RetryPolicy, SessionBuilder};
+pub use events::{EndReason, SessionEvent, WhenEnded};
+
+/// The application's callback for [`SessionEvent`]s.
+pub(crate) type EventSink = Arc<dyn Fn(&SessionEvent) + Send + Sync>;
 
 /// Below this much remaining lifetime a token is no longer handed out (it could expire
 /// on its way to the API); capped at a quarter of the token's lifetime.
@@ -55,14 +60,19 @@ struct Inner {
     store: Option<Arc<dyn TokenStore>>,
     refresh_ahead: i64,
     retry: RetryPolicy,
+    when_ended: WhenEnded,
+    on_event: Option<EventSink>,
     /// The current snapshot; replaced whole, never mutated.
     state: ArcSwap<State>,
     /// Held for the whole of a refresh or authenticate: single flight.
     flight: Arc<Mutex<Flight>>,
     /// Attempts finished so far (a copy of `Flight::attempt` readable without the lock).
     attempts: AtomicU64,
-    /// After a failed attempt, no new one starts before this time (ms); callers get the
-    /// current token while it is usable, else the failure.
+    /// Start of the monotonic time line of `hold_until`.
+    epoch: tokio::time::Instant,
+    /// After a failed attempt, no new one starts before this time (ms since `epoch`,
+    /// monotonic: a wall clock stepped back must not stretch the pause); callers get
+    /// the current token while it is usable, else the failure.
     hold_until: AtomicI64,
 }
 
@@ -145,7 +155,7 @@ impl Session {
             match &**state {
                 State::Live(l) if now < l.refresh_at => return Ok(l.access.clone()),
                 State::Live(l) if now < l.usable_until => {
-                    if now >= self.inner.hold_until.load(Ordering::Acquire) {
+                    if !self.inner.holding() {
                         self.inner.refresh_in_background(seen);
                     }
                     return Ok(l.access.clone());
@@ -180,6 +190,16 @@ impl Inner {
         self.client.clock().now_millis()
     }
 
+    /// Monotonic milliseconds since the session was built.
+    fn elapsed(&self) -> i64 {
+        millis(self.epoch.elapsed())
+    }
+
+    /// Whether a failed attempt's pause is still running.
+    fn holding(&self) -> bool {
+        self.elapsed() < self.hold_until.load(Ordering::Acquire)
+    }
+
     /// Starts a refresh in a background task unless one is running already.
     fn refresh_in_background(self: &Arc<Self>, seen: u64) {
         if let Ok(guard) = Arc::clone(&self.flight).try_lock_owned() {
@@ -206,7 +226,7 @@ impl Inner {
         // The attempt this caller waited for failed, or failed recently: share its
         // outcome rather than stampede the token service with one attempt per caller.
         if let Some(e) = &guard.last_error
-            && (guard.attempt != seen || now < self.hold_until.load(Ordering::Acquire))
+            && (guard.attempt != seen || self.holding())
         {
             if let State::Live(l) = &**self.state.load()
                 && now < l.usable_until
@@ -236,7 +256,17 @@ impl Inner {
         let outcome = match &*state {
             State::Live(l) => match self.with_retry(|| self.client.refresh(&l.tokens)).await {
                 Err(Error::InvalidGrant(body)) => {
-                    tracing::info!(error = %body.error, description = %body.error_description, "the token service ended the session");
+                    let reason = EndReason::of(&body);
+                    tracing::warn!(
+                        ?reason,
+                        description = %body.error_description,
+                        policy = ?self.when_ended,
+                        "the token service ended the session"
+                    );
+                    self.emit(&SessionEvent::Ended {
+                        reason,
+                        body: body.clone(),
+                    });
                     self.start_over(body).await
                 }
                 other => other,
@@ -257,12 +287,19 @@ impl Inner {
                 match &e {
                     Error::SessionEnded(_) | Error::InvalidGrant(_) => {
                         self.state.store(Arc::new(State::Ended(e.clone())));
-                        self.forget().await;
+                        if let State::Live(ended) = &*state {
+                            self.forget(&ended.tokens).await;
+                        }
                     }
                     _ => {
-                        let hold = millis(self.retry.max_backoff);
+                        // The server's Retry-After (capped) if longer than our own pause.
+                        let server = e
+                            .retry_after()
+                            .unwrap_or_default()
+                            .min(self.retry.max_retry_after);
+                        let hold = millis(self.retry.max_backoff.max(server));
                         self.hold_until
-                            .store(self.now().saturating_add(hold), Ordering::Release);
+                            .store(self.elapsed().saturating_add(hold), Ordering::Release);
                     }
                 }
                 flight.last_error = Some(e.clone());
@@ -273,15 +310,17 @@ impl Inner {
         result
     }
 
-    /// The server refused the refresh token: authenticate again if we can.
+    /// The server refused the refresh token: authenticate again if we can and may.
     async fn start_over(&self, body: wirecash_proto::ErrorBody) -> Result<Tokens, Error> {
-        if self.password.is_none() {
+        if self.password.is_none() || self.when_ended == WhenEnded::Stop {
             return Err(Error::SessionEnded(body));
         }
         // The old tokens are useless now; if authenticate fails for a passing reason,
         // the next attempt must authenticate, not refresh.
         self.state.store(Arc::new(State::Empty));
-        self.authenticate().await
+        let tokens = self.authenticate().await?;
+        self.emit(&SessionEvent::Restarted);
+        Ok(tokens)
     }
 
     async fn authenticate(&self) -> Result<Tokens, Error> {
@@ -290,8 +329,20 @@ impl Inner {
                 "the session has no tokens and no password".into(),
             ));
         };
-        self.with_retry(|| self.client.authenticate(&self.username, password))
-            .await
+        let result = self
+            .with_retry(|| self.client.authenticate(&self.username, password))
+            .await;
+        if let Err(Error::InvalidGrant(body)) = &result {
+            tracing::warn!(description = %body.error_description, "the token service refused the password");
+            self.emit(&SessionEvent::PasswordRefused { body: body.clone() });
+        }
+        result
+    }
+
+    fn emit(&self, event: &SessionEvent) {
+        if let Some(sink) = &self.on_event {
+            sink(event);
+        }
     }
 
     /// Sends a request, and sends the very same request again while it fails for a
@@ -301,21 +352,27 @@ impl Inner {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<Tokens, Error>> + 'a,
     {
-        let deadline = tokio::time::Instant::now() + self.retry.window;
+        // The policy was checked when building (every duration at most a day).
+        let start = tokio::time::Instant::now();
         let mut backoff = self.retry.initial_backoff;
         loop {
             match send().await {
                 Err(e) if e.is_retryable() => {
-                    // Our own back-off is the floor (a `Retry-After: 0` must not turn
-                    // into a tight loop); a longer `Retry-After` is respected, and if it
-                    // does not fit in the window, the attempt ends here.
-                    let pause = e.retry_after().unwrap_or_default().max(backoff);
-                    if tokio::time::Instant::now() + pause >= deadline {
+                    // Our own (jittered) back-off is the floor (a `Retry-After: 0` must
+                    // not turn into a tight loop); a longer `Retry-After` is respected,
+                    // and if it does not fit in the window, the attempt ends here.
+                    let pause = pause(
+                        backoff,
+                        e.retry_after(),
+                        self.retry.max_retry_after,
+                        random_u64(),
+                    );
+                    if start.elapsed().saturating_add(pause) >= self.retry.window {
                         return Err(e);
                     }
                     tracing::debug!(error = %e, ?pause, "retrying with the same tokens");
                     tokio::time::sleep(pause).await;
-                    backoff = (backoff * 2).min(self.retry.max_backoff);
+                    backoff = backoff.saturating_mul(2).min(self.retry.max_backoff);
                 }
                 other => return other,
             }
@@ -340,14 +397,84 @@ impl Inner {
         }
     }
 
-    async fn forget(&self) {
+    /// Deletes the stored session if it still is the one that ended: another process
+    /// sharing the store may have saved a new one meanwhile.
+    async fn forget(&self, ended: &Tokens) {
         let Some(store) = self.store.clone() else {
             return;
         };
-        match tokio::task::spawn_blocking(move || store.clear()).await {
+        let ended = StoredSession {
+            version: 1,
+            base_url: self.client.base_url().to_string(),
+            tokens: ended.clone(),
+        };
+        match tokio::task::spawn_blocking(move || store.clear_if_unchanged(&ended)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot delete the ended session's tokens"),
             Err(e) => tracing::warn!(error = %e, "cannot delete the ended session's tokens"),
         }
+    }
+}
+
+/// The pause before a retry: our back-off with equal jitter (between half of it and all
+/// of it), or the server's `Retry-After` (at most `cap`) plus up to half our back-off
+/// when that is longer. `random` picks the point in the jitter range.
+fn pause(backoff: Duration, retry_after: Option<Duration>, cap: Duration, random: u64) -> Duration {
+    let half = backoff / 2;
+    let spread = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
+    let jitter = Duration::from_nanos(random % spread.saturating_add(1));
+    match retry_after.map(|r| r.min(cap)) {
+        Some(server) if server > backoff => server.saturating_add(jitter),
+        _ => backoff.saturating_sub(half).saturating_add(jitter),
+    }
+}
+
+/// A random number for jitter (not for secrets): SipHash, keyed from the OS by
+/// `RandomState`, over a counter.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn pauses_are_jittered_between_half_and_all_of_the_back_off() {
+        let b = Duration::from_millis(100);
+        let cap = Duration::from_secs(300);
+        let pauses: Vec<Duration> = (0..200)
+            .map(|_| pause(b, None, cap, random_u64()))
+            .collect();
+        assert!(pauses.iter().all(|p| *p >= b / 2 && *p <= b), "{pauses:?}");
+        let distinct: std::collections::HashSet<_> = pauses.iter().collect();
+        assert!(
+            distinct.len() > 100,
+            "not jittered: {} distinct",
+            distinct.len()
+        );
+        // The extremes of the range.
+        assert_eq!(pause(b, None, cap, 0), b / 2);
+        assert_eq!(pause(b, None, cap, 50_000_000), b);
+        // Retry-After: 0 does not remove our back-off.
+        assert!(pause(b, Some(Duration::ZERO), cap, 0) >= b / 2);
+    }
+
+    #[test]
+    fn a_longer_retry_after_wins_up_to_the_cap() {
+        let b = Duration::from_millis(100);
+        let cap = Duration::from_secs(60);
+        let p = pause(b, Some(Duration::from_secs(30)), cap, random_u64());
+        assert!(
+            p >= Duration::from_secs(30) && p <= Duration::from_millis(30_050),
+            "{p:?}"
+        );
+        let p = pause(b, Some(Duration::from_secs(86_400)), cap, 0);
+        assert_eq!(p, cap);
     }
 }

@@ -219,6 +219,7 @@ async fn a_refresh_refused_for_now_with_503_is_retried_with_the_same_tokens() {
             window: Duration::from_secs(5),
             initial_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(100),
+            ..RetryPolicy::default()
         })
         .build()
         .unwrap();
@@ -290,6 +291,7 @@ async fn when_refreshes_keep_failing_a_still_valid_token_is_handed_out_and_attem
             window: Duration::from_millis(300),
             initial_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(50),
+            ..RetryPolicy::default()
         })
         .build()
         .unwrap();

@@ -121,8 +121,9 @@ impl Fixture {
         assert_eq!(status, 401, "{body}");
         assert_eq!(body["error"], "invalid_token", "{body}");
         let challenge = headers["www-authenticate"].to_str().unwrap().to_string();
-        // An empty header is no credentials, like a missing one.
-        if authorization.is_some_and(|a| !a.trim().is_empty()) {
+        // An empty header, or one of another scheme, is no credentials, like a missing
+        // one (RFC 6750 §3.1).
+        if authorization.is_some_and(|a| !a.trim().is_empty() && !a.starts_with("Basic ")) {
             assert!(
                 challenge.starts_with("Bearer error=\"invalid_token\""),
                 "{challenge}"
@@ -190,6 +191,21 @@ async fn missing_tampered_and_foreign_tokens_get_401_with_the_json_body() {
     fx.refused(Some("")).await;
     fx.refused(Some("Basic YWxpY2U6cHc=")).await;
     fx.refused(Some("not.a.jwt")).await;
+    // Two headers, or one that is not `<token>` / `Bearer <token>`: 400 invalid_request.
+    for request in [
+        fx.http
+            .get(format!("{}/sandbox/whoami", fx.api))
+            .header("authorization", &token)
+            .header("authorization", &token),
+        fx.http
+            .get(format!("{}/sandbox/whoami", fx.api))
+            .header("authorization", format!("Bearer {token} {token}")),
+    ] {
+        let answer = request.send().await.unwrap();
+        assert_eq!(answer.status(), 400);
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{body}");
+    }
 
     // Another user's name in the payload, original signature.
     let (header, mut payload, signature) = parts(&token);

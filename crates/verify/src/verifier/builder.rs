@@ -29,6 +29,8 @@ pub struct VerifierBuilder {
     min_refetch_interval: Duration,
     default_max_age: Duration,
     max_max_age: Duration,
+    max_stale: Duration,
+    allow_insecure_http: bool,
     http: Option<reqwest::Client>,
     clock: Arc<dyn Clock>,
     checks: Vec<Arc<dyn TokenCheck>>,
@@ -57,6 +59,8 @@ impl VerifierBuilder {
             min_refetch_interval: Duration::from_secs(10),
             default_max_age: Duration::from_secs(300),
             max_max_age: Duration::from_secs(3600),
+            max_stale: Duration::from_secs(3600),
+            allow_insecure_http: false,
             http: None,
             clock: Arc::new(SystemClock),
             checks: Vec::new(),
@@ -119,7 +123,30 @@ impl VerifierBuilder {
         self
     }
 
-    /// The HTTP client for JWKS fetches (default: 5 s timeout).
+    /// How long past its `max-age` a key set is still used while fetches fail (default
+    /// 1 h). Within it, an outage of the JWKS endpoint does not turn valid tokens into
+    /// errors; past it, tokens get `503` until a fetch succeeds, so that a key the token
+    /// service withdrew (say, a compromised one) does not stay trusted by a verifier
+    /// that someone cuts off from the JWKS. The metric
+    /// `wirecash_verify_jwks_last_success_timestamp_seconds` shows how old the keys are.
+    pub fn max_stale(mut self, max_stale: Duration) -> Self {
+        self.max_stale = max_stale;
+        self
+    }
+
+    /// Allow a plain `http://` JWKS URL on a host other than a loopback address
+    /// (default: refused, since whoever can change the answer in transit chooses the
+    /// keys). `http://127.0.0.1`, `http://[::1]` and `http://localhost` are allowed
+    /// without this.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// The HTTP client for JWKS fetches (default: 5 s timeout, no redirects).
+    ///
+    /// Build it with `.redirect(reqwest::redirect::Policy::none())`: an answer reached
+    /// through a redirect is refused either way.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
         self
@@ -160,6 +187,10 @@ impl VerifierBuilder {
             .unwrap_or_else(|| format!("{issuer}/.well-known/jwks.json"));
         let jwks_url =
             Url::parse(&jwks).map_err(|e| BuildError(format!("JWKS URL {jwks:?}: {e}")))?;
+        // A static key set is never fetched: its URL does not matter.
+        if self.static_jwks.is_none() {
+            check_jwks_url(&jwks_url, self.allow_insecure_http)?;
+        }
         if self.algorithms.is_empty() {
             return Err(BuildError("no algorithm allowed".into()));
         }
@@ -168,6 +199,7 @@ impl VerifierBuilder {
             None => reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
                 .user_agent(concat!("wirecash-verify/", env!("CARGO_PKG_VERSION")))
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| BuildError(format!("HTTP client: {e}")))?,
         };
@@ -190,12 +222,14 @@ impl VerifierBuilder {
             .collect();
         let settings = JwksSettings {
             url: jwks_url,
+            issuer: issuer.clone(),
             http,
             clock: Arc::clone(&self.clock),
             allowed: allowed.clone(),
             min_refetch_ms: millis(self.min_refetch_interval),
             default_max_age_ms: millis(self.default_max_age),
             max_max_age_ms: millis(self.max_max_age),
+            max_stale_ms: millis(self.max_stale),
         };
         let cache = match &self.static_jwks {
             None => JwksCache::new(settings),
@@ -204,6 +238,7 @@ impl VerifierBuilder {
         };
         Ok(Verifier {
             inner: Arc::new(Inner {
+                id: next_id(),
                 issuer,
                 environment,
                 leeway_s: i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX),
@@ -214,6 +249,44 @@ impl VerifierBuilder {
                 checks: self.checks,
             }),
         })
+    }
+}
+
+/// A number no other verifier of this process has: the layer records which verifier
+/// produced a request's claims, and the extractor compares.
+fn next_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The JWKS must come over https, or plain http from this machine, or with consent.
+fn check_jwks_url(url: &Url, allow_insecure_http: bool) -> Result<(), BuildError> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if allow_insecure_http || is_loopback(url) => Ok(()),
+        "http" => Err(BuildError(format!(
+            "JWKS URL {url}: plain http lets whoever is on the way choose the signing keys; \
+             use https (http is allowed for loopback addresses, or with allow_insecure_http(true))"
+        ))),
+        other => Err(BuildError(format!(
+            "JWKS URL {url}: the scheme must be https (or http), not {other}"
+        ))),
+    }
+}
+
+/// Whether `url` names this machine: a loopback address or `localhost`.
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback(),
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
     }
 }
 

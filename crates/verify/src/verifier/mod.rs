@@ -3,8 +3,13 @@
 //! `iss` and `aud` of the configured environment, the WireCash `env` claim, and `exp`
 //! with leeway — then any extra [`TokenCheck`]s. Signatures are jsonwebtoken's.
 
+use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum::http::{HeaderMap, HeaderValue, header};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, Validation, decode, decode_header};
 use wirecash_proto::AccessTokenClaims;
 
@@ -56,6 +61,8 @@ impl std::fmt::Debug for Verifier {
 }
 
 struct Inner {
+    /// Unique in the process: which verifier produced a request's claims.
+    id: u64,
     issuer: String,
     environment: String,
     leeway_s: i64,
@@ -83,32 +90,53 @@ impl Verifier {
         &self.inner.environment
     }
 
+    pub(crate) fn id(&self) -> u64 {
+        self.inner.id
+    }
+
     /// Fetches the JWKS now, so that the first request does not wait for it.
     pub async fn prefetch(&self) -> Result<(), String> {
         self.inner.jwks.prefetch().await
     }
 
-    /// Verifies the value of an `Authorization` header: the raw token (as WireCash
-    /// clients send it) or `Bearer <token>`. `None` is a missing header.
+    /// How long ago the keys in use were fetched from the JWKS (`None` before the first
+    /// successful fetch, and for a [static](VerifierBuilder::static_jwks) key set): for
+    /// a health check; compare with [`max_stale`](VerifierBuilder::max_stale).
+    pub fn jwks_age(&self) -> Option<Duration> {
+        self.inner.jwks.age()
+    }
+
+    /// Verifies a request's `Authorization` header, as [`VerifyLayer`] and the
+    /// [`Claims`] extractor do: more than one such header is a bad request (RFC 6750
+    /// §3.1, `invalid_request`), then as [`verify_header`](Self::verify_header).
+    ///
+    /// [`VerifyLayer`]: crate::VerifyLayer
+    /// [`Claims`]: crate::Claims
+    pub async fn verify_headers(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<AccessTokenClaims, Rejection> {
+        let mut values = headers.get_all(header::AUTHORIZATION).iter();
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(Rejection::new(
+                RejectionKind::InvalidRequest,
+                "more than one Authorization header: send exactly one",
+            ));
+        }
+        self.verify_header(first).await
+    }
+
+    /// Verifies the value of one `Authorization` header: the raw token (as WireCash
+    /// clients send it) or `Bearer <token>` (RFC 6750 §2.1). `None`, an empty value or
+    /// another scheme (`Basic …`) is no token (`401` without an error code, RFC 6750
+    /// §3.1); a value that is neither form is a bad request (`400 invalid_request`).
     pub async fn verify_header(
         &self,
-        header: Option<&axum::http::HeaderValue>,
+        header: Option<&HeaderValue>,
     ) -> Result<AccessTokenClaims, Rejection> {
-        let missing = || {
-            Rejection::new(
-                RejectionKind::Missing,
-                "no access token: send it in the Authorization header",
-            )
-        };
-        let value = header.ok_or_else(missing)?;
-        let text = value
-            .to_str()
-            .map_err(|_| Rejection::invalid("the Authorization header is not text"))?
-            .trim();
-        if text.is_empty() {
-            return Err(missing());
-        }
-        self.verify(token_of(text)).await
+        let token = token_of(header)?;
+        self.verify(token).await
     }
 
     /// Verifies one token (without any `Bearer ` prefix).
@@ -183,19 +211,129 @@ impl Verifier {
                 "the access token is for another environment",
             ));
         }
-        for check in &inner.checks {
-            check.check(token, &claims).await?;
+        if !inner.checks.is_empty() {
+            // One ES256 token has two valid signatures (s and n - s): the checks get one
+            // spelling of it, so that a deny-list keyed on the string cannot be walked
+            // around. (Keying on `jti` or `sid` is better still.)
+            let canonical = canonical_token(token, header.alg);
+            for check in &inner.checks {
+                check.check(&canonical, &claims).await?;
+            }
         }
         Ok(claims)
     }
 }
 
-/// `Bearer <t>` (scheme case-insensitive, RFC 6750 §2.1) or the raw token.
-fn token_of(header: &str) -> &str {
-    match header.split_once(' ') {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
-        _ => header,
+/// The token in an `Authorization` header value: `Bearer <t>` (scheme in any case, one
+/// or more spaces, RFC 6750 §2.1) or the raw token, which must be a `b64token`.
+fn token_of(header: Option<&HeaderValue>) -> Result<&str, Rejection> {
+    let missing = |why: &'static str| Rejection::new(RejectionKind::Missing, why);
+    let malformed = |why: &'static str| Rejection::new(RejectionKind::InvalidRequest, why);
+    let value =
+        header.ok_or_else(|| missing("no access token: send it in the Authorization header"))?;
+    let text = value
+        .to_str()
+        .map_err(|_| malformed("the Authorization header is not visible ASCII text"))?
+        .trim();
+    if text.is_empty() {
+        return Err(missing(
+            "no access token: send it in the Authorization header",
+        ));
     }
+    let token = match text.split_once(' ') {
+        None if text.eq_ignore_ascii_case("bearer") => {
+            return Err(malformed(
+                "no token after Bearer in the Authorization header",
+            ));
+        }
+        None => text,
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim_start(),
+        // Another authentication scheme (`Basic …`): no bearer token at all.
+        Some((scheme, _)) if is_scheme_name(scheme) => {
+            return Err(missing(
+                "no access token: the Authorization header uses another scheme than Bearer",
+            ));
+        }
+        Some(_) => {
+            return Err(malformed(
+                "the Authorization header holds more than a token: send `<token>` or `Bearer <token>`",
+            ));
+        }
+    };
+    if !is_b64token(token) {
+        return Err(malformed(
+            "the Authorization header's token has characters a token cannot have",
+        ));
+    }
+    Ok(token)
+}
+
+/// An authentication scheme's name (`Basic`, `Digest`, `AWS4-HMAC-SHA256`, …), as
+/// opposed to a JWT (which has dots).
+fn is_scheme_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+/// The order n of P-256, big-endian.
+const P256_N: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+/// ⌊n / 2⌋ of P-256, big-endian: an `s` above it is "high".
+const P256_HALF_N: [u8; 32] = [
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
+];
+
+/// One spelling of a verified token. An ES256 signature `(r, s)` verifies as well as
+/// `(r, n − s)`; the low one (`s ≤ n/2`) is the canonical one. (The token service's
+/// signatures are not normalised — aws-lc-rs does not — so high-S ones cannot simply be
+/// refused.) EdDSA needs nothing: `S < L` is enforced when verifying, and base64url
+/// with stray trailing bits is refused when decoding.
+fn canonical_token(token: &str, alg: Algorithm) -> Cow<'_, str> {
+    if alg != Algorithm::ES256 {
+        return Cow::Borrowed(token);
+    }
+    let Some((signed, signature)) = token.rsplit_once('.') else {
+        return Cow::Borrowed(token);
+    };
+    let Ok(raw) = URL_SAFE_NO_PAD.decode(signature) else {
+        return Cow::Borrowed(token);
+    };
+    let Some((r, s)) = raw.split_at_checked(32) else {
+        return Cow::Borrowed(token);
+    };
+    if s.len() != 32 || s <= &P256_HALF_N[..] {
+        return Cow::Borrowed(token);
+    }
+    let mut low = [0u8; 32];
+    let mut borrow = 0u16;
+    for i in (0..32).rev() {
+        let (a, b) = (u16::from(P256_N[i]), u16::from(s[i]) + borrow);
+        let (digit, next) = if a >= b { (a - b, 0) } else { (a + 256 - b, 1) };
+        low[i] = u8::try_from(digit).unwrap_or(0);
+        borrow = next;
+    }
+    let mut out = String::with_capacity(token.len());
+    out.push_str(signed);
+    out.push('.');
+    let mut sig = Vec::with_capacity(64);
+    sig.extend_from_slice(r);
+    sig.extend_from_slice(&low);
+    URL_SAFE_NO_PAD.encode_string(&sig, &mut out);
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -203,12 +341,48 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
+    fn parsed(value: &str) -> Result<&str, RejectionKind> {
+        // Leaked: the test's header values live as long as the test process.
+        let header: &'static HeaderValue =
+            Box::leak(Box::new(HeaderValue::from_str(value).unwrap()));
+        token_of(Some(header)).map_err(|e| e.kind())
+    }
+
     #[test]
     fn raw_and_bearer_headers_yield_the_token() {
-        assert_eq!(token_of("a.b.c"), "a.b.c");
-        assert_eq!(token_of("Bearer a.b.c"), "a.b.c");
-        assert_eq!(token_of("bearer   a.b.c"), "a.b.c");
-        assert_eq!(token_of("Basic abc"), "Basic abc");
+        assert_eq!(parsed("a.b.c"), Ok("a.b.c"));
+        assert_eq!(parsed("Bearer a.b.c"), Ok("a.b.c"));
+        assert_eq!(parsed("bearer   a.b.c "), Ok("a.b.c"));
+        assert_eq!(parsed("Bearer a+b/c=="), Ok("a+b/c=="));
+        assert_eq!(parsed("Basic abc"), Err(RejectionKind::Missing));
+        assert_eq!(parsed("  "), Err(RejectionKind::Missing));
+        assert_eq!(
+            token_of(None).map_err(|e| e.kind()),
+            Err(RejectionKind::Missing)
+        );
+        for bad in [
+            "Bearer",
+            "Bearer a b",
+            "a.b.c d",
+            "Bearer a=b",
+            "=",
+            "Bearer\ta.b.c",
+        ] {
+            assert_eq!(parsed(bad), Err(RejectionKind::InvalidRequest), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn half_n_is_half_of_n() {
+        // 2·⌊n/2⌋ + 1 = n (n is odd).
+        let mut doubled = [0u8; 32];
+        let mut carry = 1u16;
+        for i in (0..32).rev() {
+            let v = u16::from(P256_HALF_N[i]) * 2 + carry;
+            doubled[i] = (v & 0xff) as u8;
+            carry = v >> 8;
+        }
+        assert_eq!(doubled, P256_N);
     }
 
     #[test]

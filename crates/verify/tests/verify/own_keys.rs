@@ -2,82 +2,15 @@
 //! JWKS served on 127.0.0.1:0, and tokens with a wrong `typ`, no `kid`, a `crit`
 //! header, a wrong audience, missing claims, or an algorithm that does not match the key.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
-use jsonwebtoken::jwk::{Jwk, JwkSet};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde_json::{Value, json};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, Header};
+use serde_json::json;
 use wirecash_verify::{ManualClock, RejectionKind, Verifier};
 
-fn ed25519() -> (EncodingKey, Jwk) {
-    let doc = Ed25519KeyPair::generate_pkcs8v1(&SystemRandom::new()).unwrap();
-    let enc = EncodingKey::from_ed_der(doc.as_ref());
-    let mut jwk = Jwk::from_encoding_key(&enc, Algorithm::EdDSA).unwrap();
-    jwk.common.key_id = Some("ed".into());
-    (enc, jwk)
-}
-
-fn p256() -> (EncodingKey, Jwk) {
-    let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-        .unwrap();
-    let enc = EncodingKey::from_ec_der(doc.as_ref());
-    let mut jwk = Jwk::from_encoding_key(&enc, Algorithm::ES256).unwrap();
-    jwk.common.key_id = Some("ec".into());
-    (enc, jwk)
-}
-
-/// Serves `keys` with `cache_control`; returns the issuer and a fetch counter.
-async fn jwks(keys: Vec<Jwk>, cache_control: &'static str) -> (String, Arc<AtomicUsize>) {
-    let body = serde_json::to_string(&JwkSet { keys }).unwrap();
-    let fetches = Arc::new(AtomicUsize::new(0));
-    let counter = fetches.clone();
-    let app = axum::Router::new().route(
-        "/sandbox/.well-known/jwks.json",
-        axum::routing::get(move || {
-            counter.fetch_add(1, Ordering::SeqCst);
-            let body = body.clone();
-            async move {
-                (
-                    [
-                        ("content-type", "application/json"),
-                        ("cache-control", cache_control),
-                    ],
-                    body,
-                )
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://{}/sandbox", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (issuer, fetches)
-}
-
-fn claims(issuer: &str, now_s: i64) -> Value {
-    json!({
-        "iss": issuer, "aud": issuer, "sub": "u-1", "client_id": "alice",
-        "username": "alice", "sid": "7", "iat": now_s, "exp": now_s + 3600,
-        "jti": "j-1", "env": "sandbox"
-    })
-}
-
-fn sign(
-    alg: Algorithm,
-    kid: Option<&str>,
-    typ: Option<&str>,
-    claims: &Value,
-    key: &EncodingKey,
-) -> String {
-    let mut header = Header::new(alg);
-    header.typ = typ.map(str::to_string);
-    header.kid = kid.map(str::to_string);
-    jsonwebtoken::encode(&header, claims, key).unwrap()
-}
+use crate::support::{claims, ed25519, jwks, p256, sign};
 
 #[tokio::test]
 async fn only_well_formed_access_tokens_of_the_right_key_and_audience_pass() {
