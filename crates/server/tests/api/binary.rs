@@ -13,6 +13,7 @@ use crate::support::{ScratchDb, add_user_cli};
 async fn the_binary_prints_its_address_serves_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let db = ScratchDb::create(dir.path()).await;
+    db.init();
     add_user_cli(&db, "alice", "a long enough password\n");
     let server = start(dir.path(), &db, "10s");
     let client = reqwest::Client::new();

@@ -401,6 +401,7 @@ fn key_lines(pem: &str) -> Vec<String> {
 async fn sighup_makes_new_handshakes_present_the_new_certificate_and_keeps_it_over_a_broken_one() {
     let dir = tempfile::tempdir().unwrap();
     let db = ScratchDb::create(dir.path()).await;
+    db.init();
     add_user_cli(&db, "alice", "pw-alice-sighup");
     let ca = TestCa::new();
     let first = ca.issue();
