@@ -241,7 +241,7 @@ pub async fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
             password,
         } => {
             check_env(config, &env)?;
-            wirecash_core::validate::username(&name).map_err(core)?;
+            wirecash_core::validate::new_username(&name).map_err(core)?;
             let pw = read_password(&password, &name)?;
             let hasher = crate::password_hasher(config)?;
             let u = a.add_user(&hasher, &env, &name, pw).await.map_err(core)?;
