@@ -31,6 +31,7 @@ mod lifetimes;
 mod lockout;
 mod login_races;
 mod metrics;
+mod migrate_cli;
 mod oauth;
 mod openapi;
 mod overload;
