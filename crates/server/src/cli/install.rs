@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow};
 use wirecash_core::SystemClock;
 
-use crate::config::{Config, Overrides};
+use crate::config::{Config, Overrides, Source};
 use crate::database::{self, Access, Database};
 
 use super::ServiceOptions;
@@ -14,7 +14,7 @@ use super::ServiceOptions;
 /// `serve`: everything that can fail for a reason of its own fails before anything is
 /// created — the certificate, then the address, then the database's lock — so that a
 /// mistake leaves no new installation behind.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let tls = crate::load_tls(&config)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -26,6 +26,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             )
         })?;
     let addr = listener.local_addr()?;
+    // `--listen …:0` picks a port: the default issuer base names that one.
+    if config.listen.port() == 0 && config.source("public_url") == Source::Default {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        config.public_url = format!("{scheme}://{addr}");
+    }
     let db = database::open(&config.database, &config, Access::Create, true).await?;
     let (service, key_file) = crate::build_service_on(&config, Arc::new(SystemClock), &db).await?;
     if db.is_new {

@@ -38,6 +38,7 @@ mod overload;
 mod props;
 mod query_guard;
 mod ratelimit;
+mod readme;
 mod refresh;
 mod reuse;
 mod schemathesis;

@@ -65,6 +65,12 @@ pub fn start_node_via(
         .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log));
+    spawn_ready(cmd)
+}
+
+/// Spawns a `serve` command whose standard output is piped and waits for its ready
+/// line.
+pub fn spawn_ready(mut cmd: Command) -> Server {
     let mut child = cmd.spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
