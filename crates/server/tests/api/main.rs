@@ -22,6 +22,7 @@ mod client_persistence;
 mod client_recovery;
 mod client_session;
 mod crash;
+mod deploy;
 mod docs_page;
 mod environments;
 mod framing;
