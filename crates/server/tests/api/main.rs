@@ -37,6 +37,7 @@ mod oauth;
 mod openapi;
 mod overload;
 mod props;
+mod published_samples;
 mod query_guard;
 mod ratelimit;
 mod readme;
