@@ -30,7 +30,8 @@ pub struct PasswordSource {
 pub enum UserCommand {
     /// Create a user.
     Add {
-        /// Username.
+        /// Username: 1-256 letters (a-z, A-Z), digits and ._-@, starting with a letter or
+        /// digit.
         name: String,
         /// Environment.
         #[arg(long)]
