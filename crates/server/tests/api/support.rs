@@ -44,7 +44,17 @@ impl ScratchDb {
         match crate::BACKEND {
             Backend::Sqlite => Self::sqlite(dir),
             Backend::Postgres => {
-                let pg = TempDatabase::create().await.unwrap();
+                let pg = TempDatabase::create().await.unwrap_or_else(|e| {
+                    let cause = std::error::Error::source(&e)
+                        .map(|c| format!(": {c}"))
+                        .unwrap_or_default();
+                    panic!(
+                        "the PostgreSQL test server {} is not reachable ({e}{cause}): start \
+                         it, or point WIRECASH_TEST_POSTGRES at one (README, \"The two \
+                         commands\")",
+                        wirecash_store_postgres::testing::server()
+                    )
+                });
                 ScratchDb {
                     url: pg.url().to_string(),
                     master_key_file: Some(dir.join("master.key")),
