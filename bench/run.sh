@@ -123,6 +123,10 @@ export WIRECASH_BENCH_PASSWORD
 echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(uname -sr)"
 echo "== commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (+ local changes)')"
 echo "== adding $USERS users to $DB"
+# The installation first (binaries from before `init` make it on the first `user add`).
+if "$SERVER_BIN" init --help >/dev/null 2>&1; then
+    "$SERVER_BIN" --database "$DB" --config "$CONFIG" init >/dev/null
+fi
 for ((i = 0; i < USERS; i++)); do
     printf '%s\n' "$WIRECASH_BENCH_PASSWORD" |
         "$SERVER_BIN" --database "$DB" --config "$CONFIG" user add "bench-$i" --env "$BENCH_ENV" --password-stdin >/dev/null

@@ -47,7 +47,7 @@ impl AdminService {
         password: Zeroizing<String>,
     ) -> Result<UserRecord, Error> {
         validate::environment(env)?;
-        validate::username(username)?;
+        validate::new_username(username)?;
         validate::new_password(&password)?;
         let hash = hasher.hash(password).await?;
         let user = UserRecord {

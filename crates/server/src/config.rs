@@ -11,6 +11,36 @@ use anyhow::{Context, anyhow, bail};
 use serde::Deserialize;
 use wirecash_core::{PasswordParams, SigningAlg, TokenPolicy};
 
+mod effective;
+mod redact;
+
+pub use effective::Setting;
+pub use redact::{redact_text, redact_url};
+
+/// Where a setting's value came from (`config check` shows it beside each key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The built-in default.
+    Default,
+    /// The configuration file.
+    File(PathBuf),
+    /// A `WIRECASH_AUTH_*` environment variable.
+    Env(String),
+    /// A command-line flag.
+    Flag(&'static str),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::File(p) => write!(f, "file {}", p.display()),
+            Source::Env(v) => write!(f, "env {v}"),
+            Source::Flag(flag) => write!(f, "flag {flag}"),
+        }
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -120,6 +150,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// HTTPS settings; `None` serves plain HTTP.
     pub tls: Option<TlsConfig>,
+    /// Where each setting that is not a default came from, by key (`tokens.access_ttl`).
+    pub sources: BTreeMap<String, Source>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -266,6 +298,60 @@ pub fn env_var_name(section: &str, key: &str) -> String {
     format!("WIRECASH_AUTH_{}", full.to_ascii_uppercase())
 }
 
+/// The variables that are not configuration keys but are read all the same.
+const OTHER_VARS: &[&str] = &["WIRECASH_AUTH_MASTER_KEY", "WIRECASH_AUTH_CONFIG"];
+
+/// Every `WIRECASH_AUTH_*` variable the program reads.
+fn known_vars() -> Vec<String> {
+    KEYS.iter()
+        .map(|(section, key, _)| env_var_name(section, key))
+        .chain(OTHER_VARS.iter().map(|v| (*v).to_string()))
+        .collect()
+}
+
+/// A misspelt variable would otherwise be ignored while the setting silently keeps its
+/// default (a misspelt file key is refused by the parser): refuse it, naming it and the
+/// closest real one.
+fn check_vars(vars: &BTreeMap<String, String>) -> anyhow::Result<()> {
+    let known = known_vars();
+    for var in vars.keys().filter(|v| v.starts_with("WIRECASH_AUTH_")) {
+        if known.contains(var) {
+            continue;
+        }
+        let closest = known
+            .iter()
+            .map(|k| (edit_distance(var, k), k))
+            .min()
+            .filter(|(d, _)| *d <= 3)
+            .map(|(_, k)| format!(" (did you mean {k}?)"))
+            .unwrap_or_default();
+        bail!(
+            "environment variable {var} is not a wirecash-auth setting{closest}; the variables \
+             are WIRECASH_AUTH_ and a configuration key in upper case, e.g. \
+             WIRECASH_AUTH_TOKENS_ACCESS_TTL (docs/configuration.md)"
+        );
+    }
+    Ok(())
+}
+
+/// Levenshtein distance (the names are short).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 /// Values given on the command line (highest precedence).
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
@@ -290,14 +376,38 @@ impl Config {
         vars: &BTreeMap<String, String>,
         flags: &Overrides,
     ) -> anyhow::Result<Self> {
+        check_vars(vars)?;
+        let mut sources = BTreeMap::new();
         let mut table = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).with_context(|| {
                     format!("cannot read configuration file {}", path.display())
                 })?;
-                text.parse::<toml::Table>().with_context(|| {
-                    format!("configuration file {} is not valid TOML", path.display())
-                })?
+                // The parser's own Display quotes the line, which may hold a password:
+                // say where, and what, without it.
+                let table = text.parse::<toml::Table>().map_err(|e| {
+                    let line = e.span().map_or(0, |r| {
+                        text.get(..r.start).map_or(0, |t| t.matches('\n').count()) + 1
+                    });
+                    anyhow!(
+                        "configuration file {} is not valid TOML (line {line}): {}",
+                        path.display(),
+                        redact_text(e.message().trim())
+                    )
+                })?;
+                for (key, value) in &table {
+                    match value.as_table() {
+                        Some(section) => {
+                            for inner in section.keys() {
+                                sources.insert(format!("{key}.{inner}"), Source::File(path.into()));
+                            }
+                        }
+                        None => {
+                            sources.insert(key.clone(), Source::File(path.into()));
+                        }
+                    }
+                }
+                table
             }
             None => toml::Table::new(),
         };
@@ -325,12 +435,15 @@ impl Config {
                 ),
             };
             set(&mut table, section, key, value)?;
+            sources.insert(dotted(section, key), Source::Env(var));
         }
         if let Some(v) = &flags.listen {
             set(&mut table, "", "listen", toml::Value::String(v.clone()))?;
+            sources.insert("listen".into(), Source::Flag("--listen"));
         }
         if let Some(v) = &flags.database {
             set(&mut table, "", "database", toml::Value::String(v.clone()))?;
+            sources.insert("database".into(), Source::Flag("--database"));
         }
         // serde_path_to_error names the key of a type error (`tokens.access_ttl: invalid
         // type …`), which toml's own conversion from a merged table cannot.
@@ -338,12 +451,51 @@ impl Config {
             .map_err(|e| {
                 let key = e.path().to_string();
                 let inner = e.into_inner();
-                anyhow!("configuration key {key}: {}", inner.message().trim())
+                anyhow!(
+                    "configuration key {key}: {}",
+                    redact_text(inner.message().trim())
+                )
             })?;
         if let Some(f) = flags.log_format {
             raw.log_format = Some(f);
+            sources.insert("log_format".into(), Source::Flag("--log-format"));
         }
-        validate(raw)
+        let mut config = validate(raw)?;
+        config.sources = sources;
+        Ok(config)
+    }
+
+    /// Where `key` (`tokens.access_ttl`) got its value.
+    pub fn source(&self, key: &str) -> Source {
+        self.sources.get(key).cloned().unwrap_or(Source::Default)
+    }
+
+    /// Settings that are valid but probably not what the operator meant: logged as
+    /// warnings at start-up and printed by `config check`.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let needed = self.key_reload_interval + crate::http::meta::JWKS_MAX_AGE;
+        if self.tokens.key_activation_delay < needed {
+            out.push(format!(
+                "tokens.key_activation_delay ({}) is shorter than tokens.key_reload_interval ({}) \
+                 plus the JWKS cache time ({}) = {}: after a key rotation, nodes and verifiers \
+                 may get tokens signed with a key they have not fetched yet, and refuse them",
+                humantime::format_duration(self.tokens.key_activation_delay),
+                humantime::format_duration(self.key_reload_interval),
+                humantime::format_duration(crate::http::meta::JWKS_MAX_AGE),
+                humantime::format_duration(needed),
+            ));
+        }
+        out
+    }
+}
+
+/// `section.key`, or `key` at the top level.
+fn dotted(section: &str, key: &str) -> String {
+    if section.is_empty() {
+        key.to_string()
+    } else {
+        format!("{section}.{key}")
     }
 }
 
@@ -369,8 +521,14 @@ fn set(
 fn duration(key: &str, value: Option<String>, default: Duration) -> anyhow::Result<Duration> {
     match value {
         None => Ok(default),
-        Some(s) => humantime::parse_duration(s.trim())
-            .map_err(|e| anyhow!("configuration key {key}: invalid duration {s:?} ({e}); use e.g. \"30s\", \"15m\", \"1h\", \"14d\"")),
+        // humantime's own message ("expected number at 0") says where it stopped, not
+        // what it wants.
+        Some(s) => humantime::parse_duration(s.trim()).map_err(|_| {
+            anyhow!(
+                "configuration key {key}: {s:?} is not a duration; write a number and a unit \
+                 (ms, s, m, h, d or w), e.g. \"500ms\", \"30s\", \"15m\", \"1h 30m\", \"14d\""
+            )
+        }),
     }
 }
 
@@ -401,16 +559,25 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
         .database
         .unwrap_or_else(|| "sqlite://wirecash-auth.db".into());
     if database.starts_with("postgres://") || database.starts_with("postgresql://") {
-        database
-            .parse::<tokio_postgres::Config>()
-            .map_err(|e| anyhow!("configuration key database: not a PostgreSQL URL ({e})"))?;
+        database.parse::<tokio_postgres::Config>().map_err(|e| {
+            // The parser may quote a character of what it read: never of a password.
+            let e = e.to_string();
+            let e = e.split(" but got").next().unwrap_or_default();
+            anyhow!(
+                "configuration key database: {} is not a valid PostgreSQL URL ({})",
+                redact_url(&database),
+                redact_text(e)
+            )
+        })?;
     } else if let Some(path) = database.strip_prefix("sqlite://") {
         if path.is_empty() {
             bail!("configuration key database: sqlite:// needs a file path");
         }
     } else {
         bail!(
-            "configuration key database: {:?} is not supported; use sqlite://PATH or postgres://USER@HOST:PORT/DB",
+            "configuration key database: {:?} is not supported; use sqlite://PATH or \
+             postgres://USER:PASSWORD@HOST:PORT/DB (a URL: key/value connection strings are \
+             not accepted)",
             redact_url(&database)
         );
     }
@@ -643,6 +810,7 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
         postgres,
         http,
         tls,
+        sources: BTreeMap::new(),
     })
 }
 
@@ -692,37 +860,6 @@ fn tls(t: RawTls) -> anyhow::Result<Option<TlsConfig>> {
         hsts_include_subdomains: t.hsts_include_subdomains.unwrap_or(false),
         reload_interval,
     }))
-}
-
-/// A database URL fit for a log line or an error message: any password is replaced.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (authority, tail) = rest
-        .find(['/', '?'])
-        .map_or((rest, ""), |i| rest.split_at(i));
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{host}"),
-            None => format!("{userinfo}@{host}"),
-        },
-        None => authority.to_string(),
-    };
-    let tail = match tail.split_once('?') {
-        Some((path, query)) => {
-            let query: Vec<String> = query
-                .split('&')
-                .map(|kv| match kv.split_once('=') {
-                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                    _ => kv.to_string(),
-                })
-                .collect();
-            format!("{path}?{}", query.join("&"))
-        }
-        None => tail.to_string(),
-    };
-    format!("{scheme}://{authority}{tail}")
 }
 
 impl Config {
@@ -975,19 +1112,107 @@ mod tests {
     }
 
     #[test]
-    fn redaction_hides_every_form_of_password() {
-        for (url, want) in [
-            ("postgres://u:p@h/db", "postgres://u:***@h/db"),
-            ("postgresql://u:p:q@h:1/db", "postgresql://u:***@h:1/db"),
-            (
-                "postgres://u@h/db?password=p&sslmode=disable",
-                "postgres://u@h/db?password=***&sslmode=disable",
-            ),
-            ("postgres://h/db", "postgres://h/db"),
-            ("sqlite://a/b.db", "sqlite://a/b.db"),
-            ("postgres://u:p@h", "postgres://u:***@h"),
-        ] {
-            assert_eq!(redact_url(url), want, "{url}");
+    fn a_misspelt_variable_is_refused_naming_it_and_the_real_one() {
+        let err = load(
+            "",
+            &[("WIRECASH_AUTH_TOKENS_ACESS_TTL", "5m")],
+            &Overrides::default(),
+        );
+        let e = format!("{:#}", err.err().map_or(anyhow!("accepted"), |e| e));
+        assert!(e.contains("WIRECASH_AUTH_TOKENS_ACESS_TTL"), "{e}");
+        assert!(
+            e.contains("did you mean WIRECASH_AUTH_TOKENS_ACCESS_TTL"),
+            "{e}"
+        );
+        assert!(!e.contains("5m"), "the value is not echoed: {e}");
+        // Far from every name: no guess.
+        let err = load(
+            "",
+            &[("WIRECASH_AUTH_SOMETHING_ELSE", "1")],
+            &Overrides::default(),
+        );
+        let e = format!("{:#}", err.err().map_or(anyhow!("accepted"), |e| e));
+        assert!(
+            e.contains("WIRECASH_AUTH_SOMETHING_ELSE") && !e.contains("did you mean"),
+            "{e}"
+        );
+        // The two variables that are not keys are fine.
+        for var in OTHER_VARS {
+            assert!(
+                load("", &[(var, "x")], &Overrides::default()).is_ok(),
+                "{var}"
+            );
         }
+    }
+
+    #[test]
+    fn a_bad_duration_says_what_is_accepted() {
+        let e = format!(
+            "{:#}",
+            load(
+                "[tokens]\naccess_ttl = \"an hour\"",
+                &[],
+                &Overrides::default()
+            )
+            .err()
+            .map_or(anyhow!("accepted"), |e| e)
+        );
+        assert!(
+            e.contains("tokens.access_ttl") && e.contains("\"an hour\""),
+            "{e}"
+        );
+        assert!(
+            e.contains("ms, s, m, h, d or w") && !e.contains("expected number"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_key_activation_delay_shorter_than_reload_plus_jwks_cache_is_warned_about()
+    -> anyhow::Result<()> {
+        let c = load(
+            "[tokens]\nkey_activation_delay = \"5s\"",
+            &[],
+            &Overrides::default(),
+        )?;
+        let w = c.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        for number in ["(5s)", "(10s)", "(30s)", "= 40s"] {
+            assert!(w[0].contains(number), "{}", w[0]);
+        }
+        let d = Config::load_from(None, &BTreeMap::new(), &Overrides::default())?;
+        assert!(d.warnings().is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn database_values_are_never_quoted_with_their_password() {
+        for db in [
+            "host=db.internal user=wa password=hunter2",
+            "postgres://wa:hunter2@h:notaport/db",
+            "postgres://wa@h:notaport/db?password=hunter2",
+            "mysql://wa:hunter2@h/db",
+        ] {
+            let flags = Overrides {
+                database: Some(db.into()),
+                ..Overrides::default()
+            };
+            let e = Config::load_from(None, &BTreeMap::new(), &flags)
+                .err()
+                .map_or(String::from("accepted"), |e| format!("{e:#}"));
+            assert!(e.contains("configuration key database"), "{e}");
+            assert!(!e.contains("hunter2"), "{e}");
+        }
+        let e = load(
+            "database = \"postgres://wa:hunter2@db/x",
+            &[],
+            &Overrides::default(),
+        )
+        .err()
+        .map_or(String::from("accepted"), |e| format!("{e:#}"));
+        assert!(
+            e.contains("not valid TOML (line 1)") && !e.contains("hunter2"),
+            "{e}"
+        );
     }
 }

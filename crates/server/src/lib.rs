@@ -4,6 +4,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod database;
 pub mod error;
 pub mod framing;
 pub mod http;
@@ -24,43 +25,14 @@ use tower::Layer as _;
 use wirecash_core::password::PasswordHasher;
 use wirecash_core::service::ServiceOptions;
 use wirecash_core::{AuthService, Clock, Store};
-use wirecash_store_postgres::{PgOptions, PostgresStore};
-use wirecash_store_sqlite::SqliteStore;
 
 use crate::app::AppState;
 use crate::config::Config;
 
-/// Opens the configured database (running migrations).
+/// Opens the configured database (running migrations); it must hold an installation.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    open_database(&config.database, config).await
-}
-
-/// Opens the database at `url` (`sqlite://…` or `postgres://…`) with the pool settings
-/// of `config`, running migrations.
-pub async fn open_database(url: &str, config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let fail = |e| anyhow!("cannot open database {}: {e}", config::redact_url(url));
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        let path = std::path::PathBuf::from(path);
-        let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
-            .await
-            .map_err(|e| anyhow!("opening the database failed: {e}"))?
-            .map_err(fail)?;
-        return Ok(Arc::new(store));
-    }
-    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        return Err(anyhow!(
-            "{}: not a database URL; use sqlite://PATH or postgres://USER@HOST:PORT/DB",
-            config::redact_url(url)
-        ));
-    }
-    let pg = &config.postgres;
-    let options = PgOptions {
-        pool_size: usize::try_from(pg.pool_size).unwrap_or(16),
-        pool_timeout: pg.pool_timeout,
-        query_timeout: pg.query_timeout,
-    };
-    let store = PostgresStore::connect(url, options).await.map_err(fail)?;
-    Ok(Arc::new(store))
+    let db = database::open(&config.database, config, database::Access::Existing, false).await?;
+    Ok(db.store)
 }
 
 /// A password hasher with the configured parameters, at most one hash per core at once.
@@ -71,13 +43,29 @@ pub fn password_hasher(config: &Config) -> anyhow::Result<Arc<PasswordHasher>> {
     ))
 }
 
-/// Builds the token service on the configured database.
+/// Builds the token service on the configured database, making a new installation
+/// there if it holds none (as `serve` does; the tests' way in).
 pub async fn build_service(
     config: &Config,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Arc<AuthService>> {
-    let store = open_store(config).await?;
-    let master = masterkey::load(config)?;
+    let db = database::open(&config.database, config, database::Access::Create, false).await?;
+    Ok(build_service_on(config, clock, &db).await?.0)
+}
+
+/// Builds the token service on an open database. On a new one it creates the master key
+/// file (unless the key comes from the environment), returned here, and the first
+/// signing key of every environment.
+pub async fn build_service_on(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    db: &database::Database,
+) -> anyhow::Result<(Arc<AuthService>, Option<std::path::PathBuf>)> {
+    let (master, created) = if db.is_new {
+        masterkey::load_or_create(config)?
+    } else {
+        (masterkey::load(config)?, None)
+    };
     let hasher = password_hasher(config)?;
     let options = ServiceOptions {
         public_url: config.public_url.clone(),
@@ -90,7 +78,7 @@ pub async fn build_service(
         },
     };
     let service = AuthService::open(
-        store,
+        Arc::clone(&db.store),
         clock,
         config.tokens.clone(),
         hasher,
@@ -99,7 +87,7 @@ pub async fn build_service(
     )
     .await
     .map_err(|e| anyhow!("cannot start the token service: {e}"))?;
-    Ok(Arc::new(service))
+    Ok((Arc::new(service), created))
 }
 
 /// Serves `service` on `listener` until `shutdown` completes, with the background work

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = wirecash_auth::cli::Cli::parse();
+    let cli =
+        wirecash_auth::cli::Cli::parse_from(wirecash_auth::cli::hoist_options(std::env::args_os()));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -19,7 +20,7 @@ fn main() -> ExitCode {
     match runtime.block_on(wirecash_auth::cli::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", wirecash_auth::cli::error_message(&e));
             ExitCode::FAILURE
         }
     }

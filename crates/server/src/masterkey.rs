@@ -1,7 +1,8 @@
 //! The master key (key-encryption key) that protects signing keys and derives the
 //! refresh-token secrets: `WIRECASH_AUTH_MASTER_KEY` (base64 of 32 bytes) if set, else a
-//! key file created with mode 0600 on first start (by default next to the SQLite file;
-//! with PostgreSQL there is no default place, since every node needs the same key).
+//! key file created with mode 0600 when an installation is made (by default next to the
+//! SQLite file; with PostgreSQL there is no default place, since every node needs the
+//! same key). An existing installation never gets a new key: one would not decrypt it.
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -47,22 +48,47 @@ pub fn key_file(config: &Config) -> anyhow::Result<PathBuf> {
     Ok(db.with_file_name(name))
 }
 
-/// Loads the master key, creating the key file on first start.
+/// Loads the master key of an existing installation: a missing key file is an error
+/// (a new key could not decrypt the signing keys it protects).
 pub fn load(config: &Config) -> anyhow::Result<MasterKey> {
     if let Ok(v) = std::env::var(ENV_VAR) {
         return decode(&v, ENV_VAR);
     }
     let path = key_file(config)?;
+    read(&path).map_err(|e| {
+        if is_not_found(&e) {
+            anyhow!(
+                "the master key file {} is missing, but the database holds signing keys \
+                 encrypted with a master key: restore the file from your backup (or give the \
+                 key in {ENV_VAR}; see master_key_file)",
+                path.display()
+            )
+        } else {
+            e
+        }
+    })
+}
+
+/// Loads the master key of a new installation, creating the key file if there is none;
+/// returns the file it created.
+pub fn load_or_create(config: &Config) -> anyhow::Result<(MasterKey, Option<PathBuf>)> {
+    if let Ok(v) = std::env::var(ENV_VAR) {
+        return Ok((decode(&v, ENV_VAR)?, None));
+    }
+    let path = key_file(config)?;
     match read(&path) {
-        Ok(k) => Ok(k),
-        Err(e)
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
-        {
-            create(&path)
+        Ok(k) => Ok((k, None)),
+        Err(e) if is_not_found(&e) => {
+            let key = create(&path)?;
+            Ok((key, Some(path)))
         }
         Err(e) => Err(e),
     }
+}
+
+fn is_not_found(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
 }
 
 fn read(path: &Path) -> anyhow::Result<MasterKey> {
@@ -81,9 +107,6 @@ fn read(path: &Path) -> anyhow::Result<MasterKey> {
 
 fn create(path: &Path) -> anyhow::Result<MasterKey> {
     let key = MasterKey::generate().map_err(|e| anyhow!("{e}"))?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
     let file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -93,6 +116,7 @@ fn create(path: &Path) -> anyhow::Result<MasterKey> {
         Ok(f) => f,
         // Another process (a CLI call, a second server) created it first: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return read(path),
+        // Its directory is never created: a path naming none is a mistake to report.
         Err(e) => {
             return Err(e)
                 .with_context(|| format!("cannot create master key file {}", path.display()));
@@ -101,6 +125,5 @@ fn create(path: &Path) -> anyhow::Result<MasterKey> {
     writeln!(file, "{}", STANDARD.encode(key.expose()))
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write master key file {}", path.display()))?;
-    tracing::warn!(path = %path.display(), "created a new master key file; back it up with the database");
     Ok(key)
 }

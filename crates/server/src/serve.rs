@@ -166,10 +166,15 @@ async fn connection<S>(
     };
     // The handshake is under the header deadline: a client that sends nothing, or
     // stalls half-way, holds its slot no longer than one that trickles its headers.
-    let handshake = tokio::time::timeout(
-        transport.limits.header_read_timeout,
-        tls.acceptor().accept(stream),
-    );
+    let mut stream = stream;
+    let handshake = tokio::time::timeout(transport.limits.header_read_timeout, async {
+        if crate::tls::answer_plain_http(&mut stream).await {
+            return Err(std::io::Error::other(
+                "plain HTTP on the HTTPS port: answered 400",
+            ));
+        }
+        tls.acceptor().accept(stream).await
+    });
     let stream = tokio::select! {
         result = handshake => match result {
             Ok(Ok(stream)) => stream,

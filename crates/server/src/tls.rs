@@ -178,6 +178,90 @@ pub async fn watch(tls: Arc<Tls>) {
     }
 }
 
+/// Plain HTTP sent to the HTTPS port: without this, the client reads the TLS alert as
+/// a response and curl says "Received HTTP/0.9 when not allowed". The first byte of a
+/// TLS connection is a handshake record (22); a request line starts with a method in
+/// capitals. Such a connection gets a plain-HTTP `400` whose JSON body says where to
+/// send the request, and is closed. Returns whether it was one.
+pub async fn answer_plain_http(stream: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const HANDSHAKE: u8 = 22;
+    let mut first = [0u8; 1];
+    match stream.peek(&mut first).await {
+        Ok(1) if first[0] != HANDSHAKE && first[0].is_ascii_uppercase() => {}
+        _ => return false,
+    }
+    // The request head, so that the answer can name the URL and the connection is not
+    // reset with unread bytes in it.
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    while head.len() < 8192 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let local = stream
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let url = https_url(&String::from_utf8_lossy(&head), &local);
+    let body = serde_json::json!({
+        "error": "invalid_request",
+        "error_description": format!(
+            "this port speaks HTTPS only: send the request to {url}"
+        ),
+    })
+    .to_string();
+    let answer = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncache-control: no-store\r\n\
+         connection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    if stream.write_all(answer.as_bytes()).await.is_ok() {
+        let _ = stream.shutdown().await;
+        // Read what is still coming (a request body) for a moment: closing with unread
+        // bytes would reset the connection and could lose the answer on the way.
+        let drain = async {
+            let mut total = 0usize;
+            while total < 64 * 1024 {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => total += n,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
+    }
+    true
+}
+
+/// `https://HOST/PATH` of a plain-HTTP request head (the Host header, else the local
+/// address; the path without its query, which may hold credentials). Only characters
+/// that belong there are kept.
+fn https_url(head: &str, local: &str) -> String {
+    let mut lines = head.split("\r\n");
+    let path = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .map(|t| t.split(['?', '#']).next().unwrap_or_default())
+        .filter(|p| p.starts_with('/') && p.len() <= 256)
+        .filter(|p| p.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or("/");
+    let host = lines
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("host").then(|| value.trim())
+        })
+        .filter(|h| !h.is_empty() && h.len() <= 255)
+        .filter(|h| {
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .unwrap_or(local);
+    format!("https://{host}{path}")
+}
+
 /// The raw contents of both files (the key's wiped from memory when dropped).
 struct Contents {
     cert: Vec<u8>,
@@ -354,6 +438,31 @@ mod tests {
         };
         assert_ne!(second, first);
         assert_eq!(served(), second);
+    }
+
+    #[test]
+    fn the_https_url_of_a_plain_request_keeps_only_what_belongs_there() {
+        let local = "127.0.0.1:8443";
+        for (head, want) in [
+            (
+                "POST /sandbox/token HTTP/1.1\r\nHost: api.example.com\r\n\r\n",
+                "https://api.example.com/sandbox/token",
+            ),
+            (
+                "GET /healthz?password=x HTTP/1.0\r\n\r\n",
+                "https://127.0.0.1:8443/healthz",
+            ),
+            (
+                "GET /a\"<b> HTTP/1.1\r\nhost: <script>\r\n\r\n",
+                "https://127.0.0.1:8443/a\"<b>",
+            ),
+            (
+                "GET http://x/ HTTP/1.1\r\nHOST: [::1]:9\r\n\r\n",
+                "https://[::1]:9/",
+            ),
+        ] {
+            assert_eq!(https_url(head, local), want, "{head:?}");
+        }
     }
 
     #[test]

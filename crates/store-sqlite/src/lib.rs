@@ -5,6 +5,7 @@
 //! Reads run on a small pool of read-only connections; WAL lets them proceed while the
 //! writer commits.
 
+mod file;
 mod schema;
 mod store;
 mod writer;

@@ -122,13 +122,10 @@ fn kind_from_row(r: &Row<'_>, idx: usize) -> rusqlite::Result<SessionKind> {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`, migrates it and starts the writer.
+    /// Opens the database at `path`, migrates it and starts the writer. A missing file is
+    /// created, readable by its owner only (`crate::file`); its directory must exist.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-            })?;
-        }
+        crate::file::create_private(path)?;
         let mut conn = Connection::open(path).map_err(map_err)?;
         schema::configure(&conn, false).map_err(map_err)?;
         schema::migrate(&mut conn).map_err(map_err)?;

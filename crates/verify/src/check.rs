@@ -1,13 +1,6 @@
-//! The extension point for online checks after offline verification.
-//!
-//! Offline verification cannot see a revocation until the token expires (one hour by
-//! default). An API that must see revocations at once adds a [`TokenCheck`], which runs
-//! after the signature and every claim have been verified. The intended implementation
-//! is RFC 7662 token introspection against the token service with a short cache; the
-//! token service has no `POST /{env}/introspect` yet (SPEC §4, a separate issue), so
-//! this crate ships no introspection client rather than one that cannot be tested
-//! against the real server. When the endpoint lands, an `Introspection` type
-//! implementing this trait belongs here.
+//! The extension point for online checks after offline verification: a [`TokenCheck`]
+//! runs after the signature and every claim are verified (e.g. a deny-list, or RFC 7662
+//! introspection against the token service's `POST /{env}/introspect`, not shipped yet).
 
 use std::future::Future;
 use std::pin::Pin;

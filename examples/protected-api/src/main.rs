@@ -8,7 +8,7 @@ use wirecash_verify::Verifier;
 #[command(name = "protected-api", version, about)]
 struct Args {
     /// Address to listen on (port 0 picks a free one).
-    #[arg(long, default_value = "127.0.0.1:8081")]
+    #[arg(long, default_value = "127.0.0.1:8090")]
     listen: String,
     /// The token service, where the JWKS is fetched from.
     #[arg(long, default_value = "http://127.0.0.1:8080")]

@@ -54,6 +54,12 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
     }
 }
 
+/// How long verifiers may cache the JWKS (its `Cache-Control: max-age`); the start-up
+/// check of `tokens.key_activation_delay` counts on it.
+pub const JWKS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(30);
+/// `Cache-Control` of the JWKS: `max-age` is `JWKS_MAX_AGE` (a unit test checks).
+const JWKS_CACHE_CONTROL: &str = "public, max-age=30";
+
 /// `GET /{env}/.well-known/jwks.json` (RFC 7517).
 #[utoipa::path(
     get,
@@ -75,7 +81,7 @@ pub async fn jwks(State(app): State<AppState>, Env(env): Env) -> Result<Response
     // (key_activation_delay, 60 s by default).
     response.headers_mut().insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=30"),
+        HeaderValue::from_static(JWKS_CACHE_CONTROL),
     );
     Ok(response)
 }
@@ -88,4 +94,15 @@ pub async fn not_found() -> ApiError {
 /// Known path, wrong method.
 pub async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_jwks_cache_control_says_jwks_max_age() {
+        assert_eq!(
+            super::JWKS_CACHE_CONTROL,
+            format!("public, max-age={}", super::JWKS_MAX_AGE.as_secs())
+        );
+    }
 }

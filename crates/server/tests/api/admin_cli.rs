@@ -226,3 +226,69 @@ async fn user_add_on_a_terminal_prompts_twice_for_the_password() {
     assert!(text.contains("created user zed"), "{text}");
     app.login("sandbox", "zed", pw).await;
 }
+
+/// Names are letters, digits and `._-@`: a `:` breaks HTTP Basic (the OAuth endpoints'
+/// client authentication), a space or `+` breaks form encoding and shell use. Users made
+/// before the rule keep working.
+#[tokio::test]
+async fn user_add_refuses_names_that_break_clients_and_says_what_is_allowed() {
+    let app = TestApp::spawn().await;
+    for bad in [
+        "a:b",
+        "Zed Smith",
+        "a+b",
+        "a/b",
+        "a%40b",
+        "émile",
+        "a\"b",
+        ".x",
+    ] {
+        let out = app.cli(
+            &[
+                "user",
+                "add",
+                bad,
+                "--env",
+                "sandbox",
+                "--generate-password",
+            ],
+            None,
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad:?} accepted");
+        assert!(
+            err.contains("letters") && err.contains("digits") && err.contains("._-@"),
+            "{bad:?}: {err}"
+        );
+    }
+    for good in ["partner-1", "ops.team_eu@example.com", "A9"] {
+        let out = ok(&app.cli(
+            &[
+                "user",
+                "add",
+                good,
+                "--env",
+                "sandbox",
+                "--generate-password",
+            ],
+            None,
+        ));
+        let pw = out
+            .lines()
+            .find_map(|l| l.split("(shown once): ").nth(1))
+            .unwrap()
+            .trim()
+            .to_string();
+        app.remember(&pw);
+        app.login("sandbox", good, &pw).await;
+    }
+    // A user of an installation from before the rule logs in as ever.
+    let pw = "a legacy user's password";
+    app.remember(pw);
+    app.db
+        .as_ref()
+        .unwrap()
+        .add_legacy_user("sandbox", "Zed Smith", pw)
+        .await;
+    app.login("sandbox", "Zed Smith", pw).await;
+}

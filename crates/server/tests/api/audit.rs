@@ -66,7 +66,9 @@ async fn every_event_has_its_documented_shape() {
     let dir = tempfile::tempdir().unwrap();
     let db = ScratchDb::create(dir.path()).await;
     let password = "a long enough password";
-    let mut logs = cli(
+    // The installation, made before the first start as provisioning does (key_created).
+    let mut logs = cli(&db, &["init"], None);
+    logs += &cli(
         &db,
         &[
             "user",

@@ -13,6 +13,7 @@ use crate::support::{ScratchDb, add_user_cli};
 async fn the_binary_prints_its_address_serves_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let db = ScratchDb::create(dir.path()).await;
+    db.init();
     add_user_cli(&db, "alice", "a long enough password\n");
     let server = start(dir.path(), &db, "10s");
     let client = reqwest::Client::new();
@@ -59,7 +60,20 @@ async fn log_format_json_writes_one_json_object_per_line() {
         let v: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
         assert!(v["level"].is_string(), "{line}");
-        ready |= v["message"] == "wirecash-auth ready";
+        assert!(
+            v["timestamp"].is_string() && v["target"].is_string(),
+            "{line}"
+        );
+        if v["message"] == "wirecash-auth ready" {
+            ready = true;
+            // A list is a JSON array, not the text of one.
+            assert_eq!(
+                v["environments"],
+                json!(["sandbox", "production"]),
+                "{line}"
+            );
+            assert_eq!(v["tls"], json!(false), "{line}");
+        }
     }
     assert!(ready, "{logs}");
 }
@@ -77,6 +91,11 @@ async fn the_binary_refuses_a_bad_configuration_naming_the_key() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("tokens.access_ttl"), "{err}");
+    // What a duration may look like, not where the parser stopped.
+    assert!(
+        err.contains("a number and a unit") && !err.contains("at 0"),
+        "{err}"
+    );
 }
 
 /// SIGTERM at once after the ready line: a graceful stop (exit 0), not death by the

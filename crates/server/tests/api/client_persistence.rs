@@ -8,7 +8,7 @@ use wirecash_client::{FileTokenStore, Session};
 
 use crate::client_session::{AUTH, Alice, REFRESH, client};
 use crate::proxy::Proxy;
-use crate::support::{TestApp, run_cli};
+use crate::support::{TestApp, run_in};
 
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -69,8 +69,8 @@ async fn token_cli(
     cache: &std::path::Path,
     stdin: Option<&str>,
 ) -> std::process::Output {
-    // `token` is a client command and opens no database; any --database will do.
-    let db = crate::support::ScratchDb::sqlite(cache.parent().unwrap());
+    // `token` is a client command: no --database (it refuses one).
+    let dir = std::env::temp_dir();
     let url = url.to_string();
     let cache = cache.to_str().unwrap().to_string();
     let stdin = stdin.map(str::to_string);
@@ -87,7 +87,7 @@ async fn token_cli(
         if stdin.is_some() {
             args.push("--password-stdin");
         }
-        run_cli(&db, &args, stdin.as_deref())
+        run_in(&dir, &args, stdin.as_deref(), &[])
     })
     .await
     .unwrap()

@@ -101,6 +101,7 @@ async fn kill_9_under_load_loses_no_issued_token_and_revives_no_spent_one() {
     let dir = tempfile::tempdir().unwrap();
     let db = ScratchDb::create(dir.path()).await;
     let password = "crash test password";
+    db.init();
     add_user_cli(&db, "alice", password);
     let client = reqwest::Client::new();
     let mut secrets: Vec<String> = vec![password.to_string()];

@@ -263,6 +263,7 @@ fn cli_change(db: &ScratchDb, change: Change, user: &str) {
 async fn held_logins_decided_after_the_change(change: Change) {
     let dir = tempfile::tempdir().unwrap();
     let db = ScratchDb::create(dir.path()).await;
+    db.init();
     let slow = run_cli_with(
         &db,
         &[

@@ -201,6 +201,7 @@ async fn counters_move_with_refresh_reuse_and_lockout() {
     let dir = tempfile::tempdir().unwrap();
     let db = ScratchDb::create(dir.path()).await;
     let password = "a long enough password";
+    db.init();
     add_user_cli(&db, "alice", &format!("{password}\n"));
     // Grace 0: a spent token presented again is a reuse at once. Lockout at its defaults
     // (10 failures per username).

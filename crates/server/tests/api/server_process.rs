@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use crate::support::{ScratchDb, answer};
+use crate::support::{ScratchDb, answer, bin_command_via};
 
 pub struct Server {
     pub child: Child,
@@ -41,36 +41,45 @@ pub fn start_with(dir: &Path, db: &ScratchDb, grace: &str, extra: &[&str]) -> Se
 /// Starts `wirecash-auth serve` on `db` with extra arguments and environment variables,
 /// appending its log to `log`.
 pub fn start_node(log: &Path, db: &ScratchDb, extra: &[&str], envs: &[(&str, &str)]) -> Server {
+    start_node_via(&[], log, db, extra, envs)
+}
+
+/// `start_node` run by `prefix` (see `support::bin_command_via`).
+pub fn start_node_via(
+    prefix: &[&str],
+    log: &Path,
+    db: &ScratchDb,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> Server {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wirecash-auth"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database", &db.url])
+    let mut cmd = bin_command_via(prefix, &[]);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--database", &db.url])
         .args(extra)
-        .env_remove("WIRECASH_AUTH_MASTER_KEY")
-        .env_remove("WIRECASH_AUTH_CONFIG")
         .envs(db.env())
-        .env("WIRECASH_AUTH_PASSWORD_HASH_MEMORY_KIB", "64")
-        .env("WIRECASH_AUTH_PASSWORD_HASH_ITERATIONS", "1")
         .env("RUST_LOG", "trace")
-        // All test load comes from 127.0.0.1; rate limits have tests of their own.
-        .env("WIRECASH_AUTH_RATE_LIMIT_AUTHENTICATE_RPS", "0")
-        .env("WIRECASH_AUTH_RATE_LIMIT_TOKEN_RPS", "0")
         .envs(envs.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::from(log));
+    spawn_ready(cmd)
+}
+
+/// Spawns a `serve` command whose standard output is piped and waits for its ready
+/// line.
+pub fn spawn_ready(mut cmd: Command) -> Server {
+    let mut child = cmd.spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("wirecash-auth listening on ")
-        .unwrap_or_else(|| panic!("ready line: {line:?}"));
+    let Some(addr) = line.trim().strip_prefix("wirecash-auth listening on ") else {
+        let _ = child.kill();
+        panic!("no ready line: {line:?} (exit {:?})", child.wait());
+    };
     Server {
         child,
         base: format!("http://{addr}"),

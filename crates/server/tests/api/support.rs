@@ -44,7 +44,17 @@ impl ScratchDb {
         match crate::BACKEND {
             Backend::Sqlite => Self::sqlite(dir),
             Backend::Postgres => {
-                let pg = TempDatabase::create().await.unwrap();
+                let pg = TempDatabase::create().await.unwrap_or_else(|e| {
+                    let cause = std::error::Error::source(&e)
+                        .map(|c| format!(": {c}"))
+                        .unwrap_or_default();
+                    panic!(
+                        "the PostgreSQL test server {} is not reachable ({e}{cause}): start \
+                         it, or point WIRECASH_TEST_POSTGRES at one (README, \"The two \
+                         commands\")",
+                        wirecash_store_postgres::testing::server()
+                    )
+                });
                 ScratchDb {
                     url: pg.url().to_string(),
                     master_key_file: Some(dir.join("master.key")),
@@ -67,6 +77,43 @@ impl ScratchDb {
     pub fn with_master_key_file(mut self, path: PathBuf) -> ScratchDb {
         self.master_key_file = Some(path);
         self
+    }
+
+    /// Makes the installation with `wirecash-auth init`, as provisioning does before
+    /// the first start (the admin commands need one).
+    pub fn init(&self) {
+        ok_stdout(&run_cli(self, &["init"], None));
+    }
+
+    /// Writes a user straight into the store, past `user add`'s rules for names: a user
+    /// of an installation from before a rule. Needs the installation (`init`).
+    pub async fn add_legacy_user(&self, env: &str, name: &str, password: &str) {
+        let config = test_config(self);
+        let db = wirecash_auth::database::open(
+            &self.url,
+            &config,
+            wirecash_auth::database::Access::Existing,
+            false,
+        )
+        .await
+        .unwrap();
+        let hasher = wirecash_auth::password_hasher(&config).unwrap();
+        let hash = hasher
+            .hash(zeroize::Zeroizing::new(password.to_string()))
+            .await
+            .unwrap();
+        db.store
+            .create_user(wirecash_core::store::UserRecord {
+                id: uuid::Uuid::new_v4().to_string(),
+                env: env.to_string(),
+                username: name.to_string(),
+                password_hash: hash,
+                disabled: false,
+                created_at: wirecash_core::Clock::now(&SystemClock),
+                session_epoch: 0,
+            })
+            .await
+            .unwrap();
     }
 
     /// Environment variables a `wirecash-auth` process needs for this database.
@@ -438,17 +485,75 @@ pub fn run_cli_with(
     stdin: Option<&str>,
     envs: &[(&str, &str)],
 ) -> Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wirecash-auth"));
-    cmd.arg("--database").arg(&db.url).args(args);
-    cmd.env_remove("WIRECASH_AUTH_MASTER_KEY")
-        .env_remove("WIRECASH_AUTH_CONFIG")
-        .envs(db.env());
-    // Same cheap Argon2 as the in-process app.
+    let mut cmd = bin_command(envs);
+    // Before the command, as older scripts write it (moved behind it by the binary).
+    cmd.arg("--database").arg(&db.url).args(args).envs(db.env());
+    run_command(cmd, stdin)
+}
+
+/// Runs the binary with exactly `args` (no `--database` added) in `dir`.
+pub fn run_in(dir: &Path, args: &[&str], stdin: Option<&str>, envs: &[(&str, &str)]) -> Output {
+    let mut cmd = bin_command(envs);
+    cmd.current_dir(dir).args(args);
+    run_command(cmd, stdin)
+}
+
+/// `run_in` for a command that must end by itself (a `serve` that must refuse to
+/// start): after `limit` it is killed and the test fails, instead of hanging.
+pub fn run_in_bounded(dir: &Path, args: &[&str], envs: &[(&str, &str)], limit: Duration) -> Output {
+    let mut cmd = bin_command(envs);
+    cmd.current_dir(dir)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid])
+                .status();
+            panic!("{args:?} was still running after {limit:?}");
+        }
+    }
+}
+
+/// The binary with no `WIRECASH_AUTH_*` variable of the test's own environment, cheap
+/// Argon2 as in the in-process app, no rate limits, and `envs`.
+pub fn bin_command(envs: &[(&str, &str)]) -> std::process::Command {
+    bin_command_via(&[], envs)
+}
+
+/// `bin_command`, run by `prefix` (e.g. `sh -c 'umask 022 && exec "$0" "$@"'`), which
+/// gets the binary's path and arguments as its own.
+pub fn bin_command_via(prefix: &[&str], envs: &[(&str, &str)]) -> std::process::Command {
+    let bin = env!("CARGO_BIN_EXE_wirecash-auth");
+    let mut cmd = match prefix.split_first() {
+        None => std::process::Command::new(bin),
+        Some((program, args)) => {
+            let mut cmd = std::process::Command::new(program);
+            cmd.args(args).arg(bin);
+            cmd
+        }
+    };
+    for (var, _) in std::env::vars().filter(|(v, _)| v.starts_with("WIRECASH_AUTH_")) {
+        cmd.env_remove(var);
+    }
     cmd.env("WIRECASH_AUTH_PASSWORD_HASH_MEMORY_KIB", "64")
         .env("WIRECASH_AUTH_PASSWORD_HASH_ITERATIONS", "1")
         .env("WIRECASH_AUTH_RATE_LIMIT_AUTHENTICATE_RPS", "0")
         .env("WIRECASH_AUTH_RATE_LIMIT_TOKEN_RPS", "0")
         .envs(envs.iter().copied());
+    cmd
+}
+
+fn run_command(mut cmd: std::process::Command, stdin: Option<&str>) -> Output {
     cmd.stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
@@ -463,6 +568,22 @@ pub fn run_cli_with(
     }
     drop(child.stdin.take());
     child.wait_with_output().unwrap()
+}
+
+/// Standard error of a finished command.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Standard output of a command that must have succeeded.
+pub fn ok_stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `application/x-www-form-urlencoded` encoding of `params`.

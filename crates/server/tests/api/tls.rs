@@ -200,6 +200,46 @@ async fn over_https_authenticate_and_refresh_work_on_http1_and_http2_with_hsts()
     }
 }
 
+/// Plain HTTP sent to the HTTPS port: a plain-HTTP 400 whose JSON body says to use
+/// https (curl showed "Received HTTP/0.9 when not allowed"); the port keeps speaking TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_to_the_https_port_gets_a_400_that_says_to_use_https() {
+    let ca = TestCa::new();
+    let certs = tempfile::tempdir().unwrap();
+    let (app, pair) = tls_app(&ca, certs.path(), Duration::from_secs(5), |_| {}).await;
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/sandbox/token", app.addr))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(!r.headers().contains_key(STRICT_TRANSPORT_SECURITY));
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    let description = body["error_description"].as_str().unwrap();
+    assert!(
+        description.contains(&format!("https://{}/sandbox/token", app.addr)),
+        "{description}"
+    );
+    // A bare HTTP/1.0 request without a Host header gets the same, then the close.
+    let mut tcp = TcpStream::connect(app.addr).await.unwrap();
+    tcp.write_all(b"GET /healthz HTTP/1.0\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await.unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("https://"), "{answer}");
+    // HTTPS on the same port is unaffected.
+    assert_eq!(ca.presented(app.addr).await, pair.der);
+    app.get("/healthz").await;
+}
+
 #[tokio::test]
 async fn plain_http_answers_carry_no_hsts() {
     let app = TestApp::spawn().await;
@@ -361,6 +401,7 @@ fn key_lines(pem: &str) -> Vec<String> {
 async fn sighup_makes_new_handshakes_present_the_new_certificate_and_keeps_it_over_a_broken_one() {
     let dir = tempfile::tempdir().unwrap();
     let db = ScratchDb::create(dir.path()).await;
+    db.init();
     add_user_cli(&db, "alice", "pw-alice-sighup");
     let ca = TestCa::new();
     let first = ca.issue();

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use crate::server_process::{get_json, post, start_node, terminate};
-use crate::support::{Answer, ScratchDb, Tokens, add_user_cli, run_cli};
+use crate::support::{Answer, ScratchDb, Tokens, add_user_cli, run_cli, run_in};
 
 const PASSWORD: &str = "migrating password";
 
@@ -46,6 +46,7 @@ fn ok(out: &std::process::Output) -> String {
 async fn tokens_issued_on_sqlite_keep_working_after_migrate_store_to_postgres() {
     let dir = tempfile::tempdir().unwrap();
     let old = ScratchDb::sqlite(dir.path());
+    old.init();
     for user in ["alice", "bob"] {
         add_user_cli(&old, user, PASSWORD);
     }
@@ -88,21 +89,14 @@ async fn tokens_issued_on_sqlite_keep_working_after_migrate_store_to_postgres() 
     let new = ScratchDb::create(dir.path())
         .await
         .with_master_key_file(dir.path().join("test.db.key"));
-    let out = ok(&run_cli(
-        &old,
-        &["migrate-store", "--from", &old.url, "--to", &new.url],
-        None,
-    ));
+    let migrate = ["migrate-store", "--from", &old.url, "--to", &new.url];
+    let out = ok(&run_in(dir.path(), &migrate, None, &[]));
     assert!(
         out.contains("copied 2 users, 2 signing keys, 1 introspectors and 2 sessions"),
         "{out}"
     );
     // Copying again into the now filled database is refused.
-    let again = run_cli(
-        &old,
-        &["migrate-store", "--from", &old.url, "--to", &new.url],
-        None,
-    );
+    let again = run_in(dir.path(), &migrate, None, &[]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
 

@@ -23,6 +23,7 @@ impl Cluster {
     async fn start(envs: &[(&str, &str)]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let db = ScratchDb::create(dir.path()).await;
+        db.init();
         add_user_cli(&db, "alice", PASSWORD);
         let nodes = ["a", "b"]
             .iter()
