@@ -24,6 +24,7 @@ FLOOD_THREADS=${FLOOD_THREADS:-1}        # flood/floods modes: threads of the fl
 FLOODS=${FLOODS:-64}                     # floods mode: login loops, a fresh connection per login
 PHASE=${PHASE:-2}                        # floods mode: seconds of each control / hashing phase
 FLOOD_SOURCES=${FLOOD_SOURCES:-64}       # floods mode: loopback source addresses (127.0.0.2 …)
+LOCKOUT=${LOCKOUT:-off}                  # on = failed-login limits at their defaults
 RESULTS_DIR=${RESULTS_DIR:-}             # if set, JSON reports and server log are kept here
 SKIP_BUILD=${SKIP_BUILD:-0}              # 1 = use the binaries already in target/release
 DATABASE=${DATABASE:-sqlite}             # sqlite | postgres
@@ -108,10 +109,12 @@ token_rps = 0
 # The flood mode measures the worst case of a login flood: every wrong password costs a
 # full Argon2 verification (an attacker spread over many addresses and usernames, where
 # the lockout does not cut the guesses short).
-[security]
-login_max_failures = 0
-address_max_failures = 0
 EOF
+# LOCKOUT=on keeps the failed-login limits at their defaults: every login then also
+# reserves and settles its counters in the database (their cost under a flood).
+if [[ $LOCKOUT != on ]]; then
+    printf '[security]\nlogin_max_failures = 0\naddress_max_failures = 0\n' >>"$CONFIG"
+fi
 # A throw-away master key, so nothing is written next to the database.
 WIRECASH_AUTH_MASTER_KEY=$(head -c 32 /dev/urandom | base64)
 export WIRECASH_AUTH_MASTER_KEY
