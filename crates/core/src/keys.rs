@@ -273,7 +273,11 @@ impl KeySet {
 
     /// The key that signs at `now`: the latest one already activated.
     pub fn active(&self, now: UnixMillis) -> Option<&Arc<SigningKey>> {
-        self.keys.iter().rev().find(|k| k.activates_at <= now)
+        (0..self.keys.len()).rev().find_map(|i| {
+            let next = self.keys.get(i + 1).map(|k| k.activates_at);
+            let k = &self.keys[i];
+            (KeyState::at(k.activates_at, next, now) == KeyState::Active).then_some(k)
+        })
     }
 
     /// When key `i` stopped signing: the activation of the next key, if that has come.
@@ -320,10 +324,65 @@ impl KeySet {
     }
 }
 
+/// Where a signing key is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Published, not signing yet (`key_activation_delay`).
+    Pending,
+    /// Signing.
+    Active,
+    /// A later key signs; published until its last token has expired.
+    Retired,
+}
+
+impl KeyState {
+    /// The state at `now` of a key activating at `activates_at`, when the next key of its
+    /// environment (by activation) activates at `next`: the latest key already activated
+    /// signs.
+    pub fn at(activates_at: UnixMillis, next: Option<UnixMillis>, now: UnixMillis) -> Self {
+        if activates_at > now {
+            KeyState::Pending
+        } else if next.is_some_and(|n| n <= now) {
+            KeyState::Retired
+        } else {
+            KeyState::Active
+        }
+    }
+
+    /// The states at `now` of keys listed by activation, oldest first (as stores list
+    /// them).
+    pub fn of_all(activations: &[UnixMillis], now: UnixMillis) -> Vec<Self> {
+        (0..activations.len())
+            .map(|i| Self::at(activations[i], activations.get(i + 1).copied(), now))
+            .collect()
+    }
+
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Pending => "pending",
+            KeyState::Active => "active",
+            KeyState::Retired => "retired",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::crypto::MasterKey;
+
+    #[test]
+    fn the_latest_activated_key_signs_later_ones_wait_earlier_ones_retire() {
+        use KeyState::*;
+        assert_eq!(
+            KeyState::of_all(&[0, 100, 200], 150),
+            vec![Retired, Active, Pending]
+        );
+        assert_eq!(KeyState::of_all(&[0, 100], 100), vec![Retired, Active]);
+        assert_eq!(KeyState::of_all(&[50], 10), vec![Pending]);
+        assert!(KeyState::of_all(&[], 10).is_empty());
+    }
 
     fn key(alg: SigningAlg, activates_at: UnixMillis) -> Result<Arc<SigningKey>, Error> {
         let w = MasterKey::from_bytes([9; 32]).key_wrapper()?;

@@ -3,10 +3,9 @@
 //! instead of authenticating every time:
 //! `curl -H "Authorization: $(wirecash-auth token --url URL --username NAME)" …`.
 
-use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
 use wirecash_client::{Client, Error, FileTokenStore, Session};
 use zeroize::Zeroizing;
@@ -72,16 +71,7 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
 
 fn read_password(args: &TokenArgs) -> anyhow::Result<Zeroizing<String>> {
     if args.password_stdin {
-        let mut text = Zeroizing::new(String::new());
-        std::io::stdin()
-            .take(64 * 1024)
-            .read_to_string(&mut text)
-            .context("cannot read the password from standard input")?;
-        let line = text.lines().next().unwrap_or_default();
-        if line.is_empty() {
-            bail!("--password-stdin: standard input holds no password");
-        }
-        return Ok(Zeroizing::new(line.to_string()));
+        return super::prompt::stdin_line("--password-stdin");
     }
     if let Some(pw) = std::env::var_os(PASSWORD_VAR) {
         let pw = pw
@@ -89,11 +79,9 @@ fn read_password(args: &TokenArgs) -> anyhow::Result<Zeroizing<String>> {
             .map_err(|_| anyhow::anyhow!("{PASSWORD_VAR} is not valid UTF-8"))?;
         return Ok(Zeroizing::new(pw));
     }
-    if std::io::stdin().is_terminal() {
-        return Ok(Zeroizing::new(rpassword::prompt_password(format!(
-            "password for {} at {}: ",
-            args.username, args.url
-        ))?));
+    let prompt = format!("password for {} at {}: ", args.username, args.url);
+    if let Some(pw) = super::prompt::terminal(&prompt, false)? {
+        return Ok(pw);
     }
     bail!(
         "no cached session for {} at {}: a password is needed (--password-stdin, {PASSWORD_VAR}, or run on a terminal to be prompted)",

@@ -389,3 +389,43 @@ fn no_setting_that_can_hold_a_secret_is_ever_echoed() {
         assert!(all.contains(instead), "{args:?} {envs:?}:\n{all}");
     }
 }
+
+#[tokio::test]
+async fn an_empty_password_line_is_refused_alike_by_every_command_that_reads_one() {
+    let app = TestApp::spawn().await;
+    let add = app.cli(
+        &[
+            "user",
+            "add",
+            "erin",
+            "--env",
+            "sandbox",
+            "--password-stdin",
+        ],
+        Some("\n"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("erin.json");
+    let token = run_in(
+        dir.path(),
+        &[
+            "token",
+            "--url",
+            "http://127.0.0.1:9/sandbox",
+            "--username",
+            "erin",
+            "--password-stdin",
+            "--cache",
+            cache.to_str().unwrap(),
+        ],
+        Some("\n"),
+        &[],
+    );
+    for out in [add, token] {
+        assert!(!out.status.success());
+        assert_eq!(
+            stderr(&out).trim(),
+            "error: --password-stdin: standard input holds no password"
+        );
+    }
+}

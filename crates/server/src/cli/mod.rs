@@ -11,13 +11,21 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, LogFormat, Overrides, redact_text};
 
-pub mod admin;
+mod admin;
 mod docs;
-mod install;
+pub mod introspector;
+pub mod key;
 mod migrate;
+mod prompt;
+mod serve;
+pub mod session;
 pub mod token;
+pub mod user;
 
-pub use admin::{IntrospectorCommand, KeyCommand, PasswordSource, SessionCommand, UserCommand};
+pub use introspector::IntrospectorCommand;
+pub use key::KeyCommand;
+pub use session::SessionCommand;
+pub use user::{PasswordSource, UserCommand};
 
 /// wirecash-auth: the WireCash token service.
 #[derive(Debug, Parser)]
@@ -202,20 +210,20 @@ fn load(options: &ServiceOptions, listen: Option<String>) -> anyhow::Result<Conf
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { options, listen } => install::serve(load(&options, listen)?).await,
-        Command::Init { options } => install::init(load(&options, None)?).await,
-        Command::User { options, command } => admin::user(&load(&options, None)?, command).await,
+        Command::Serve { options, listen } => serve::serve(load(&options, listen)?).await,
+        Command::Init { options } => serve::init(load(&options, None)?).await,
+        Command::User { options, command } => user::user(&load(&options, None)?, command).await,
         Command::Session { options, command } => {
-            admin::session(&load(&options, None)?, command).await
+            session::session(&load(&options, None)?, command).await
         }
-        Command::Key { options, command } => admin::key(&load(&options, None)?, command).await,
+        Command::Key { options, command } => key::key(&load(&options, None)?, command).await,
         Command::Introspector { options, command } => {
-            admin::introspector(&load(&options, None)?, command).await
+            introspector::introspector(&load(&options, None)?, command).await
         }
         Command::Config {
             options,
             command: ConfigCommand::Check { listen },
-        } => install::config_check(&options, listen),
+        } => serve::config_check(&options, listen),
         Command::MigrateStore(args) => migrate::run(args).await,
         Command::Token(args) => {
             crate::logging::init(LogFormat::Human);

@@ -1,0 +1,73 @@
+//! `wirecash-auth key …`: signing keys.
+
+use clap::Subcommand;
+use wirecash_core::SystemClock;
+use wirecash_core::keys::KeyState;
+
+use super::admin::{admin, check_env, core, time};
+use crate::config::Config;
+
+/// `key …`
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List signing keys.
+    List {
+        /// Environment.
+        #[arg(long)]
+        env: String,
+    },
+    /// Create a new signing key: published now, signing after `key_activation_delay`.
+    Rotate {
+        /// Environment.
+        #[arg(long)]
+        env: String,
+    },
+}
+
+pub async fn key(config: &Config, cmd: KeyCommand) -> anyhow::Result<()> {
+    let a = admin(config).await?;
+    match cmd {
+        KeyCommand::List { env } => {
+            check_env(config, &env)?;
+            let now = wirecash_core::Clock::now(&SystemClock);
+            let keys = a.keys(&env).await.map_err(core)?;
+            // Listed by activation time, as the key set orders them.
+            let activations: Vec<_> = keys.iter().map(|k| k.activates_at).collect();
+            let states = KeyState::of_all(&activations, now);
+            println!(
+                "{:<32}  {:<6}  {:<20}  {:<20}  STATE",
+                "KID", "ALG", "CREATED", "SIGNS FROM"
+            );
+            for (k, state) in keys.iter().zip(states) {
+                let state = match state {
+                    KeyState::Retired => "retired (published until its tokens expire)",
+                    other => other.as_str(),
+                };
+                println!(
+                    "{:<32}  {:<6}  {:<20}  {:<20}  {}",
+                    k.kid,
+                    k.alg,
+                    time(k.created_at),
+                    time(k.activates_at),
+                    state
+                );
+            }
+        }
+        KeyCommand::Rotate { env } => {
+            check_env(config, &env)?;
+            let master = crate::masterkey::load(config)?;
+            let k = a
+                .rotate_key(&master, &config.tokens, &env)
+                .await
+                .map_err(core)?;
+            println!(
+                "created key {} ({}) in {env}: published now, signing from {} (running servers pick it up within {})",
+                k.kid,
+                k.alg,
+                time(k.activates_at),
+                humantime::format_duration(config.key_reload_interval)
+            );
+        }
+    }
+    Ok(())
+}
