@@ -16,7 +16,8 @@ use wirecash_core::Store;
 use wirecash_store_postgres::{PgOptions, PostgresStore};
 use wirecash_store_sqlite::SqliteStore;
 
-use crate::config::{Config, redact_url};
+use crate::config::Config;
+pub use crate::config::Database;
 
 /// What a command may find.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +30,7 @@ pub enum Access {
 }
 
 /// An open database.
-pub struct Database {
+pub struct Opened {
     /// The store.
     pub store: Arc<dyn Store>,
     /// Whether it holds no installation yet (no signing keys): the caller makes one.
@@ -42,7 +43,7 @@ pub struct Database {
     lock: Option<Lock>,
 }
 
-impl std::fmt::Debug for Database {
+impl std::fmt::Debug for Opened {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Database")
             .field("name", &self.name)
@@ -59,20 +60,19 @@ const RUN_INIT: &str = "run `wirecash-auth init` to make a new installation ther
                         configuration file; the default is wirecash-auth.db in the current \
                         directory)";
 
-/// Opens the database at `url` (`sqlite://…` or `postgres://…`), running migrations. With
-/// `lock`, an SQLite file is locked for this process first (refused if another process
-/// holds it).
+/// Opens `db`, running migrations. With `lock`, an SQLite file is locked for this
+/// process first (refused if another process holds it).
 pub async fn open(
-    url: &str,
+    db: &Database,
     config: &Config,
     access: Access,
     lock: bool,
-) -> anyhow::Result<Database> {
-    let name = redact_url(url);
+) -> anyhow::Result<Opened> {
+    let name = db.redacted();
     let fail = |e| anyhow!("cannot open database {name}: {e}");
-    let (store, sqlite_path, lock): (Arc<dyn Store>, _, _) =
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            let path = PathBuf::from(path);
+    let (store, sqlite_path, lock): (Arc<dyn Store>, _, _) = match db {
+        Database::Sqlite(path) => {
+            let path = path.clone();
             let dir = directory(&path);
             if !dir.is_dir() {
                 bail!(
@@ -97,7 +97,8 @@ pub async fn open(
                 .map_err(|e| anyhow!("opening the database failed: {e}"))?
                 .map_err(fail)?;
             (Arc::new(store), Some(path), lock)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        }
+        Database::Postgres(url) => {
             let pg = &config.postgres;
             let options = PgOptions {
                 pool_size: usize::try_from(pg.pool_size).unwrap_or(16),
@@ -106,9 +107,8 @@ pub async fn open(
             };
             let store = PostgresStore::connect(url, options).await.map_err(fail)?;
             (Arc::new(store), None, None)
-        } else {
-            bail!("{name}: not a database URL; use sqlite://PATH or postgres://USER@HOST:PORT/DB");
-        };
+        }
+    };
     let is_new = store
         .all_keys()
         .await
@@ -117,7 +117,7 @@ pub async fn open(
     if is_new && access == Access::Existing {
         bail!("database {name} holds no wirecash-auth installation (no signing keys): {RUN_INIT}");
     }
-    Ok(Database {
+    Ok(Opened {
         store,
         is_new,
         name,
@@ -126,7 +126,7 @@ pub async fn open(
     })
 }
 
-impl Database {
+impl Opened {
     /// Whether this process holds the SQLite file's lock.
     pub fn is_locked(&self) -> bool {
         self.lock.is_some()

@@ -59,7 +59,7 @@ pub async fn build_service(
 pub async fn build_service_on(
     config: &Config,
     clock: Arc<dyn Clock>,
-    db: &database::Database,
+    db: &database::Opened,
 ) -> anyhow::Result<(Arc<AuthService>, Option<std::path::PathBuf>)> {
     let (master, created) = if db.is_new {
         masterkey::load_or_create(config)?

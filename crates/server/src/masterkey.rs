@@ -35,8 +35,8 @@ pub fn key_file(config: &Config) -> anyhow::Result<PathBuf> {
     if let Some(p) = &config.master_key_file {
         return Ok(p.clone());
     }
-    let db = match config.backend() {
-        crate::config::Database::Sqlite(path) => path,
+    let db = match &config.database {
+        crate::config::Database::Sqlite(path) => path.clone(),
         crate::config::Database::Postgres(_) => bail!(
             "a postgres:// database needs the master key given explicitly, the same on every node: \
              set {ENV_VAR} (base64 of 32 random bytes, e.g. `openssl rand -base64 32`) or \

@@ -11,7 +11,7 @@ use anyhow::{anyhow, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::config::{Config, Overrides, redact_url};
+use crate::config::{Config, Database, Overrides};
 use crate::database::{self, Access};
 use crate::migrate::{Progress, TABLES};
 
@@ -42,14 +42,15 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
     };
     let config = Config::load(args.options.config.as_deref(), &flags)?;
     crate::logging::init(config.log_format);
-    let (from, to) = (args.from.as_str(), args.to.as_str());
+    let from = Database::parse("--from", &args.from)?;
+    let to = Database::parse("--to", &args.to)?;
     if from == to {
         bail!("--from and --to name the same database");
     }
-    let source = database::open(from, &config, Access::Existing, true)
+    let source = database::open(&from, &config, Access::Existing, true)
         .await
         .map_err(|e| e.context("--from"))?;
-    let destination = database::open(to, &config, Access::Create, true)
+    let destination = database::open(&to, &config, Access::Create, true)
         .await
         .map_err(|e| e.context("--to"))?;
     let mut progress: Box<dyn Progress> = if std::io::stderr().is_terminal() {
@@ -70,8 +71,8 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
         c.keys,
         c.introspectors,
         c.sessions,
-        redact_url(from),
-        redact_url(to)
+        from.redacted(),
+        to.redacted()
     );
     println!(
         "{:<14} {:>12} {:>12} {:>12}",

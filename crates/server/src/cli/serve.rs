@@ -7,7 +7,7 @@ use anyhow::{Context, anyhow};
 use wirecash_core::SystemClock;
 
 use crate::config::{Config, Overrides, Source};
-use crate::database::{self, Access, Database};
+use crate::database::{self, Access, Opened};
 
 use super::ServiceOptions;
 
@@ -48,7 +48,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
 }
 
 /// The one loud line of a first start: where the new installation is and what to back up.
-fn announce_new_installation(config: &Config, db: &Database, key_file: Option<&std::path::Path>) {
+fn announce_new_installation(config: &Config, db: &Opened, key_file: Option<&std::path::Path>) {
     let key = match key_file {
         Some(path) => format!(
             "a new master key file {} (back it up, apart from the database backups)",
@@ -66,7 +66,7 @@ fn announce_new_installation(config: &Config, db: &Database, key_file: Option<&s
 }
 
 /// Start-up warnings: settings that are probably not meant, files others can read.
-fn warn_about(config: &Config, db: &Database) {
+fn warn_about(config: &Config, db: &Opened) {
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }

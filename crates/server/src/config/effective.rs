@@ -3,7 +3,7 @@
 
 use toml::Value;
 
-use super::{Config, KEYS, LogFormat, Source, dotted, redact_url};
+use super::{Config, KEYS, LogFormat, Source, dotted};
 
 /// One key of the effective configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +55,7 @@ impl Config {
         match key {
             "listen" => string(self.listen),
             // The only setting that can hold a secret (a password in the URL).
-            "database" => string(redact_url(&self.database)),
+            "database" => string(self.database.redacted()),
             "public_url" => string(&self.public_url),
             "environments" => list(&self.environments),
             "log_format" => string(match self.log_format {

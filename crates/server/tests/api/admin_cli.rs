@@ -199,7 +199,7 @@ async fn user_add_on_a_terminal_prompts_twice_for_the_password() {
     let cmd = format!(
         "{} --database '{}' user add zed --env sandbox",
         env!("CARGO_BIN_EXE_wirecash-auth"),
-        app.config.database
+        app.config.database.url()
     );
     let mut child = std::process::Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])

@@ -90,7 +90,7 @@ impl ScratchDb {
     pub async fn add_legacy_user(&self, env: &str, name: &str, password: &str) {
         let config = test_config(self);
         let db = wirecash_auth::database::open(
-            &self.url,
+            &config.database,
             &config,
             wirecash_auth::database::Access::Existing,
             false,

@@ -82,13 +82,13 @@ impl Proxy {
 /// The app on a scratch database reached through a proxy, with short deadlines.
 async fn app_behind_proxy() -> (TestApp, Proxy) {
     let app = TestApp::spawn().await;
-    let real = app.config.database.clone();
+    let real = app.config.database.url();
     let proxy = Proxy::start(5432).await;
     let proxied = real.replacen(":5432/", &format!(":{}/", proxy.port), 1);
     assert_ne!(proxied, real, "the scratch database URL names port 5432");
     let app = app
         .restart_with(|c| {
-            c.database = proxied;
+            c.database = wirecash_auth::config::Database::Postgres(proxied);
             c.postgres.pool_size = 8;
             c.postgres.pool_timeout = Duration::from_millis(500);
             c.postgres.query_timeout = Duration::from_secs(1);
