@@ -6,6 +6,7 @@
 //! writer commits.
 
 mod file;
+mod readers;
 mod schema;
 mod store;
 mod writer;
