@@ -13,60 +13,17 @@ use std::sync::Arc;
 
 use wirecash_core::Store;
 
-mod concurrency;
+pub mod concurrency;
 mod fixtures;
-mod guard;
-mod guarded;
-mod introspectors;
-mod maintenance;
-mod races;
-mod rotation;
-mod sessions;
-mod transfer;
-mod users;
-
-pub use concurrency::{
-    failed_writes_among_concurrent_ones_fail_alone, many_concurrent_writes_all_succeed,
-};
-pub use guard::{
-    concurrent_login_guard_updates_are_atomic, login_guards_round_trip_read_as_zero_and_purge,
-    read_guards,
-};
-pub use guarded::rotate_guarded_applies_exactly_when_the_lifecycle_says_rotate;
-pub use introspectors::introspectors_add_find_list_and_remove_per_environment;
-pub use maintenance::{
-    keys_insert_list_by_activation_and_delete, ping_succeeds_on_a_fresh_store,
-    purge_deletes_dead_sessions_in_batches_and_keeps_live_ones,
-};
-pub use races::{
-    create_session_is_refused_for_a_user_changed_since_it_was_read,
-    inserts_racing_a_password_change_all_end, password_hash_params_lists_each_parameter_set_once,
-    session_kinds_have_their_own_limits_and_revoked_ones_are_pruned,
-};
-pub use rotation::{
-    concurrent_rotations_with_same_expectation_have_exactly_one_winner,
-    rotate_applies_once_and_loses_compare_and_set_afterwards, rotate_on_revoked_session_loses,
-    rotate_with_stale_generation_or_hash_loses,
-};
-pub use sessions::{
-    create_session_beyond_max_live_deletes_least_recently_used,
-    create_session_with_taken_id_conflicts_and_changes_nothing,
-    create_then_load_session_round_trips_every_field,
-    list_sessions_filters_by_username_and_limit_newest_first,
-    load_session_in_another_env_finds_nothing, revoke_session_applies_once,
-    revoke_user_sessions_counts_only_live_sessions,
-};
-pub use transfer::{
-    all_keys_returns_every_environment, sessions_export_and_import_round_trip_every_field,
-    users_after_pages_through_every_user_in_id_order,
-};
-pub use users::{
-    change_password_replaces_hash_and_revokes_sessions, create_user_then_find_and_list_by_name,
-    delete_user_removes_user_and_sessions_and_unknown_is_not_found,
-    disabling_user_revokes_its_sessions_and_unknown_user_is_not_found,
-    duplicate_username_conflicts_within_env_but_not_across_envs,
-    rehash_password_applies_only_over_old_hash_and_keeps_sessions,
-};
+pub mod guard;
+pub mod guarded;
+pub mod introspectors;
+pub mod maintenance;
+pub mod races;
+pub mod rotation;
+pub mod sessions;
+pub mod transfer;
+pub mod users;
 
 /// What a backend's fixture may return: a fresh, empty store and a guard that keeps its
 /// resources (a temporary directory, a scratch schema) alive for the test, either as is
@@ -97,7 +54,8 @@ pub mod __private {
     pub use anyhow;
 }
 
-/// Expands into one `#[tokio::test]` per behaviour. `$make` is an async function (or a
+/// Expands into one `#[tokio::test]` per behaviour. This list is the one place a
+/// behaviour is named: adding one is its `async fn` in a module and its line here. `$make` is an async function (or a
 /// closure returning a future) called with no arguments for every test; it returns a
 /// fresh, empty store and a guard (see [`Fixture`]).
 #[macro_export]
@@ -105,39 +63,39 @@ macro_rules! conformance_tests {
     ($make:expr) => {
         $crate::__conformance_tests!(
             $make;
-            create_user_then_find_and_list_by_name,
-            duplicate_username_conflicts_within_env_but_not_across_envs,
-            disabling_user_revokes_its_sessions_and_unknown_user_is_not_found,
-            change_password_replaces_hash_and_revokes_sessions,
-            rehash_password_applies_only_over_old_hash_and_keeps_sessions,
-            delete_user_removes_user_and_sessions_and_unknown_is_not_found,
-            create_then_load_session_round_trips_every_field,
-            create_session_with_taken_id_conflicts_and_changes_nothing,
-            load_session_in_another_env_finds_nothing,
-            revoke_session_applies_once,
-            revoke_user_sessions_counts_only_live_sessions,
-            create_session_beyond_max_live_deletes_least_recently_used,
-            list_sessions_filters_by_username_and_limit_newest_first,
-            rotate_applies_once_and_loses_compare_and_set_afterwards,
-            rotate_with_stale_generation_or_hash_loses,
-            rotate_on_revoked_session_loses,
-            concurrent_rotations_with_same_expectation_have_exactly_one_winner,
-            purge_deletes_dead_sessions_in_batches_and_keeps_live_ones,
-            keys_insert_list_by_activation_and_delete,
-            ping_succeeds_on_a_fresh_store,
-            many_concurrent_writes_all_succeed,
-            failed_writes_among_concurrent_ones_fail_alone,
-            users_after_pages_through_every_user_in_id_order,
-            sessions_export_and_import_round_trip_every_field,
-            all_keys_returns_every_environment,
-            rotate_guarded_applies_exactly_when_the_lifecycle_says_rotate,
-            login_guards_round_trip_read_as_zero_and_purge,
-            concurrent_login_guard_updates_are_atomic,
-            create_session_is_refused_for_a_user_changed_since_it_was_read,
-            inserts_racing_a_password_change_all_end,
-            session_kinds_have_their_own_limits_and_revoked_ones_are_pruned,
-            password_hash_params_lists_each_parameter_set_once,
-            introspectors_add_find_list_and_remove_per_environment,
+            users::create_user_then_find_and_list_by_name,
+            users::duplicate_username_conflicts_within_env_but_not_across_envs,
+            users::disabling_user_revokes_its_sessions_and_unknown_user_is_not_found,
+            users::change_password_replaces_hash_and_revokes_sessions,
+            users::rehash_password_applies_only_over_old_hash_and_keeps_sessions,
+            users::delete_user_removes_user_and_sessions_and_unknown_is_not_found,
+            sessions::create_then_load_session_round_trips_every_field,
+            sessions::create_session_with_taken_id_conflicts_and_changes_nothing,
+            sessions::load_session_in_another_env_finds_nothing,
+            sessions::revoke_session_applies_once,
+            sessions::revoke_user_sessions_counts_only_live_sessions,
+            sessions::create_session_beyond_max_live_deletes_least_recently_used,
+            sessions::list_sessions_filters_by_username_and_limit_newest_first,
+            rotation::rotate_applies_once_and_loses_compare_and_set_afterwards,
+            rotation::rotate_with_stale_generation_or_hash_loses,
+            rotation::rotate_on_revoked_session_loses,
+            rotation::concurrent_rotations_with_same_expectation_have_exactly_one_winner,
+            maintenance::purge_deletes_dead_sessions_in_batches_and_keeps_live_ones,
+            maintenance::keys_insert_list_by_activation_and_delete,
+            maintenance::ping_succeeds_on_a_fresh_store,
+            concurrency::many_concurrent_writes_all_succeed,
+            concurrency::failed_writes_among_concurrent_ones_fail_alone,
+            transfer::users_after_pages_through_every_user_in_id_order,
+            transfer::sessions_export_and_import_round_trip_every_field,
+            transfer::all_keys_returns_every_environment,
+            guarded::rotate_guarded_applies_exactly_when_the_lifecycle_says_rotate,
+            guard::login_guards_round_trip_read_as_zero_and_purge,
+            guard::concurrent_login_guard_updates_are_atomic,
+            races::create_session_is_refused_for_a_user_changed_since_it_was_read,
+            races::inserts_racing_a_password_change_all_end,
+            races::session_kinds_have_their_own_limits_and_revoked_ones_are_pruned,
+            races::password_hash_params_lists_each_parameter_set_once,
+            introspectors::introspectors_add_find_list_and_remove_per_environment,
         );
     };
 }
@@ -145,12 +103,12 @@ macro_rules! conformance_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_tests {
-    ($make:expr; $($name:ident),* $(,)?) => {
+    ($make:expr; $($module:ident :: $name:ident),* $(,)?) => {
         $(
             #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() -> $crate::__private::anyhow::Result<()> {
                 let (store, _guard) = $crate::Fixture::into_fixture(($make)().await)?;
-                $crate::$name(store).await
+                $crate::$module::$name(store).await
             }
         )*
     };
