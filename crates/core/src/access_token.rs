@@ -127,8 +127,12 @@ fn split(token: &str) -> Option<Parts<'_>> {
     })
 }
 
+/// The claims of a payload segment. The JSON must be UTF-8 throughout: serde_json skips
+/// a string of a claim it does not read without checking its bytes, so they are checked
+/// here first.
 fn claims_of(payload: &str) -> Option<AccessTokenClaims> {
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_str(std::str::from_utf8(&bytes).ok()?).ok()
 }
 
 /// The claims of a compact JWS, read without verifying it: only ever used together with
@@ -208,6 +212,18 @@ mod tests {
             format!("{}.{}=.s", b64("{}"), b64(&payload)),
             format!("{}.{}.s", b64("{}"), b64("{\"sub\":1}")),
             format!("h.{}.s", "A".repeat(MAX_LEN)),
+            // Found by fuzzing: invalid UTF-8 in a claim that is not read.
+            format!(
+                "{}.{}.s",
+                b64("{}"),
+                URL_SAFE_NO_PAD.encode(
+                    [
+                        &payload.as_bytes()[..payload.len() - 1],
+                        b",\"x\":\"\x83\"}"
+                    ]
+                    .concat()
+                )
+            ),
         ] {
             assert_eq!(peek(&bad), None, "{bad}");
         }
