@@ -270,6 +270,20 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// Gives back the reservations of an attempt that counts neither way.
+    pub fn released(&self, counters: &mut [GuardCounter], reserved: Reserved) {
+        for (i, c) in counters.iter_mut().enumerate() {
+            if reserved.scopes.get(i).copied().unwrap_or(false) {
+                c.pending = c.pending.saturating_sub(1);
+            }
+            if c.pending == 0 {
+                c.reserved_at = 0;
+            }
+        }
+    }
+}
+
 /// Drops what no longer counts: failures a day old, reservations of a crashed node.
 fn forget_old(c: &mut GuardCounter, now: UnixMillis) {
     if c.failures > 0 && c.last_failure_at <= now.saturating_sub(millis(FORGET_AFTER)) {

@@ -68,7 +68,7 @@ pub async fn add_session(
 ) -> anyhow::Result<NewSession> {
     let s = new_session(id, user, created_at, seed);
     store
-        .create_session(s.clone(), NO_LIMIT)
+        .create_session(s.clone(), NO_LIMIT, None)
         .await
         .with_context(|| format!("create_session({id})"))?;
     Ok(s)

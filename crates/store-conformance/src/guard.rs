@@ -151,3 +151,56 @@ pub async fn concurrent_login_guard_updates_are_atomic(
     );
     Ok(())
 }
+
+/// A session made with a change of failed-login counters makes the change in the same
+/// transaction; a session the store refuses (its user changed) leaves them as they were.
+pub async fn create_session_settles_login_guards_with_it(
+    store: Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    use wirecash_core::store::GuardChange;
+    let alice = crate::fixtures::add_user(&*store, "a", "alice").await?;
+    let k = hash(20);
+    let pending = GuardCounter {
+        pending: 1,
+        reserved_at: 10,
+        ..GuardCounter::default()
+    };
+    write_guards(&*store, &[k], vec![pending]).await?;
+    let settle = |at: i64| GuardChange {
+        keys: vec![k],
+        update: Box::new(move |c: &mut [GuardCounter]| {
+            c[0].pending = 0;
+            c[0].reserved_at = 0;
+            c[0].succeeded_at = at;
+        }),
+    };
+    store
+        .create_session(
+            crate::fixtures::new_session(1, &alice, 20, 1),
+            10,
+            Some(settle(77)),
+        )
+        .await?;
+    let settled = GuardCounter {
+        succeeded_at: 77,
+        ..GuardCounter::default()
+    };
+    ensure!(
+        read_guards(&*store, &[k]).await? == vec![settled],
+        "the counters did not settle with the session"
+    );
+    store.change_password("a", "alice", "new", 30).await?;
+    let refused = store
+        .create_session(
+            crate::fixtures::new_session(2, &alice, 40, 1),
+            10,
+            Some(settle(99)),
+        )
+        .await;
+    crate::fixtures::ensure_not_found("a session for a changed user", refused)?;
+    ensure!(
+        read_guards(&*store, &[k]).await? == vec![settled],
+        "a refused session changed the counters"
+    );
+    Ok(())
+}

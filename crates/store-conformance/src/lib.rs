@@ -91,6 +91,7 @@ macro_rules! conformance_tests {
             guarded::rotate_guarded_applies_exactly_when_the_lifecycle_says_rotate,
             guard::login_guards_round_trip_read_as_zero_and_purge,
             guard::concurrent_login_guard_updates_are_atomic,
+            guard::create_session_settles_login_guards_with_it,
             races::create_session_is_refused_for_a_user_changed_since_it_was_read,
             races::inserts_racing_a_password_change_all_end,
             races::session_kinds_have_their_own_limits_and_revoked_ones_are_pruned,

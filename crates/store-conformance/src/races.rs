@@ -27,7 +27,7 @@ pub async fn create_session_is_refused_for_a_user_changed_since_it_was_read(
     ensure_not_found(
         "insert after a password change",
         store
-            .create_session(new_session(next(), &alice, 20, 1), 100)
+            .create_session(new_session(next(), &alice, 20, 1), 100, None)
             .await,
     )?;
     let read = store
@@ -39,7 +39,7 @@ pub async fn create_session_is_refused_for_a_user_changed_since_it_was_read(
         "the epoch did not move on a password change"
     );
     store
-        .create_session(new_session(next(), &read, 20, 1), 100)
+        .create_session(new_session(next(), &read, 20, 1), 100, None)
         .await?;
     // Revoke of every session.
     store
@@ -48,7 +48,7 @@ pub async fn create_session_is_refused_for_a_user_changed_since_it_was_read(
     ensure_not_found(
         "insert after a revoke of every session",
         store
-            .create_session(new_session(next(), &read, 40, 1), 100)
+            .create_session(new_session(next(), &read, 40, 1), 100, None)
             .await,
     )?;
     let read = store
@@ -56,7 +56,7 @@ pub async fn create_session_is_refused_for_a_user_changed_since_it_was_read(
         .await?
         .unwrap_or_else(|| alice.clone());
     store
-        .create_session(new_session(next(), &read, 40, 1), 100)
+        .create_session(new_session(next(), &read, 40, 1), 100, None)
         .await?;
     // Disable, and enable again: the view from before the disable stays refused.
     store.set_user_disabled("a", "alice", true, 50).await?;
@@ -67,7 +67,7 @@ pub async fn create_session_is_refused_for_a_user_changed_since_it_was_read(
     ensure_not_found(
         "insert for a disabled user",
         store
-            .create_session(new_session(next(), &disabled, 60, 1), 100)
+            .create_session(new_session(next(), &disabled, 60, 1), 100, None)
             .await,
     )?;
     store.set_user_disabled("a", "alice", false, 70).await?;
@@ -82,18 +82,18 @@ pub async fn create_session_is_refused_for_a_user_changed_since_it_was_read(
     ensure_not_found(
         "insert with the view from before the disable",
         store
-            .create_session(new_session(next(), &read, 80, 1), 100)
+            .create_session(new_session(next(), &read, 80, 1), 100, None)
             .await,
     )?;
     store
-        .create_session(new_session(next(), &enabled, 80, 1), 100)
+        .create_session(new_session(next(), &enabled, 80, 1), 100, None)
         .await?;
     // Delete: a foreign-key failure must not pass for an id collision.
     store.delete_user("a", "alice").await?;
     ensure_not_found(
         "insert for a deleted user",
         store
-            .create_session(new_session(next(), &enabled, 90, 1), 100)
+            .create_session(new_session(next(), &enabled, 90, 1), 100, None)
             .await,
     )?;
     // No live session of before a change was left behind by any of this.
@@ -119,7 +119,7 @@ pub async fn inserts_racing_a_password_change_all_end(store: Arc<dyn Store>) -> 
             set.spawn(async move {
                 let id = round * 1_000 + i + 1;
                 match store
-                    .create_session(new_session(id, &user, 10, 1), 100)
+                    .create_session(new_session(id, &user, 10, 1), 100, None)
                     .await
                 {
                     Ok(()) | Err(StoreError::NotFound) => Ok(()),
@@ -156,13 +156,13 @@ pub async fn session_kinds_have_their_own_limits_and_revoked_ones_are_pruned(
     let alice = add_user(&*store, "a", "alice").await?;
     for id in 1..=3 {
         store
-            .create_session(new_session(id, &alice, id, 1), 3)
+            .create_session(new_session(id, &alice, id, 1), 3, None)
             .await?;
     }
     for id in 10..40 {
         let mut s = new_session(id, &alice, id, 1);
         s.kind = SessionKind::ClientCredentials;
-        store.create_session(s, 3).await?;
+        store.create_session(s, 3, None).await?;
     }
     let list = store.list_sessions("a", Some("alice"), 1_000).await?;
     let of = |k| {
@@ -193,7 +193,7 @@ pub async fn session_kinds_have_their_own_limits_and_revoked_ones_are_pruned(
     // A login + revoke loop: rows stay bounded.
     for id in 100..160 {
         store
-            .create_session(new_session(id, &alice, id, 1), 3)
+            .create_session(new_session(id, &alice, id, 1), 3, None)
             .await?;
         store.revoke_session("a", id, id, "revoked").await?;
     }

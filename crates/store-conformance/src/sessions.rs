@@ -16,7 +16,7 @@ pub async fn create_then_load_session_round_trips_every_field(
 ) -> anyhow::Result<()> {
     let alice = add_user(&*store, "a", "alice").await?;
     let new = new_session(7, &alice, 1_000, 1);
-    store.create_session(new.clone(), 5).await?;
+    store.create_session(new.clone(), 5, None).await?;
 
     let want = SessionRecord {
         id: 7,
@@ -56,7 +56,10 @@ pub async fn create_session_with_taken_id_conflicts_and_changes_nothing(
 
     // Same id, another owner, and a limit that would end one of alice's sessions.
     let dup = new_session(1, &bob, 30, 9);
-    ensure_conflict("duplicate session id", store.create_session(dup, 1).await)?;
+    ensure_conflict(
+        "duplicate session id",
+        store.create_session(dup, 1, None).await,
+    )?;
     let after = load(&*store, "a", 1).await?;
     ensure!(
         after == before,
@@ -67,7 +70,7 @@ pub async fn create_session_with_taken_id_conflicts_and_changes_nothing(
     let dup = new_session(2, &alice, 30, 9);
     ensure_conflict(
         "duplicate session id, same owner",
-        store.create_session(dup, 1).await,
+        store.create_session(dup, 1, None).await,
     )?;
     load(&*store, "a", 1).await?;
     load(&*store, "a", 2).await?;
@@ -192,17 +195,17 @@ pub async fn create_session_beyond_max_live_deletes_least_recently_used(
     add_session(&*store, 100, &bob, 5, 90).await?;
     for (id, at) in [(1, 10), (2, 20), (3, 30)] {
         store
-            .create_session(new_session(id, &alice, at, 10 * id as u8), MAX)
+            .create_session(new_session(id, &alice, at, 10 * id as u8), MAX, None)
             .await?;
     }
     // Session 1 is the oldest but was used last: it must outlive 2 and 3.
     touch(&*store, "a", 1, 11, 40).await?;
     store
-        .create_session(new_session(4, &alice, 50, 40), MAX)
+        .create_session(new_session(4, &alice, 50, 40), MAX, None)
         .await?;
     ensure_absent(&*store, "a", 2).await?;
     store
-        .create_session(new_session(5, &alice, 60, 50), MAX)
+        .create_session(new_session(5, &alice, 60, 50), MAX, None)
         .await?;
     ensure_absent(&*store, "a", 3).await?;
     for id in [1, 4, 5, 100] {
@@ -212,7 +215,7 @@ pub async fn create_session_beyond_max_live_deletes_least_recently_used(
     // A revoked session is not live: it neither counts nor gets deleted.
     ensure!(store.revoke_session("a", 4, 70, "admin").await?, "revoke 4");
     store
-        .create_session(new_session(6, &alice, 80, 60), MAX)
+        .create_session(new_session(6, &alice, 80, 60), MAX, None)
         .await?;
     for id in [1, 4, 5, 6, 100] {
         load(&*store, "a", id).await?;
@@ -228,7 +231,7 @@ pub async fn create_session_beyond_max_live_deletes_least_recently_used(
 
     // Bob at his own limit does not touch alice.
     store
-        .create_session(new_session(101, &bob, 90, 91), 1)
+        .create_session(new_session(101, &bob, 90, 91), 1, None)
         .await?;
     ensure_absent(&*store, "a", 100).await?;
     load(&*store, "a", 101).await?;

@@ -59,7 +59,7 @@ async fn acknowledged_writes_survive_reopening_the_database() -> anyhow::Result<
                 access_token_sealed: vec![3; 8],
                 access_expires_at: 100 * id + 300,
             };
-            store.create_session(session, 10).await?;
+            store.create_session(session, 10, None).await?;
         }
         let rotated = store
             .rotate(Rotation {

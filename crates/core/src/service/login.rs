@@ -13,7 +13,7 @@ use super::{AuthService, Environment, INVALID_CREDENTIALS, TokenGrant, new_sessi
 use crate::crypto::{HASH_LEN, ct_eq, keyed_hash};
 use crate::error::{Error, StoreError};
 use crate::lockout::{Admission, Plan, Reserved};
-use crate::store::{GuardCounter, NewSession, SessionKind, Store, UserRecord};
+use crate::store::{GuardChange, GuardCounter, NewSession, SessionKind, Store, UserRecord};
 
 /// What a `client_credentials` grant hands out: an access token alone (RFC 6749 §4.4.3).
 #[derive(Clone, PartialEq, Eq)]
@@ -85,10 +85,12 @@ impl AuthService {
     ) -> Result<TokenGrant, Error> {
         let result = async {
             let kind = SessionKind::Refresh;
-            let (env, user) = self
+            let (env, user, attempt) = self
                 .check_credentials(env, username, password, client, via)
                 .await?;
-            let (minted, refresh, sid) = self.create_session(env, &user, kind, client, via).await?;
+            let (minted, refresh, sid) = self
+                .create_session(env, &user, kind, client, via, attempt)
+                .await?;
             crate::audit::login_ok(&env.name, &user.id, sid, client, via);
             Ok(TokenGrant {
                 access_token: minted.to_string(),
@@ -113,11 +115,13 @@ impl AuthService {
         let via = "oauth2_client_credentials";
         let result = async {
             let kind = SessionKind::ClientCredentials;
-            let (env, user) = self
+            let (env, user, attempt) = self
                 .check_credentials(env, &credentials.id, credentials.secret, client, via)
                 .await
                 .map_err(as_client_error)?;
-            let (minted, _, sid) = self.create_session(env, &user, kind, client, via).await?;
+            let (minted, _, sid) = self
+                .create_session(env, &user, kind, client, via, attempt)
+                .await?;
             crate::audit::login_ok(&env.name, &user.id, sid, client, via);
             Ok(AccessGrant {
                 access_token: minted.to_string(),
@@ -181,13 +185,19 @@ impl AuthService {
         client: Option<IpAddr>,
         via: &'static str,
     ) -> Result<AuthenticatedClient, Error> {
-        let result = self
-            .check_credentials(env, &credentials.id, credentials.secret, client, via)
-            .await
-            .map(|(_, user)| AuthenticatedClient {
+        let result = async {
+            let (_, user, attempt) = self
+                .check_credentials(env, &credentials.id, credentials.secret, client, via)
+                .await?;
+            if let Some(a) = attempt {
+                a.succeeded().await?;
+            }
+            Ok(AuthenticatedClient {
                 user_id: user.id,
                 username: user.username,
-            });
+            })
+        }
+        .await;
         crate::metrics::login(&result);
         result.map_err(as_client_error)
     }
@@ -195,7 +205,8 @@ impl AuthService {
     /// The credential check. In order: a place in the hashing pool (a flood is refused
     /// before it costs a store call), the attempt reserved in the failed-login counters
     /// (refused while locked; a burst runs no more checks than a scope has left), the
-    /// user read, one Argon2 verification, and the attempt settled. Every failure —
+    /// user read, one Argon2 verification, and a failed attempt settled (a successful
+    /// one is the caller's to settle, with what it writes). Every failure —
     /// unknown user, wrong password, disabled user — takes the same path, the same
     /// answer and the same time (see `PasswordHasher`'s calibration).
     async fn check_credentials(
@@ -205,7 +216,7 @@ impl AuthService {
         password: Zeroizing<String>,
         client: Option<IpAddr>,
         via: &'static str,
-    ) -> Result<(&Arc<Environment>, UserRecord), Error> {
+    ) -> Result<(&Arc<Environment>, UserRecord, Option<Attempt>), Error> {
         let env = self.env(env)?;
         let place = self.hasher.reserve()?;
         let attempt = self.admit(env, username, client, via).await?;
@@ -231,13 +242,11 @@ impl AuthService {
                 return Err(Error::InvalidGrant(INVALID_CREDENTIALS));
             }
         };
-        if let Some(a) = attempt {
-            a.succeeded().await?;
-        }
         if verified.needs_rehash {
             self.spawn_rehash(&user, password);
         }
-        Ok((env, user))
+        // Settled by the caller: with the session it makes, in the same commit.
+        Ok((env, user, attempt))
     }
 
     /// Reserves a login attempt in the failed-login counters of `username` from
@@ -310,6 +319,7 @@ impl AuthService {
         kind: SessionKind,
         client: Option<IpAddr>,
         via: &'static str,
+        mut attempt: Option<Attempt>,
     ) -> Result<(Zeroizing<String>, crate::token::RefreshToken, i64), Error> {
         for _ in 0..3 {
             let now = self.clock.now();
@@ -329,12 +339,22 @@ impl AuthService {
                 access_expires_at: minted.expires_at,
             };
             let max = self.policy.max_sessions_per_user;
-            match self.store.create_session(session, max).await {
-                Ok(()) => return Ok((minted.token, refresh, id)),
+            // The login's counters settle in the session's own commit.
+            let guards = attempt.as_ref().map(Attempt::success);
+            match self.store.create_session(session, max, guards).await {
+                Ok(()) => {
+                    if let Some(a) = attempt.as_mut() {
+                        a.settled = true;
+                    }
+                    return Ok((minted.token, refresh, id));
+                }
                 Err(StoreError::Conflict(_)) => continue,
                 Err(StoreError::NotFound) => {
                     // The check lost a race with a change that ends the user's sessions.
                     crate::audit::login_failed(&env.name, client, via);
+                    if let Some(a) = attempt {
+                        a.released().await?;
+                    }
                     return Err(Error::InvalidGrant(INVALID_CREDENTIALS));
                 }
                 Err(e) => return Err(e.into()),
@@ -381,13 +401,33 @@ impl Attempt {
         Ok(())
     }
 
+    /// The change that settles a successful attempt, to be made with another write.
+    fn success(&self) -> GuardChange {
+        let (plan, reserved, now) = (self.plan, self.reserved, self.clock.now());
+        GuardChange {
+            keys: self.keys.clone(),
+            update: Box::new(move |c: &mut [GuardCounter]| plan.succeeded(c, reserved, now)),
+        }
+    }
+
+    /// Settles a successful attempt on its own (no session is made).
     async fn succeeded(mut self) -> Result<(), Error> {
         self.settled = true;
-        let (plan, reserved, now) = (self.plan, self.reserved, self.clock.now());
-        let succeeded = Box::new(move |c: &mut [GuardCounter]| plan.succeeded(c, reserved, now));
-        self.store
-            .update_login_guards(&self.keys, succeeded)
-            .await?;
+        let GuardChange { keys, update } = self.success();
+        self.store.update_login_guards(&keys, update).await?;
+        Ok(())
+    }
+
+    /// Gives back a reservation that is neither a failure nor a success: a right
+    /// password checked against a user that changed meanwhile.
+    async fn released(mut self) -> Result<(), Error> {
+        self.settled = true;
+        if !self.reserved.any() {
+            return Ok(());
+        }
+        let (plan, reserved) = (self.plan, self.reserved);
+        let release = Box::new(move |c: &mut [GuardCounter]| plan.released(c, reserved));
+        self.store.update_login_guards(&self.keys, release).await?;
         Ok(())
     }
 }

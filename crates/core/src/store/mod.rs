@@ -66,8 +66,15 @@ pub trait SessionStore: Send + Sync {
     /// revoke of every session or a delete makes no session (`NotFound` then). In the
     /// same transaction, ends the owner's least recently used live sessions of the same
     /// kind beyond `max_live` and deletes its revoked sessions of that kind beyond the
-    /// newest `REVOKED_SESSIONS_KEPT`. `Conflict` if the id is taken.
-    async fn create_session(&self, session: NewSession, max_live: u32) -> Result<(), StoreError>;
+    /// newest `REVOKED_SESSIONS_KEPT`; and applies `guards` (the settling of the login's
+    /// failed-login counters) as `update_login_guards` would. All of it or none of it.
+    /// `Conflict` if the id is taken.
+    async fn create_session(
+        &self,
+        session: NewSession,
+        max_live: u32,
+        guards: Option<GuardChange>,
+    ) -> Result<(), StoreError>;
     /// Reads a session with its user's state.
     async fn load_session(&self, env: &str, id: i64) -> Result<Option<SessionRecord>, StoreError>;
     /// Applies a rotation if nothing changed since it was decided; `Ok(false)` if the

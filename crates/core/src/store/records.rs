@@ -251,6 +251,22 @@ impl GuardCounter {
 /// and applied by a store in one atomic step.
 pub type GuardUpdate = Box<dyn FnOnce(&mut [GuardCounter]) + Send>;
 
+/// A change of the counters of `keys`, made together with another write.
+pub struct GuardChange {
+    /// The counters, in the order `update` expects them.
+    pub keys: Vec<[u8; HASH_LEN]>,
+    /// What to do with them.
+    pub update: GuardUpdate,
+}
+
+impl std::fmt::Debug for GuardChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardChange")
+            .field("keys", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// A resource server allowed to call `POST /{env}/introspect` (RFC 7662 §2.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntrospectorRecord {

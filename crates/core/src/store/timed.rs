@@ -45,7 +45,7 @@ timed!(UserStore {
 });
 
 timed!(SessionStore {
-    fn create_session(&self, session: NewSession, max_live: u32) -> ();
+    fn create_session(&self, session: NewSession, max_live: u32, guards: Option<GuardChange>) -> ();
     fn load_session(&self, env: &str, id: i64) -> Option<SessionRecord>;
     fn rotate(&self, rotation: Rotation) -> bool;
     fn rotate_guarded(&self, rotation: Rotation, guard: RotationGuard) -> bool;

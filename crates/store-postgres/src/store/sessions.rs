@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use wirecash_core::StoreError;
 use wirecash_core::store::{
-    NewSession, PurgeCutoffs, REVOKED_SESSIONS_KEPT, Rotation, RotationGuard, SessionRecord,
-    SessionStore, SessionSummary,
+    GuardChange, NewSession, PurgeCutoffs, REVOKED_SESSIONS_KEPT, Rotation, RotationGuard,
+    SessionRecord, SessionStore, SessionSummary,
 };
 
 use super::PostgresStore;
@@ -68,7 +68,12 @@ impl PostgresStore {
 
 #[async_trait]
 impl SessionStore for PostgresStore {
-    async fn create_session(&self, s: NewSession, max_live: u32) -> Result<(), StoreError> {
+    async fn create_session(
+        &self,
+        s: NewSession,
+        max_live: u32,
+        guards: Option<GuardChange>,
+    ) -> Result<(), StoreError> {
         let keep = i64::from(max_live.saturating_sub(1));
         let kind = s.kind.as_str();
         let created = self
@@ -89,7 +94,7 @@ impl SessionStore for PostgresStore {
                     .await?
                     .is_none()
                 {
-                    return Ok::<_, tokio_postgres::Error>(false);
+                    return Ok::<_, Fail>(false);
                 }
                 let insert = tx
                     .prepare_cached(
@@ -135,6 +140,10 @@ impl SessionStore for PostgresStore {
                     .await?;
                 let kept = i64::from(REVOKED_SESSIONS_KEPT);
                 tx.execute(&prune, &[&s.user_id, &kept, &kind]).await?;
+                // The login's failed-login counters settle in the same commit.
+                if let Some(g) = guards {
+                    super::login_guard::update_guards(&tx, &g.keys, g.update).await?;
+                }
                 tx.commit().await?;
                 Ok(true)
             })

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 use wirecash_core::StoreError;
 use wirecash_core::store::{
-    NewSession, PurgeCutoffs, REVOKED_SESSIONS_KEPT, Rotation, RotationGuard, SessionRecord,
-    SessionStore, SessionSummary,
+    GuardChange, NewSession, PurgeCutoffs, REVOKED_SESSIONS_KEPT, Rotation, RotationGuard,
+    SessionRecord, SessionStore, SessionSummary,
 };
 
 use super::SqliteStore;
@@ -59,7 +59,12 @@ impl SqliteStore {
 
 #[async_trait]
 impl SessionStore for SqliteStore {
-    async fn create_session(&self, s: NewSession, max_live: u32) -> Result<(), StoreError> {
+    async fn create_session(
+        &self,
+        s: NewSession,
+        max_live: u32,
+        guards: Option<GuardChange>,
+    ) -> Result<(), StoreError> {
         self.write(move |c| {
             // Only for a user who is still as the login saw it (the writer runs one
             // transaction at a time, so nothing can change between check and insert).
@@ -103,6 +108,10 @@ impl SessionStore for SqliteStore {
                     ORDER BY revoked_at DESC, id DESC LIMIT -1 OFFSET ?2)",
             )?
             .execute(params![s.user_id, REVOKED_SESSIONS_KEPT, s.kind.as_str()])?;
+            // The login's failed-login counters settle in the same commit.
+            if let Some(g) = guards {
+                super::login_guard::update_guards(c, &g.keys, g.update)?;
+            }
             Ok(())
         })
         .await
