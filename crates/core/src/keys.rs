@@ -1,11 +1,5 @@
 //! Access-token signing keys: generation, encryption at rest, the key set of an
-//! environment (which key signs now, which are published in the JWKS) and JWT signing.
-//!
-//! JWTs are assembled here (RFC 7515 compact serialization) with a key pair parsed once
-//! and kept in memory: jsonwebtoken's `encode` re-parses the PKCS#8 document on every
-//! call, which costs about as much as the signature itself on the refresh hot path.
-//! jsonwebtoken still provides the JWK/JWKS types, and a start-up self-check verifies our
-//! output with its `decode`.
+//! environment (which key signs now, which are published) and JWT signing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +26,15 @@ enum Signer {
     Es(EcdsaKeyPair),
 }
 
+/// Access-token signing keys: generation, encryption at rest, the key set of an
+/// environment (which key signs now, which are published in the JWKS) and JWT signing.
+///
+/// JWTs are assembled here (RFC 7515 compact serialization) with a key pair parsed once
+/// and kept in memory: jsonwebtoken's `encode` re-parses the PKCS#8 document on every
+/// call, which costs about as much as the signature itself on the refresh hot path.
+/// jsonwebtoken still provides the JWK/JWKS types, and a start-up self-check verifies our
+/// output with its `decode`.
+///
 /// A signing key ready for use.
 pub struct SigningKey {
     /// Key id (`kid`).

@@ -1,21 +1,5 @@
 //! Brute-force protection (SPEC §10) as pure rules over failed-login counters; the
-//! counters live in the store, shared by all nodes, and every change to them is one
-//! atomic step (`LoginGuardStore::update_login_guards`).
-//!
-//! A login is counted in up to three scopes: the username *from this address* (limit
-//! `login_max_failures`), the address across usernames (`address_max_failures`) and the
-//! username across all addresses (`username_max_failures`, higher). An attempt is
-//! *reserved* in every scope before its password is checked and settled after, so a
-//! burst of concurrent guesses runs no more checks than a scope has left. After the
-//! limit a scope locks for a growing window (1 min, doubling, at most 1 h); once a lock
-//! ends, one attempt at a time is let through. Failures are forgotten after a day
-//! without one.
-//!
-//! Guesses from elsewhere never lock a partner out of its own account: the username
-//! scope counts at most `login_max_failures` failures per address (one guesser is held
-//! by its own per-address lock), and it does not apply at all to an address that logged
-//! in as that user within `KNOWN_FOR` (a partner's servers). None of this depends on
-//! whether the username exists. docs/configuration.md has the design and its limits.
+//! counters live in the store, and every change to them is one atomic step.
 
 use std::time::Duration;
 
@@ -93,6 +77,25 @@ impl Limits {
     }
 }
 
+/// Brute-force protection (SPEC §10) as pure rules over failed-login counters; the
+/// counters live in the store, shared by all nodes, and every change to them is one
+/// atomic step (`LoginGuardStore::update_login_guards`).
+///
+/// A login is counted in up to three scopes: the username *from this address* (limit
+/// `login_max_failures`), the address across usernames (`address_max_failures`) and the
+/// username across all addresses (`username_max_failures`, higher). An attempt is
+/// *reserved* in every scope before its password is checked and settled after, so a
+/// burst of concurrent guesses runs no more checks than a scope has left. After the
+/// limit a scope locks for a growing window (1 min, doubling, at most 1 h); once a lock
+/// ends, one attempt at a time is let through. Failures are forgotten after a day
+/// without one.
+///
+/// Guesses from elsewhere never lock a partner out of its own account: the username
+/// scope counts at most `login_max_failures` failures per address (one guesser is held
+/// by its own per-address lock), and it does not apply at all to an address that logged
+/// in as that user within `KNOWN_FOR` (a partner's servers). None of this depends on
+/// whether the username exists. docs/configuration.md has the design and its limits.
+///
 /// The counters one login uses, in the order of `update_login_guards`' keys: always
 /// the username-from-address one (it also remembers successful logins), the address one
 /// when the address is known and its limit on, and the username one when its limit is

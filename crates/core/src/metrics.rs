@@ -1,8 +1,5 @@
-//! The service's metrics, through the `metrics` facade: names, labels and the helpers the
-//! lifecycle calls. Without a recorder installed (the CLI, unit tests) every call is a
-//! no-op; the server installs a Prometheus recorder and serves `GET /metrics`.
-//! Every name and label value is fixed here — never a username, token or raw path — so
-//! the number of series stays bounded whatever clients send. docs/metrics.md lists them.
+//! The service's metrics through the `metrics` facade: fixed names and labels, and the
+//! helpers the lifecycle calls (docs/metrics.md lists them).
 
 use std::future::Future;
 use std::time::Instant;
@@ -59,6 +56,12 @@ pub const REFUSAL_REASONS: [&str; 6] = [
     "mismatch",
 ];
 
+/// The service's metrics, through the `metrics` facade: names, labels and the helpers the
+/// lifecycle calls. Without a recorder installed (the CLI, unit tests) every call is a
+/// no-op; the server installs a Prometheus recorder and serves `GET /metrics`.
+/// Every name and label value is fixed here — never a username, token or raw path — so
+/// the number of series stays bounded whatever clients send. docs/metrics.md lists them.
+///
 /// Registers help texts and units, and every fixed label combination at zero, so that
 /// dashboards see a series (and `rate()` works) before its first event.
 pub fn describe() {

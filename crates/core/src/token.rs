@@ -1,13 +1,5 @@
-//! The refresh-token format. A refresh token is 49 bytes, base64url without padding:
+//! The refresh-token format: 49 bytes, base64url without padding,
 //! `version(1) | session id(8) | generation(8) | nonce(16) | mac(16)`.
-//!
-//! * The MAC (HMAC-SHA256 under the environment's key, truncated to 128 bits) makes a
-//!   forged or altered token fail before any database work, and lets the service tell a
-//!   genuine but spent token (reuse, revoke the session) from garbage (just refuse).
-//! * The successor of a token is derived from it with a keyed hash, so rotating the same
-//!   token twice gives the same successor: the grace window is idempotent without ever
-//!   storing a token in plaintext (only keyed hashes are stored).
-//! * The session id lets the store find the session by primary key.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -23,6 +15,17 @@ const RAW_LEN: usize = BODY_LEN + MAC_LEN;
 /// Length of an encoded refresh token in characters.
 pub const ENCODED_LEN: usize = (RAW_LEN * 4).div_ceil(3);
 
+/// The refresh-token format. A refresh token is 49 bytes, base64url without padding:
+/// `version(1) | session id(8) | generation(8) | nonce(16) | mac(16)`.
+///
+/// * The MAC (HMAC-SHA256 under the environment's key, truncated to 128 bits) makes a
+///   forged or altered token fail before any database work, and lets the service tell a
+///   genuine but spent token (reuse, revoke the session) from garbage (just refuse).
+/// * The successor of a token is derived from it with a keyed hash, so rotating the same
+///   token twice gives the same successor: the grace window is idempotent without ever
+///   storing a token in plaintext (only keyed hashes are stored).
+/// * The session id lets the store find the session by primary key.
+///
 /// A refresh token whose MAC has been checked (or which was just minted).
 #[derive(Clone, PartialEq, Eq)]
 pub struct RefreshToken {

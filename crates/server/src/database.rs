@@ -1,9 +1,5 @@
-//! Opening the database for a command. Only `serve` and `init` make a new installation
-//! (database, schema, master key, signing keys), and only in a directory that exists;
-//! every other command needs one that exists, so a typo in a path is an error, not a
-//! new empty installation. One process serves an SQLite file: `serve` and
-//! `migrate-store` hold a lock file beside it (`PATH.lock`, with the holder's pid), and
-//! a second one is refused with the pid of the first.
+//! Opening the database for a command: who may make an installation, and the one
+//! process that serves an SQLite file.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
@@ -60,6 +56,13 @@ const RUN_INIT: &str = "run `wirecash-auth init` to make a new installation ther
                         configuration file; the default is wirecash-auth.db in the current \
                         directory)";
 
+/// Opening the database for a command. Only `serve` and `init` make a new installation
+/// (database, schema, master key, signing keys), and only in a directory that exists;
+/// every other command needs one that exists, so a typo in a path is an error, not a
+/// new empty installation. One process serves an SQLite file: `serve` and
+/// `migrate-store` hold a lock file beside it (`PATH.lock`, with the holder's pid), and
+/// a second one is refused with the pid of the first.
+///
 /// Opens `db`, running migrations. With `lock`, an SQLite file is locked for this
 /// process first (refused if another process holds it).
 pub async fn open(

@@ -1,8 +1,5 @@
-//! The master key (key-encryption key) that protects signing keys and derives the
-//! refresh-token secrets: `WIRECASH_AUTH_MASTER_KEY` (base64 of 32 bytes) if set, else a
-//! key file created with mode 0600 when an installation is made (by default next to the
-//! SQLite file; with PostgreSQL there is no default place, since every node needs the
-//! same key). An existing installation never gets a new key: one would not decrypt it.
+//! The master key that protects signing keys and derives the refresh-token secrets:
+//! from the environment or a key file.
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -48,6 +45,12 @@ pub fn key_file(config: &Config) -> anyhow::Result<PathBuf> {
     Ok(db.with_file_name(name))
 }
 
+/// The master key (key-encryption key) that protects signing keys and derives the
+/// refresh-token secrets: `WIRECASH_AUTH_MASTER_KEY` (base64 of 32 bytes) if set, else a
+/// key file created with mode 0600 when an installation is made (by default next to the
+/// SQLite file; with PostgreSQL there is no default place, since every node needs the
+/// same key). An existing installation never gets a new key: one would not decrypt it.
+///
 /// Loads the master key of an existing installation: a missing key file is an error
 /// (a new key could not decrypt the signing keys it protects).
 pub fn load(config: &Config) -> anyhow::Result<MasterKey> {

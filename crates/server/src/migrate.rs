@@ -1,8 +1,5 @@
-//! `wirecash-auth migrate-store`: copies users, signing keys and sessions from one
-//! database to another (SQLite to PostgreSQL, or back), row for row, so that every token
-//! issued on the old database keeps working on the new one (with the same master key).
-//! The copy reports its progress table by table through `Progress`, and ends with the
-//! counts of source, copy and destination, which must agree.
+//! `wirecash-auth migrate-store`: copies an installation from one database to another,
+//! row for row.
 
 use std::sync::Arc;
 
@@ -96,6 +93,12 @@ pub async fn count(store: &dyn Store) -> anyhow::Result<Copied> {
     Ok(n)
 }
 
+/// `wirecash-auth migrate-store`: copies users, signing keys and sessions from one
+/// database to another (SQLite to PostgreSQL, or back), row for row, so that every token
+/// issued on the old database keeps working on the new one (with the same master key).
+/// The copy reports its progress table by table through `Progress`, and ends with the
+/// counts of source, copy and destination, which must agree.
+///
 /// Copies everything from `from` into `to`, which must be empty. The service must not
 /// run on `from` meanwhile (what it wrote after a page was read would not be copied).
 pub async fn copy(

@@ -1,8 +1,5 @@
 //! `GET /openapi.json`: the OpenAPI 3.1 document, generated from the handlers'
-//! `#[utoipa::path]` annotations and the wire types of `wirecash-proto`. The WireCash
-//! operations follow the published pages (docs/reference/) field for field and status
-//! for status; a test compares them. Adding an endpoint is one entry in `paths(...)`
-//! below (and its `#[utoipa::path]` on the handler).
+//! annotations and the wire types of `wirecash-proto`.
 
 use serde_json::{Value, json};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -64,6 +61,11 @@ pub const TAG_OPERATIONS: &str = "Operations";
         (name = TAG_OPERATIONS, description = "Health, readiness, metrics and documentation"),
     ),
 )]
+/// `GET /openapi.json`: the OpenAPI 3.1 document, generated from the handlers'
+/// `#[utoipa::path]` annotations and the wire types of `wirecash-proto`. The WireCash
+/// operations follow the published pages (docs/reference/) field for field and status
+/// for status; a test compares them. Adding an endpoint is one entry in `paths(...)`
+/// below (and its `#[utoipa::path]` on the handler).
 pub struct ApiDoc;
 
 /// The document served by this node: its own base URL as the server, and the configured

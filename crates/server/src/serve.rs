@@ -1,13 +1,5 @@
-//! The accept loop, with the transport limits `axum::serve` does not offer: a cap on
-//! open connections (beyond it new ones are closed at once), a deadline for a request's
-//! headers — which also closes idle keep-alive connections — and a bound on the header
-//! buffer. A client that trickles its headers (slowloris) or holds connections open idle
-//! is cut off after `header_read_timeout`, and can never hold more than
-//! `max_connections` slots. Plain HTTP is HTTP/1.1 only (HTTP/2 without TLS is left out
-//! because its protocol detection reads the first bytes with no deadline). With TLS the
-//! handshake has the same deadline, ALPN picks HTTP/1.1 or HTTP/2, and an HTTP/2
-//! connection without a request in flight is closed after the same time. Graceful
-//! shutdown.
+//! The accept loop: the transport limits `axum::serve` does not offer (connection cap,
+//! header deadline, header buffer), TLS with ALPN, graceful shutdown.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -61,6 +53,17 @@ struct Transport {
     limits: Limits,
 }
 
+/// The accept loop, with the transport limits `axum::serve` does not offer: a cap on
+/// open connections (beyond it new ones are closed at once), a deadline for a request's
+/// headers — which also closes idle keep-alive connections — and a bound on the header
+/// buffer. A client that trickles its headers (slowloris) or holds connections open idle
+/// is cut off after `header_read_timeout`, and can never hold more than
+/// `max_connections` slots. Plain HTTP is HTTP/1.1 only (HTTP/2 without TLS is left out
+/// because its protocol detection reads the first bytes with no deadline). With TLS the
+/// handshake has the same deadline, ALPN picks HTTP/1.1 or HTTP/2, and an HTTP/2
+/// connection without a request in flight is closed after the same time. Graceful
+/// shutdown.
+///
 /// Serves `app` on `listener` (over TLS when `tls` is given) until `shutdown`
 /// completes, then lets requests in flight finish (at most 30 s).
 pub async fn serve<S>(

@@ -1,8 +1,5 @@
-//! HTTPS served by the service itself (`[tls]`): the certificate and key loaded from PEM
-//! files (start-up errors name the key), a rustls configuration on aws-lc-rs with ALPN
-//! `h2` and `http/1.1`, and the reload of the pair on SIGHUP or when the files change.
-//! New connections get the new pair; a broken replacement is logged and the old pair
-//! stays in use. Nothing here ever logs key material.
+//! HTTPS served by the service itself (`[tls]`): the certificate and key, the rustls
+//! configuration, and the reload of the pair.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -23,6 +20,12 @@ use zeroize::Zeroizing;
 
 use crate::config::TlsConfig;
 
+/// HTTPS served by the service itself (`[tls]`): the certificate and key loaded from PEM
+/// files (start-up errors name the key), a rustls configuration on aws-lc-rs with ALPN
+/// `h2` and `http/1.1`, and the reload of the pair on SIGHUP or when the files change.
+/// New connections get the new pair; a broken replacement is logged and the old pair
+/// stays in use. Nothing here ever logs key material.
+///
 /// The TLS side of the server: what the accept loop needs and what the reload changes.
 pub struct Tls {
     settings: TlsConfig,

@@ -5,15 +5,14 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use tokio::sync::oneshot;
 use tracing::{info, warn};
 use zeroize::Zeroizing;
 
+use super::attempt::Attempt;
 use super::{AuthService, Environment, INVALID_CREDENTIALS, TokenGrant, new_session_id};
-use crate::crypto::{HASH_LEN, ct_eq, keyed_hash};
+use crate::crypto::ct_eq;
 use crate::error::{Error, StoreError};
-use crate::lockout::{Admission, Plan, Reserved};
-use crate::store::{GuardChange, GuardCounter, NewSession, SessionKind, Store, UserRecord};
+use crate::store::{NewSession, SessionKind, UserRecord};
 
 /// What a `client_credentials` grant hands out: an access token alone (RFC 6749 §4.4.3).
 #[derive(Clone, PartialEq, Eq)]
@@ -249,46 +248,6 @@ impl AuthService {
         Ok((env, user, attempt))
     }
 
-    /// Reserves a login attempt in the failed-login counters of `username` from
-    /// `client` (none when every limit is off).
-    async fn admit(
-        &self,
-        env: &Environment,
-        username: &str,
-        client: Option<IpAddr>,
-        via: &'static str,
-    ) -> Result<Option<Attempt>, Error> {
-        if !self.limits.any() {
-            return Ok(None);
-        }
-        let plan = Plan::new(self.limits, client.is_some());
-        let keys = guard_keys(env, &plan, username, client);
-        let now = self.clock.now();
-        let (tx, rx) = oneshot::channel();
-        let admit = Box::new(move |c: &mut [GuardCounter]| {
-            let _ = tx.send(plan.admit(c, now));
-        });
-        self.store.update_login_guards(&keys, admit).await?;
-        match rx.await {
-            Ok(Admission::Admitted(reserved)) => Ok(Some(Attempt {
-                store: Arc::clone(&self.store),
-                clock: Arc::clone(&self.clock),
-                keys,
-                plan,
-                reserved,
-                settled: false,
-            })),
-            Ok(Admission::Refused { until }) => {
-                let wait = crate::lockout::retry_after_secs(until, now);
-                crate::audit::login_locked(&env.name, wait, client, via);
-                Err(Error::Locked(wait))
-            }
-            Err(_) => Err(Error::Internal(
-                "the store did not apply the login counters' update".into(),
-            )),
-        }
-    }
-
     fn spawn_rehash(&self, user: &UserRecord, password: Zeroizing<String>) {
         let hasher = Arc::clone(&self.hasher);
         let store = Arc::clone(&self.store);
@@ -364,95 +323,6 @@ impl AuthService {
     }
 }
 
-/// A login's reservation in the failed-login counters, settled once its password check
-/// is decided. Dropped unsettled (the request went away mid-check), it is settled as a
-/// failure in the background: a guesser gains nothing by hanging up.
-struct Attempt {
-    store: Arc<dyn Store>,
-    clock: Arc<dyn crate::clock::Clock>,
-    keys: Vec<[u8; HASH_LEN]>,
-    plan: Plan,
-    reserved: Reserved,
-    settled: bool,
-}
-
-impl Attempt {
-    async fn failed(mut self, env: &str, client: Option<IpAddr>) -> Result<(), Error> {
-        self.settled = true;
-        if !self.reserved.any() {
-            return Ok(());
-        }
-        let (plan, reserved, now) = (self.plan, self.reserved, self.clock.now());
-        let (tx, rx) = oneshot::channel();
-        let failed = Box::new(move |c: &mut [GuardCounter]| {
-            let _ = tx.send(plan.failed(c, reserved, now));
-        });
-        self.store.update_login_guards(&self.keys, failed).await?;
-        for lock in rx.await.unwrap_or_default() {
-            crate::metrics::lockout(lock.scope.as_str());
-            crate::audit::lockout(
-                env,
-                lock.scope.as_str(),
-                lock.failures,
-                lock.lock.as_secs(),
-                client,
-            );
-        }
-        Ok(())
-    }
-
-    /// The change that settles a successful attempt, to be made with another write.
-    fn success(&self) -> GuardChange {
-        let (plan, reserved, now) = (self.plan, self.reserved, self.clock.now());
-        GuardChange {
-            keys: self.keys.clone(),
-            update: Box::new(move |c: &mut [GuardCounter]| plan.succeeded(c, reserved, now)),
-        }
-    }
-
-    /// Settles a successful attempt on its own (no session is made).
-    async fn succeeded(mut self) -> Result<(), Error> {
-        self.settled = true;
-        let GuardChange { keys, update } = self.success();
-        self.store.update_login_guards(&keys, update).await?;
-        Ok(())
-    }
-
-    /// Gives back a reservation that is neither a failure nor a success: a right
-    /// password checked against a user that changed meanwhile.
-    async fn released(mut self) -> Result<(), Error> {
-        self.settled = true;
-        if !self.reserved.any() {
-            return Ok(());
-        }
-        let (plan, reserved) = (self.plan, self.reserved);
-        let release = Box::new(move |c: &mut [GuardCounter]| plan.released(c, reserved));
-        self.store.update_login_guards(&self.keys, release).await?;
-        Ok(())
-    }
-}
-
-impl Drop for Attempt {
-    fn drop(&mut self) {
-        if self.settled || !self.reserved.any() {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return; // shutting down: the reservation goes stale by itself
-        };
-        let (store, keys) = (Arc::clone(&self.store), std::mem::take(&mut self.keys));
-        let (plan, reserved, now) = (self.plan, self.reserved, self.clock.now());
-        runtime.spawn(async move {
-            let settle = Box::new(move |c: &mut [GuardCounter]| {
-                plan.failed(c, reserved, now);
-            });
-            if let Err(e) = store.update_login_guards(&keys, settle).await {
-                warn!(error = %e, "settling an abandoned login attempt failed");
-            }
-        });
-    }
-}
-
 /// Wrong client credentials are `invalid_client` (RFC 6749 §5.2), not `invalid_grant`;
 /// a lockout and everything else keep their meaning.
 fn as_client_error(e: Error) -> Error {
@@ -460,39 +330,4 @@ fn as_client_error(e: Error) -> Error {
         Error::InvalidGrant(_) => Error::InvalidClient(CLIENT_REFUSED),
         other => other,
     }
-}
-
-/// The counter keys of a login, in `plan.scopes()` order.
-fn guard_keys(
-    env: &Environment,
-    plan: &Plan,
-    username: &str,
-    client: Option<IpAddr>,
-) -> Vec<[u8; HASH_LEN]> {
-    use crate::lockout::Scope;
-    let address = client.map(crate::addr::counted_bytes).unwrap_or_default();
-    plan.scopes()
-        .into_iter()
-        .map(|(scope, _)| match scope {
-            Scope::UsernameFromAddress => {
-                let mut value = Vec::with_capacity(username.len() + 1 + address.len());
-                value.extend_from_slice(username.as_bytes());
-                value.push(0);
-                value.extend_from_slice(&address);
-                guard_key(env, b"user-from", &value)
-            }
-            Scope::Address => guard_key(env, b"addr", &address),
-            Scope::Username => guard_key(env, b"user", username.as_bytes()),
-        })
-        .collect()
-}
-
-/// The stored key of a counter: a keyed hash, so names typed into the username field
-/// (sometimes passwords) are never stored.
-fn guard_key(env: &Environment, kind: &[u8], value: &[u8]) -> [u8; HASH_LEN] {
-    let mut data = Vec::with_capacity(kind.len() + 1 + value.len());
-    data.extend_from_slice(kind);
-    data.push(0);
-    data.extend_from_slice(value);
-    keyed_hash(&env.secrets.login_guard, &data)
 }

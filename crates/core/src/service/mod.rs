@@ -13,6 +13,7 @@ use crate::password::PasswordHasher;
 use crate::policy::TokenPolicy;
 use crate::store::{Store, Timed};
 
+mod attempt;
 mod introspection;
 mod keys;
 mod login;

@@ -1,8 +1,5 @@
-//! `migrate-store`: copies one installation into an empty database, showing its
-//! progress (a bar on a terminal, a line every `--progress-interval` otherwise) and
-//! ending with the row counts of source, copy and destination per table. An SQLite
-//! source or destination is locked for the copy, so a server cannot be running on
-//! either: what it wrote after a page was read would be lost.
+//! `migrate-store`: copies one installation into an empty database, with progress and a
+//! verification count per table.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -34,6 +31,12 @@ pub struct MigrateArgs {
     progress_interval: Duration,
 }
 
+/// `migrate-store`: copies one installation into an empty database, showing its
+/// progress (a bar on a terminal, a line every `--progress-interval` otherwise) and
+/// ending with the row counts of source, copy and destination per table. An SQLite
+/// source or destination is locked for the copy, so a server cannot be running on
+/// either: what it wrote after a page was read would be lost.
+///
 /// Runs `migrate-store`.
 pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
     let flags = Overrides {

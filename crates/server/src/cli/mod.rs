@@ -1,8 +1,5 @@
-//! The command line (SPEC §7): `serve` and `init`, the admin commands that work on the
-//! same database as the server (also while it runs), `config check`, `migrate-store`,
-//! the client command `token`, and the completions and man page. Each command takes
-//! exactly the options it uses: `--config`, `--database` and `--log-format` belong to
-//! the commands that read the service's configuration, and nowhere else.
+//! The command line (SPEC §7): one subcommand per module below; each takes exactly the
+//! options it uses.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -27,6 +24,12 @@ pub use key::KeyCommand;
 pub use session::SessionCommand;
 pub use user::{PasswordSource, UserCommand};
 
+/// The command line (SPEC §7): `serve` and `init`, the admin commands that work on the
+/// same database as the server (also while it runs), `config check`, `migrate-store`,
+/// the client command `token`, and the completions and man page. Each command takes
+/// exactly the options it uses: `--config`, `--database` and `--log-format` belong to
+/// the commands that read the service's configuration, and nowhere else.
+///
 /// wirecash-auth: the WireCash token service.
 #[derive(Debug, Parser)]
 #[command(name = "wirecash-auth", version, about)]

@@ -1,7 +1,5 @@
-//! `wirecash-auth token`: prints a valid access token of a token service, keeping the
-//! session in a cache file (mode 0600) so that repeated calls reuse and refresh it
-//! instead of authenticating every time:
-//! `curl -H "Authorization: $(wirecash-auth token --url URL --username NAME)" …`.
+//! `wirecash-auth token`: prints a valid access token, keeping the session in a cache
+//! file so that repeated calls reuse and refresh it.
 
 use std::path::PathBuf;
 
@@ -34,6 +32,11 @@ pub struct TokenArgs {
     pub password_stdin: bool,
 }
 
+/// `wirecash-auth token`: prints a valid access token of a token service, keeping the
+/// session in a cache file (mode 0600) so that repeated calls reuse and refresh it
+/// instead of authenticating every time:
+/// `curl -H "Authorization: $(wirecash-auth token --url URL --username NAME)" …`.
+///
 /// Prints a valid access token on standard output.
 pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
     let client = Client::builder().base_url(args.url.as_str()).build()?;

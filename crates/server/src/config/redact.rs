@@ -1,7 +1,4 @@
-//! Secrets out of messages: a database setting can hold a password in three forms — a
-//! URL's user information (`postgres://user:PASSWORD@host/db`), a URL query parameter
-//! (`?password=PASSWORD`) and a libpq key/value string (`host=db password=PASSWORD`) —
-//! and none of them may reach a log line, an error message or `config check`.
+//! Secrets out of messages: a password in any form a database setting can hold it.
 
 /// Whether a connection parameter's name says it holds a secret (`password`,
 /// `sslpassword`, …).
@@ -9,6 +6,11 @@ fn is_secret_key(key: &str) -> bool {
     key.to_ascii_lowercase().contains("password")
 }
 
+/// Secrets out of messages: a database setting can hold a password in three forms — a
+/// URL's user information (`postgres://user:PASSWORD@host/db`), a URL query parameter
+/// (`?password=PASSWORD`) and a libpq key/value string (`host=db password=PASSWORD`) —
+/// and none of them may reach a log line, an error message or `config check`.
+///
 /// A database setting fit for a log line or a message: the password of a URL's user
 /// information, and every `…password…` parameter of a URL query or a key/value string,
 /// are replaced by `***`.

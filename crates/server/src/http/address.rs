@@ -1,8 +1,5 @@
-//! Who is asking: the client address that failed-login counting (and rate limits) use.
-//! The TCP peer, unless the peer is a trusted proxy (`rate_limit.trusted_proxies`): then
-//! the right-most address in `X-Forwarded-For` that is not itself a trusted proxy. A
-//! client cannot forge its way past a proxy this way — everything left of the first
-//! untrusted hop is ignored.
+//! Who is asking: the client address that failed-login counting and rate limits use,
+//! behind trusted proxies too.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -55,6 +52,12 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// Who is asking: the client address that failed-login counting (and rate limits) use.
+/// The TCP peer, unless the peer is a trusted proxy (`rate_limit.trusted_proxies`): then
+/// the right-most address in `X-Forwarded-For` that is not itself a trusted proxy. A
+/// client cannot forge its way past a proxy this way — everything left of the first
+/// untrusted hop is ignored.
+///
 /// The client address for a request from `peer` with `headers`.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|t| canonical(*t) == canonical(ip));

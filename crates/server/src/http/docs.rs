@@ -1,9 +1,5 @@
-//! `GET /docs`: the API reference page, rendered in the browser from `/openapi.json` by
-//! the Scalar API Reference bundle vendored in `assets/scalar/` and served from the
-//! binary. Nothing is loaded from elsewhere: operators' networks are often closed, and a
-//! CDN should not learn who reads our documentation. The page's Content-Security-Policy
-//! allows this origin only, so a later bundle that tried to fetch fonts or telemetry
-//! would be stopped by the browser as well.
+//! `GET /docs`: the API reference page, served with its vendored Scalar bundle from the
+//! binary; nothing is loaded from elsewhere.
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -82,6 +78,12 @@ fn with_headers(body: &'static [u8], content_type: &'static str, cache: &'static
     summary = "This API reference, rendered (works offline)",
     responses((status = 200, description = "The page", body = String, content_type = "text/html")),
 )]
+/// `GET /docs`: the API reference page, rendered in the browser from `/openapi.json` by
+/// the Scalar API Reference bundle vendored in `assets/scalar/` and served from the
+/// binary. Nothing is loaded from elsewhere: operators' networks are often closed, and a
+/// CDN should not learn who reads our documentation. The page's Content-Security-Policy
+/// allows this origin only, so a later bundle that tried to fetch fonts or telemetry
+/// would be stopped by the browser as well.
 pub async fn page() -> Response {
     let mut response = with_headers(PAGE.as_bytes(), "text/html; charset=utf-8", "no-cache");
     let headers = response.headers_mut();

@@ -1,8 +1,5 @@
-//! Request parsing for the RFC 6749 endpoints: `application/x-www-form-urlencoded`
-//! bodies (§3.2, Appendix B) and client credentials in HTTP Basic (§2.3.1) or in the
-//! body. Pure functions of their inputs (what the extractor and the fuzz targets call),
-//! with bounded work: the body size, the number of parameters and every length are
-//! capped.
+//! Request parsing for the RFC 6749 endpoints: form bodies and client credentials,
+//! as pure functions with bounded work.
 
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, header};
@@ -105,6 +102,12 @@ fn check_head(query: Option<&str>, content_type: Option<&str>) -> Result<(), Api
     Ok(())
 }
 
+/// Request parsing for the RFC 6749 endpoints: `application/x-www-form-urlencoded`
+/// bodies (§3.2, Appendix B) and client credentials in HTTP Basic (§2.3.1) or in the
+/// body. Pure functions of their inputs (what the extractor and the fuzz targets call),
+/// with bounded work: the body size, the number of parameters and every length are
+/// capped.
+///
 /// The whole check of an RFC 6749 request body, as a pure function of the query string,
 /// the `Content-Type` and the body bytes.
 pub fn parse_form(

@@ -1,18 +1,5 @@
 //! The `Retry-After` of a 503 is enforced on the connection it was sent on, for the
 //! routes that check passwords.
-//!
-//! When the Argon2 pool is busy and its queue full, a login is refused with 503 and
-//! `Retry-After: 1` at once (it costs no store lookup and no hash); so is one that finds
-//! the store away. A client that waits as told never notices what follows. One that does not — a login flood comes from
-//! loops that send the next guess the moment the last answer arrives — would otherwise
-//! get refusal after refusal as fast as the server can write them, and serving that
-//! stream of cheap refusals is itself what slows every other request down. So the
-//! next password-checking request on that connection is held, without work and without
-//! taking a place anywhere, until the `Retry-After` it was given has passed; then it is
-//! handled like any other. Requests on other routes (a refresh on the same connection)
-//! are not held. The state is per connection, so it is bounded by the connection cap and
-//! ends with the connection; a client that opens a new connection for each guess pays a
-//! TCP handshake each time and meets the connection cap and the per-address limits.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -72,6 +59,22 @@ fn retry_after(response: &Response) -> Duration {
     Duration::from_secs(secs)
 }
 
+/// The `Retry-After` of a 503 is enforced on the connection it was sent on, for the
+/// routes that check passwords.
+///
+/// When the Argon2 pool is busy and its queue full, a login is refused with 503 and
+/// `Retry-After: 1` at once (it costs no store lookup and no hash); so is one that finds
+/// the store away. A client that waits as told never notices what follows. One that does not — a login flood comes from
+/// loops that send the next guess the moment the last answer arrives — would otherwise
+/// get refusal after refusal as fast as the server can write them, and serving that
+/// stream of cheap refusals is itself what slows every other request down. So the
+/// next password-checking request on that connection is held, without work and without
+/// taking a place anywhere, until the `Retry-After` it was given has passed; then it is
+/// handled like any other. Requests on other routes (a refresh on the same connection)
+/// are not held. The state is per connection, so it is bounded by the connection cap and
+/// ends with the connection; a client that opens a new connection for each guess pays a
+/// TCP handshake each time and meets the connection cap and the per-address limits.
+///
 /// Middleware of the password-checking routes: waits out the connection's hold, and
 /// starts one when the answer is a 503.
 pub async fn enforce_retry_after(req: Request, next: Next) -> Response {

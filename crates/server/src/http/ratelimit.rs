@@ -1,10 +1,4 @@
-//! Per-client-address request rate limits (`[rate_limit]`): a token bucket (GCRA, from
-//! the `governor` crate) per address and endpoint, with a burst of one second's worth.
-//! The state is in memory, per node: with N nodes behind a balancer an address gets up
-//! to N times the rate, which is what a flood-damping limit needs (the brute-force
-//! limits that must hold across nodes are the failed-login counters in the store).
-//! Buckets back at full capacity are dropped every few seconds, so memory follows the
-//! number of recently active addresses.
+//! Per-client-address request rate limits (`[rate_limit]`), in memory, per node.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -29,6 +23,14 @@ pub enum Endpoint {
     Token,
 }
 
+/// Per-client-address request rate limits (`[rate_limit]`): a token bucket (GCRA, from
+/// the `governor` crate) per address and endpoint, with a burst of one second's worth.
+/// The state is in memory, per node: with N nodes behind a balancer an address gets up
+/// to N times the rate, which is what a flood-damping limit needs (the brute-force
+/// limits that must hold across nodes are the failed-login counters in the store).
+/// Buckets back at full capacity are dropped every few seconds, so memory follows the
+/// number of recently active addresses.
+///
 /// The limiters of one node.
 pub struct RateLimits {
     authenticate: Option<DefaultKeyedRateLimiter<IpAddr>>,

@@ -1,7 +1,5 @@
-//! `PostgresStore`: the store traits on PostgreSQL, one module per trait, each owning
-//! its SQL; here the pool, the deadline every operation runs under, and error mapping.
-//! An operation is one statement where it can be; see each module for the
-//! transactions.
+//! `PostgresStore`: the store traits on PostgreSQL, one module per trait; here the pool,
+//! the deadline of every operation, and error mapping.
 
 use std::time::Duration;
 
@@ -45,6 +43,11 @@ impl Default for PgOptions {
     }
 }
 
+/// `PostgresStore`: the store traits on PostgreSQL, one module per trait, each owning
+/// its SQL; here the pool, the deadline every operation runs under, and error mapping.
+/// An operation is one statement where it can be; see each module for the
+/// transactions.
+///
 /// PostgreSQL backend.
 pub struct PostgresStore {
     pool: Pool,

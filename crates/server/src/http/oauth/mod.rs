@@ -1,16 +1,18 @@
-//! The standard OAuth 2.0 surface (SPEC §4), so that generic client libraries and
-//! resource servers work unchanged: RFC 8414 metadata, the RFC 6749 token endpoint with
-//! the `client_credentials`, `password` and `refresh_token` grants, RFC 7009 revocation
-//! and RFC 7662 introspection. Same service, same rules, same tokens as the WireCash
-//! endpoints; only the encoding differs (form bodies, client authentication).
+//! The standard OAuth 2.0 surface (SPEC §4): RFC 8414 metadata, the RFC 6749 token
+//! endpoint, RFC 7009 revocation and RFC 7662 introspection.
+
+mod introspect;
+mod metadata;
+
+pub use introspect::*;
+pub use metadata::*;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use wirecash_core::TokenGrant;
-use wirecash_core::service::{ActiveToken, TokenKind};
 use wirecash_core::validate::{MAX_ACCESS_TOKEN, MAX_PASSWORD, MAX_USERNAME};
 use zeroize::Zeroizing;
 
@@ -19,7 +21,7 @@ use crate::error::ApiError;
 use crate::http::extract::Env;
 use crate::http::form::OAuthRequest;
 use crate::http::no_store;
-use crate::http::ratelimit::{AuthenticateQuota, TokenQuota};
+use crate::http::ratelimit::AuthenticateQuota;
 use crate::openapi::EnvPath;
 use wirecash_core::service::ClientSecret;
 use wirecash_proto::ErrorBody;
@@ -170,6 +172,11 @@ fn api_user_credentials(client: Option<ClientSecret>) -> Result<ClientSecret, Ap
         FormErrors,
     ),
 )]
+/// The standard OAuth 2.0 surface (SPEC §4), so that generic client libraries and
+/// resource servers work unchanged: RFC 8414 metadata, the RFC 6749 token endpoint with
+/// the `client_credentials`, `password` and `refresh_token` grants, RFC 7009 revocation
+/// and RFC 7662 introspection. Same service, same rules, same tokens as the WireCash
+/// endpoints; only the encoding differs (form bodies, client authentication).
 pub async fn token(
     State(app): State<AppState>,
     Env(env): Env,
@@ -266,210 +273,4 @@ pub async fn revoke(
         .await?;
     app.service.revoke(&env, &user, token).await?;
     Ok(no_store(StatusCode::OK.into_response()))
-}
-
-/// RFC 7662 §2.2 answer: `{"active": false}` alone for a token that is not active.
-#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct IntrospectionResponse {
-    /// Whether the token is active.
-    pub active: bool,
-    /// `Bearer` for access tokens.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_type: Option<&'static str>,
-    /// `access_token` or `refresh_token`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_kind: Option<&'static str>,
-    /// The client the token was issued to (the API user).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
-    /// The API user.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    /// Stable user id.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sub: Option<String>,
-    /// Expiry, seconds since the epoch.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exp: Option<i64>,
-    /// Issued at, seconds since the epoch.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub iat: Option<i64>,
-    /// Issuer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub iss: Option<String>,
-    /// Audience (access tokens).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
-    /// Token id (access tokens).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub jti: Option<String>,
-    /// Session id.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
-    /// Environment.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub env: Option<String>,
-}
-
-impl IntrospectionResponse {
-    fn inactive() -> Self {
-        Self {
-            active: false,
-            token_type: None,
-            token_kind: None,
-            client_id: None,
-            username: None,
-            sub: None,
-            exp: None,
-            iat: None,
-            iss: None,
-            aud: None,
-            jti: None,
-            sid: None,
-            env: None,
-        }
-    }
-
-    fn active(t: ActiveToken) -> Self {
-        let access = t.kind == TokenKind::Access;
-        Self {
-            active: true,
-            token_type: access.then_some("Bearer"),
-            token_kind: Some(t.kind.as_str()),
-            client_id: Some(t.username.clone()),
-            username: Some(t.username),
-            sub: Some(t.sub),
-            exp: Some(t.exp),
-            iat: Some(t.iat),
-            aud: access.then(|| t.iss.clone()),
-            iss: Some(t.iss),
-            jti: t.jti,
-            sid: Some(t.sid.to_string()),
-            env: Some(t.env),
-        }
-    }
-}
-
-/// `POST /{env}/introspect` (RFC 7662), for resource servers with introspection
-/// credentials (`wirecash-auth introspector add`).
-#[utoipa::path(
-    post,
-    path = "/{env}/introspect",
-    tag = "Standards",
-    operation_id = "introspectToken",
-    summary = "Token introspection (RFC 7662)",
-    description = "For resource servers with introspector credentials (`wirecash-auth \
-        introspector add`), in HTTP Basic or form fields.",
-    params(EnvPath),
-    request_body(content = TokenHintForm, content_type = "application/x-www-form-urlencoded"),
-    responses(
-        (status = 200, description = "Whether the token is active, and its claims", body = IntrospectionResponse,
-            headers(("Cache-Control" = String, description = "`no-store`"))),
-        (status = 400, description = "invalid_request", body = ErrorBody),
-        (status = 401, description = "invalid_client: missing or wrong introspector credentials", body = ErrorBody,
-            headers(("WWW-Authenticate" = String, description = "`Basic realm=...`"))),
-        (status = 429, description = "Too many requests", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        FormErrors,
-    ),
-)]
-pub async fn introspect(
-    State(app): State<AppState>,
-    Env(env): Env,
-    TokenQuota(_): TokenQuota,
-    OAuthRequest { form, client }: OAuthRequest,
-) -> Result<Response, ApiError> {
-    const REFUSED: &str = "introspection needs the credentials of an introspector \
-                           (wirecash-auth introspector add), in HTTP Basic or form fields";
-    let token = form.required("token", MAX_TOKEN)?;
-    check_hint(&form)?;
-    let Some(c) = client else {
-        return Err(ApiError::InvalidClient(REFUSED));
-    };
-    if !app
-        .service
-        .authenticate_introspector(&env, &c.id, &c.secret)
-        .await?
-    {
-        return Err(ApiError::InvalidClient(REFUSED));
-    }
-    let answer = match app.service.introspect(&env, token).await? {
-        Some(active) => IntrospectionResponse::active(active),
-        None => IntrospectionResponse::inactive(),
-    };
-    Ok(no_store(Json(answer).into_response()))
-}
-
-/// RFC 8414 §2 metadata of one environment.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AuthorizationServerMetadata {
-    /// The environment's issuer, `{public_url}/{env}`.
-    pub issuer: String,
-    /// `{issuer}/oauth2/token`.
-    pub token_endpoint: String,
-    /// `{issuer}/.well-known/jwks.json`.
-    pub jwks_uri: String,
-    /// No authorization endpoint, so no response types.
-    pub response_types_supported: Vec<&'static str>,
-    /// `client_credentials`, `password`, `refresh_token`.
-    pub grant_types_supported: Vec<&'static str>,
-    /// `client_secret_basic`, `client_secret_post`.
-    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
-    /// `{issuer}/revoke`.
-    pub revocation_endpoint: String,
-    /// As for the token endpoint.
-    pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
-    /// `{issuer}/introspect`.
-    pub introspection_endpoint: String,
-    /// Introspector credentials, Basic or form.
-    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
-    /// The API reference.
-    pub service_documentation: String,
-}
-
-/// `GET /{env}/.well-known/oauth-authorization-server` (the SPEC's path) and
-/// `GET /.well-known/oauth-authorization-server/{env}` (RFC 8414 §3.1's, for an issuer
-/// with a path).
-#[utoipa::path(
-    get,
-    path = "/{env}/.well-known/oauth-authorization-server",
-    tag = "Standards",
-    operation_id = "authorizationServerMetadata",
-    summary = "Authorization server metadata (RFC 8414)",
-    description = "Also served at `/.well-known/oauth-authorization-server/{env}` (RFC 8414 §3.1).",
-    params(EnvPath),
-    responses(
-        (status = 200, description = "The environment's metadata", body = AuthorizationServerMetadata),
-        (status = 404, description = "Unknown environment", body = ErrorBody),
-    ),
-)]
-pub async fn metadata(State(app): State<AppState>, Env(env): Env) -> Result<Response, ApiError> {
-    let issuer = app
-        .service
-        .environment(&env)
-        .map(|e| e.issuer.clone())
-        .ok_or_else(|| ApiError::NotFound("unknown environment".into()))?;
-    let base = issuer
-        .strip_suffix(&format!("/{env}"))
-        .unwrap_or(&issuer)
-        .to_string();
-    let body = AuthorizationServerMetadata {
-        token_endpoint: format!("{issuer}/oauth2/token"),
-        jwks_uri: format!("{issuer}/.well-known/jwks.json"),
-        response_types_supported: vec![],
-        grant_types_supported: vec!["client_credentials", "password", "refresh_token"],
-        token_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
-        revocation_endpoint: format!("{issuer}/revoke"),
-        revocation_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
-        introspection_endpoint: format!("{issuer}/introspect"),
-        introspection_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
-        service_documentation: format!("{base}/docs"),
-        issuer,
-    };
-    let mut response = Json(body).into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
-    Ok(response)
 }
