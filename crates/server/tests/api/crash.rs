@@ -16,6 +16,8 @@ struct Chain {
     spent: Vec<Tokens>,
     /// When the request without an answer was sent (`None`: every request was answered).
     unanswered_since: Option<std::time::Instant>,
+    /// When the last 200 arrived.
+    answered_at: Option<std::time::Instant>,
     in_flight: bool,
 }
 
@@ -33,6 +35,7 @@ async fn load_until_killed(server: Server, chains: Vec<Tokens>, spin_ms: u64) ->
                 latest: t,
                 spent: vec![],
                 unanswered_since: None,
+                answered_at: None,
                 in_flight: false,
             }))
         })
@@ -56,6 +59,7 @@ async fn load_until_killed(server: Server, chains: Vec<Tokens>, spin_ms: u64) ->
                         let old = std::mem::replace(&mut s.latest, next);
                         s.spent.push(old);
                         s.unanswered_since = None;
+                        s.answered_at = Some(std::time::Instant::now());
                     }
                     Ok(a) => panic!("refresh refused while the server was up: {} {}", a.status, a.body),
                     Err(_) => return, // the server is gone
@@ -73,6 +77,23 @@ async fn load_until_killed(server: Server, chains: Vec<Tokens>, spin_ms: u64) ->
         }));
     }
     tokio::time::sleep(Duration::from_millis(spin_ms)).await;
+    // Kill just after an idling chain got its answer, so that at least one holds a token
+    // received with a 200 and unsent (on a box loaded enough that requests take longer
+    // than the idle 200 ms, a kill at a fixed moment can find every chain mid-request).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let mut fresh = false;
+        for s in states.iter().step_by(2) {
+            let s = s.lock().await;
+            fresh |= s.unanswered_since.is_none()
+                && s.answered_at
+                    .is_some_and(|t| t.elapsed() < Duration::from_millis(50));
+        }
+        if fresh {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     let mut server = server;
     server.child.kill().unwrap(); // SIGKILL
     // A request sent after this instant cannot have been served: the kill is pending
