@@ -17,7 +17,7 @@ use crate::keys::SigningKey;
 use crate::password::PasswordHasher;
 use crate::policy::TokenPolicy;
 use crate::store::{IntrospectorRecord, KeyRecord, SessionSummary, Store, UserRecord};
-use crate::validate;
+use crate::validate::{self, EnvName, Username};
 
 /// Random bytes in a generated introspector secret.
 const INTROSPECTOR_SECRET_BYTES: usize = 32;
@@ -42,11 +42,11 @@ impl AdminService {
     pub async fn add_user(
         &self,
         hasher: &Arc<PasswordHasher>,
-        env: &str,
-        username: &str,
+        env: &EnvName,
+        username: &Username,
         password: Zeroizing<String>,
     ) -> Result<UserRecord, Error> {
-        validate::environment(env)?;
+        let (env, username) = (env.as_str(), username.as_str());
         validate::new_username(username)?;
         validate::new_password(&password)?;
         let hash = hasher.hash(password).await?;
@@ -76,10 +76,11 @@ impl AdminService {
     pub async fn set_password(
         &self,
         hasher: &Arc<PasswordHasher>,
-        env: &str,
-        username: &str,
+        env: &EnvName,
+        username: &Username,
         password: Zeroizing<String>,
     ) -> Result<(), Error> {
+        let (env, username) = (env.as_str(), username.as_str());
         validate::new_password(&password)?;
         let hash = hasher.hash(password).await?;
         self.store
@@ -93,10 +94,11 @@ impl AdminService {
     /// Enables or disables a user; disabling ends every session.
     pub async fn set_disabled(
         &self,
-        env: &str,
-        username: &str,
+        env: &EnvName,
+        username: &Username,
         disabled: bool,
     ) -> Result<(), Error> {
+        let (env, username) = (env.as_str(), username.as_str());
         self.store
             .set_user_disabled(env, username, disabled, self.clock.now())
             .await
@@ -106,7 +108,8 @@ impl AdminService {
     }
 
     /// Deletes a user and their sessions.
-    pub async fn delete_user(&self, env: &str, username: &str) -> Result<(), Error> {
+    pub async fn delete_user(&self, env: &EnvName, username: &Username) -> Result<(), Error> {
+        let (env, username) = (env.as_str(), username.as_str());
         self.store
             .delete_user(env, username)
             .await
@@ -116,7 +119,8 @@ impl AdminService {
     }
 
     /// One user.
-    pub async fn user(&self, env: &str, username: &str) -> Result<UserRecord, Error> {
+    pub async fn user(&self, env: &EnvName, username: &Username) -> Result<UserRecord, Error> {
+        let (env, username) = (env.as_str(), username.as_str());
         self.store
             .find_user(env, username)
             .await?
@@ -124,22 +128,25 @@ impl AdminService {
     }
 
     /// All users of an environment.
-    pub async fn users(&self, env: &str) -> Result<Vec<UserRecord>, Error> {
+    pub async fn users(&self, env: &EnvName) -> Result<Vec<UserRecord>, Error> {
+        let env = env.as_str();
         Ok(self.store.list_users(env).await?)
     }
 
     /// Sessions, newest first.
     pub async fn sessions(
         &self,
-        env: &str,
+        env: &EnvName,
         username: Option<&str>,
         limit: u32,
     ) -> Result<Vec<SessionSummary>, Error> {
+        let env = env.as_str();
         Ok(self.store.list_sessions(env, username, limit).await?)
     }
 
     /// Revokes one session.
-    pub async fn revoke_session(&self, env: &str, id: i64) -> Result<(), Error> {
+    pub async fn revoke_session(&self, env: &EnvName, id: i64) -> Result<(), Error> {
+        let env = env.as_str();
         if self
             .store
             .revoke_session(env, id, self.clock.now(), "revoked by admin")
@@ -153,8 +160,13 @@ impl AdminService {
     }
 
     /// Revokes every session of a user; returns how many.
-    pub async fn revoke_user_sessions(&self, env: &str, username: &str) -> Result<u64, Error> {
+    pub async fn revoke_user_sessions(
+        &self,
+        env: &EnvName,
+        username: &Username,
+    ) -> Result<u64, Error> {
         self.user(env, username).await?;
+        let (env, username) = (env.as_str(), username.as_str());
         let count = self
             .store
             .revoke_user_sessions(env, username, self.clock.now(), "revoked by admin")
@@ -164,7 +176,8 @@ impl AdminService {
     }
 
     /// The stored keys of an environment.
-    pub async fn keys(&self, env: &str) -> Result<Vec<KeyRecord>, Error> {
+    pub async fn keys(&self, env: &EnvName) -> Result<Vec<KeyRecord>, Error> {
+        let env = env.as_str();
         Ok(self.store.list_keys(env).await?)
     }
 
@@ -174,9 +187,9 @@ impl AdminService {
         &self,
         master: &MasterKey,
         policy: &TokenPolicy,
-        env: &str,
+        env: &EnvName,
     ) -> Result<KeyRecord, Error> {
-        validate::environment(env)?;
+        let env = env.as_str();
         let now = self.clock.now();
         let activates_at = now.saturating_add(millis(policy.key_activation_delay));
         let (_, record) = SigningKey::generate(
@@ -198,10 +211,10 @@ impl AdminService {
     /// as a hash.
     pub async fn add_introspector(
         &self,
-        env: &str,
+        env: &EnvName,
         name: &str,
     ) -> Result<Zeroizing<String>, Error> {
-        validate::environment(env)?;
+        let env = env.as_str();
         validate::introspector_name(name)?;
         let mut raw = Zeroizing::new([0u8; INTROSPECTOR_SECRET_BYTES]);
         random_bytes(raw.as_mut())?;
@@ -226,14 +239,14 @@ impl AdminService {
     }
 
     /// The introspectors of an environment.
-    pub async fn introspectors(&self, env: &str) -> Result<Vec<IntrospectorRecord>, Error> {
-        validate::environment(env)?;
+    pub async fn introspectors(&self, env: &EnvName) -> Result<Vec<IntrospectorRecord>, Error> {
+        let env = env.as_str();
         Ok(self.store.list_introspectors(env).await?)
     }
 
     /// Removes an introspector; its secret stops working at once.
-    pub async fn remove_introspector(&self, env: &str, name: &str) -> Result<(), Error> {
-        validate::environment(env)?;
+    pub async fn remove_introspector(&self, env: &EnvName, name: &str) -> Result<(), Error> {
+        let env = env.as_str();
         if !self.store.remove_introspector(env, name).await? {
             return Err(Error::NotFound(format!(
                 "no introspector {name:?} in {env}"

@@ -13,6 +13,65 @@ pub const MAX_ACCESS_TOKEN: usize = 4096;
 /// Shortest password the CLI accepts.
 pub const MIN_PASSWORD: usize = 12;
 
+/// A valid environment (stage) name (see [`environment`]). The edge parses one; what is
+/// inward takes this, never a raw string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EnvName(String);
+
+impl EnvName {
+    /// Checks `name`.
+    pub fn parse(name: &str) -> Result<Self, Error> {
+        environment(name).map(|n| Self(n.to_string()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A name a user can have (see [`username`]). A login does not parse what it is sent
+/// into one: a name no user can have must be answered like an unknown user, in the same
+/// time, not refused as malformed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Username(String);
+
+impl Username {
+    /// Checks `name`.
+    pub fn parse(name: &str) -> Result<Self, Error> {
+        username(name).map(|n| Self(n.to_string()))
+    }
+
+    /// Checks `name` against the stricter rule for new users ([`new_username`]).
+    pub fn parse_new(name: &str) -> Result<Self, Error> {
+        new_username(name).map(|n| Self(n.to_string()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+macro_rules! as_str_impls {
+    ($($t:ty),*) => {$(
+        impl std::ops::Deref for $t {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    )*};
+}
+
+as_str_impls!(EnvName, Username);
+
 /// An environment (stage) name: `[a-z0-9_-]{1,32}`, starting with a letter.
 pub fn environment(name: &str) -> Result<&str, Error> {
     let ok = !name.is_empty()
@@ -98,6 +157,19 @@ pub fn introspector_name(name: &str) -> Result<&str, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn newtypes_hold_only_what_their_rules_allow() {
+        assert_eq!(
+            EnvName::parse("sandbox").map(|e| e.to_string()).ok(),
+            Some("sandbox".into())
+        );
+        assert!(EnvName::parse("Sandbox").is_err());
+        assert!(Username::parse("Zed Smith").is_ok());
+        assert!(Username::parse_new("Zed Smith").is_err());
+        assert!(Username::parse(" alice").is_err());
+        assert_eq!(Username::parse_new("a.b@c").map(|u| u.len()).ok(), Some(5));
+    }
 
     #[test]
     fn environment_names() {

@@ -43,8 +43,8 @@ async fn token_service() -> (TokenService, String) {
     admin
         .add_user(
             &hasher,
-            "sandbox",
-            "alice",
+            &wirecash_core::validate::EnvName::parse("sandbox").unwrap(),
+            &wirecash_core::validate::Username::parse("alice").unwrap(),
             zeroize::Zeroizing::new(password.clone()),
         )
         .await

@@ -10,6 +10,7 @@ use crate::crypto::ct_eq;
 use crate::error::Error;
 use crate::lifecycle::{is_expired, session_end};
 use crate::token::RefreshToken;
+use crate::validate::EnvName;
 
 /// What introspection (RFC 7662 §2.2) tells about an active token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +78,11 @@ impl AuthService {
     /// RFC 7662: whether `token` is active, and what it says. A refresh token is active
     /// while it is its session's live one and the session is live; an access token while
     /// it has not expired and its session has not been revoked.
-    pub async fn introspect(&self, env: &str, token: &str) -> Result<Option<ActiveToken>, Error> {
+    pub async fn introspect(
+        &self,
+        env: &EnvName,
+        token: &str,
+    ) -> Result<Option<ActiveToken>, Error> {
         let env = self.env(env)?;
         let now = self.clock.now();
         let Some(found) = self.identify(env, token) else {
@@ -135,7 +140,7 @@ impl AuthService {
     /// not an error (RFC 7009 §2.2): the answer tells nothing about other users' tokens.
     pub async fn revoke(
         &self,
-        env: &str,
+        env: &EnvName,
         client: &AuthenticatedClient,
         token: &str,
     ) -> Result<bool, Error> {
@@ -170,7 +175,7 @@ impl AuthService {
     /// Checks a resource server's introspection credentials (constant time).
     pub async fn authenticate_introspector(
         &self,
-        env: &str,
+        env: &EnvName,
         name: &str,
         secret: &str,
     ) -> Result<bool, Error> {

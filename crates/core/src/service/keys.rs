@@ -11,6 +11,7 @@ use crate::clock::millis;
 use crate::error::Error;
 use crate::keys::{KeySet, SigningKey};
 use crate::store::PurgeCutoffs;
+use crate::validate::EnvName;
 
 impl AuthService {
     /// How long a retired key stays published: its last token's lifetime, the leeway
@@ -55,7 +56,7 @@ impl AuthService {
     }
 
     /// The JWKS of an environment.
-    pub fn jwks(&self, env: &str) -> Result<JwkSet, Error> {
+    pub fn jwks(&self, env: &EnvName) -> Result<JwkSet, Error> {
         let env = self.env(env)?;
         Ok(env.keys().jwks(self.clock.now(), self.key_keep()))
     }

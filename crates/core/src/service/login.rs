@@ -13,6 +13,7 @@ use super::{AuthService, Environment, INVALID_CREDENTIALS, TokenGrant, new_sessi
 use crate::crypto::ct_eq;
 use crate::error::{Error, StoreError};
 use crate::store::{NewSession, SessionKind, UserRecord};
+use crate::validate::EnvName;
 
 /// What a `client_credentials` grant hands out: an access token alone (RFC 6749 §4.4.3).
 #[derive(Clone, PartialEq, Eq)]
@@ -64,7 +65,7 @@ impl AuthService {
     /// Exchanges a username and password for a new session's tokens.
     pub async fn authenticate(
         &self,
-        env: &str,
+        env: &EnvName,
         username: &str,
         password: Zeroizing<String>,
         client: Option<IpAddr>,
@@ -76,7 +77,7 @@ impl AuthService {
     /// `authenticate`, with `via` naming the endpoint in the audit log.
     pub async fn authenticate_via(
         &self,
-        env: &str,
+        env: &EnvName,
         username: &str,
         password: Zeroizing<String>,
         client: Option<IpAddr>,
@@ -107,7 +108,7 @@ impl AuthService {
     /// machine-to-machine token fetches never end a refreshable session.
     pub async fn grant_client_credentials(
         &self,
-        env: &str,
+        env: &EnvName,
         credentials: ClientSecret,
         client: Option<IpAddr>,
     ) -> Result<AccessGrant, Error> {
@@ -137,7 +138,7 @@ impl AuthService {
     /// secret that is not the password, is a client that is not this one).
     pub async fn grant_password(
         &self,
-        env: &str,
+        env: &EnvName,
         username: &str,
         password: Zeroizing<String>,
         credentials: Option<&ClientSecret>,
@@ -161,7 +162,7 @@ impl AuthService {
     /// token that the WireCash `POST /token` binds the refresh to.
     pub async fn grant_refresh_token(
         &self,
-        env: &str,
+        env: &EnvName,
         credentials: ClientSecret,
         refresh_token: &str,
         client: Option<IpAddr>,
@@ -179,7 +180,7 @@ impl AuthService {
     /// audit log.
     pub async fn authenticate_client(
         &self,
-        env: &str,
+        env: &EnvName,
         credentials: ClientSecret,
         client: Option<IpAddr>,
         via: &'static str,

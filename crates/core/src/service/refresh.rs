@@ -10,6 +10,7 @@ use crate::crypto::{HASH_LEN, keyed_hash};
 use crate::error::Error;
 use crate::lifecycle::{Decision, Presented, Reject, decide};
 use crate::store::{Rotation, RotationGuard};
+use crate::validate::EnvName;
 
 /// An access token minted for a rotation that did not happen (the hot path missed), for
 /// `user_id`: the general path uses it if it rotates the same session to the same
@@ -31,7 +32,7 @@ impl AuthService {
     /// Rotates a session's refresh token (SPEC §2): see `lifecycle::decide` for the rules.
     pub async fn refresh(
         &self,
-        env: &str,
+        env: &EnvName,
         username: &str,
         access_token: &str,
         refresh_token: &str,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, bail};
 use wirecash_core::admin::AdminService;
+use wirecash_core::validate::EnvName;
 use wirecash_core::{SystemClock, UnixMillis};
 
 use crate::config::Config;
@@ -23,10 +24,10 @@ pub(super) async fn admin(config: &Config) -> anyhow::Result<AdminService> {
     })
 }
 
-/// Refuses an environment the configuration does not serve.
-pub(super) fn check_env(config: &Config, env: &str) -> anyhow::Result<()> {
+/// The environment `env` names, if the configuration serves it.
+pub(super) fn check_env(config: &Config, env: &str) -> anyhow::Result<EnvName> {
     if config.environments.iter().any(|e| e == env) {
-        Ok(())
+        EnvName::parse(env).map_err(core)
     } else {
         bail!(
             "unknown environment {env:?}; configured: {}",

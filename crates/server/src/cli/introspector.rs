@@ -37,21 +37,21 @@ pub async fn introspector(config: &Config, cmd: IntrospectorCommand) -> anyhow::
     let a = admin(config).await?;
     match cmd {
         IntrospectorCommand::Add { name, env } => {
-            check_env(config, &env)?;
+            let env = check_env(config, &env)?;
             let secret = a.add_introspector(&env, &name).await.map_err(core)?;
             println!("added introspector {name} in {env}");
             println!("client_id:     {name}");
             println!("client_secret: {} (shown once)", secret.as_str());
         }
         IntrospectorCommand::List { env } => {
-            check_env(config, &env)?;
+            let env = check_env(config, &env)?;
             println!("{:<32}  CREATED", "NAME");
             for i in a.introspectors(&env).await.map_err(core)? {
                 println!("{:<32}  {}", i.name, time(i.created_at));
             }
         }
         IntrospectorCommand::Remove { name, env } => {
-            check_env(config, &env)?;
+            let env = check_env(config, &env)?;
             a.remove_introspector(&env, &name).await.map_err(core)?;
             println!("removed introspector {name} from {env}");
         }

@@ -28,7 +28,7 @@ pub async fn key(config: &Config, cmd: KeyCommand) -> anyhow::Result<()> {
     let a = admin(config).await?;
     match cmd {
         KeyCommand::List { env } => {
-            check_env(config, &env)?;
+            let env = check_env(config, &env)?;
             let now = wirecash_core::Clock::now(&SystemClock);
             let keys = a.keys(&env).await.map_err(core)?;
             // Listed by activation time, as the key set orders them.
@@ -54,7 +54,7 @@ pub async fn key(config: &Config, cmd: KeyCommand) -> anyhow::Result<()> {
             }
         }
         KeyCommand::Rotate { env } => {
-            check_env(config, &env)?;
+            let env = check_env(config, &env)?;
             let master = crate::masterkey::load(config)?;
             let k = a
                 .rotate_key(&master, &config.tokens, &env)

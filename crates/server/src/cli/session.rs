@@ -39,7 +39,7 @@ pub async fn session(config: &Config, cmd: SessionCommand) -> anyhow::Result<()>
     let a = admin(config).await?;
     match cmd {
         SessionCommand::List { env, user, limit } => {
-            check_env(config, &env)?;
+            let env = check_env(config, &env)?;
             println!(
                 "{:<20}  {:<18}  {:<20}  {:<20}  {:>10}  {:<28}  USERNAME",
                 "ID", "KIND", "CREATED", "LAST USED", "ROTATIONS", "STATE"
@@ -67,13 +67,14 @@ pub async fn session(config: &Config, cmd: SessionCommand) -> anyhow::Result<()>
             }
         }
         SessionCommand::Revoke { id, user, env } => {
-            check_env(config, &env)?;
+            let env = check_env(config, &env)?;
             match (id, user) {
                 (Some(id), _) => {
                     a.revoke_session(&env, id).await.map_err(core)?;
                     println!("revoked session {id}");
                 }
                 (None, Some(u)) => {
+                    let u = wirecash_core::validate::Username::parse(&u).map_err(core)?;
                     let n = a.revoke_user_sessions(&env, &u).await.map_err(core)?;
                     println!("revoked {n} session(s) of {u}");
                 }

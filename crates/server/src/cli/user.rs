@@ -5,6 +5,8 @@ use base64::Engine;
 use clap::{Args, Subcommand};
 use zeroize::Zeroizing;
 
+use wirecash_core::validate::Username;
+
 use super::admin::{admin, check_env, core, time};
 use crate::config::Config;
 
@@ -113,15 +115,15 @@ pub async fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
             env,
             password,
         } => {
-            check_env(config, &env)?;
-            wirecash_core::validate::new_username(&name).map_err(core)?;
+            let env = check_env(config, &env)?;
+            let name = Username::parse_new(&name).map_err(core)?;
             let pw = read_password(&password, &name)?;
             let hasher = crate::password_hasher(config)?;
             let u = a.add_user(&hasher, &env, &name, pw).await.map_err(core)?;
             println!("created user {} in {} (id {})", u.username, u.env, u.id);
         }
         UserCommand::List { env } => {
-            check_env(config, &env)?;
+            let env = check_env(config, &env)?;
             println!("{:<36}  {:<8}  {:<20}  USERNAME", "ID", "STATUS", "CREATED");
             for u in a.users(&env).await.map_err(core)? {
                 let status = if u.disabled { "disabled" } else { "enabled" };
@@ -135,7 +137,8 @@ pub async fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
             }
         }
         UserCommand::Show { name, env } => {
-            check_env(config, &env)?;
+            let env = check_env(config, &env)?;
+            let name = Username::parse(&name).map_err(core)?;
             let u = a.user(&env, &name).await.map_err(core)?;
             let live = a
                 .sessions(&env, Some(&name), 1000)
@@ -155,17 +158,20 @@ pub async fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
             println!("live sessions: {live}");
         }
         UserCommand::Disable { name, env } => {
-            check_env(config, &env)?;
+            let env = check_env(config, &env)?;
+            let name = Username::parse(&name).map_err(core)?;
             a.set_disabled(&env, &name, true).await.map_err(core)?;
             println!("disabled {name} in {env}; their sessions are revoked");
         }
         UserCommand::Enable { name, env } => {
-            check_env(config, &env)?;
+            let env = check_env(config, &env)?;
+            let name = Username::parse(&name).map_err(core)?;
             a.set_disabled(&env, &name, false).await.map_err(core)?;
             println!("enabled {name} in {env}");
         }
         UserCommand::Delete { name, env } => {
-            check_env(config, &env)?;
+            let env = check_env(config, &env)?;
+            let name = Username::parse(&name).map_err(core)?;
             a.delete_user(&env, &name).await.map_err(core)?;
             println!("deleted {name} from {env} with their sessions");
         }
@@ -174,7 +180,8 @@ pub async fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
             env,
             password,
         } => {
-            check_env(config, &env)?;
+            let env = check_env(config, &env)?;
+            let name = Username::parse(&name).map_err(core)?;
             a.user(&env, &name).await.map_err(core)?;
             let pw = read_password(&password, &name)?;
             let hasher = crate::password_hasher(config)?;

@@ -7,6 +7,8 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::{header, request::Parts};
 use serde_json::{Map, Value};
 
+use wirecash_core::validate::EnvName;
+
 use crate::app::AppState;
 use crate::error::ApiError;
 
@@ -16,7 +18,7 @@ pub const MAX_BODY: usize = 16 * 1024;
 const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A configured environment named by the first path segment; anything else is 404.
-pub struct Env(pub String);
+pub struct Env(pub EnvName);
 
 impl FromRequestParts<AppState> for Env {
     type Rejection = ApiError;
@@ -25,10 +27,10 @@ impl FromRequestParts<AppState> for Env {
         let Path(name) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::NotFound("unknown environment".into()))?;
-        if state.service.environment(&name).is_none() {
-            return Err(ApiError::NotFound("unknown environment".into()));
+        match (EnvName::parse(&name), state.service.environment(&name)) {
+            (Ok(env), Some(_)) => Ok(Env(env)),
+            _ => Err(ApiError::NotFound("unknown environment".into())),
         }
-        Ok(Env(name))
     }
 }
 

@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use crate::support::{TestApp, claims};
+use crate::support::{env, user};
 
 #[tokio::test]
 async fn authenticate_returns_the_four_fields_with_bearer_and_access_ttl() {
@@ -35,7 +36,7 @@ async fn unknown_user_wrong_password_and_disabled_user_get_the_same_answer() {
     let pw = app.add_user("sandbox", "alice").await;
     let pw_bob = app.add_user("sandbox", "bob").await;
     app.admin()
-        .set_disabled("sandbox", "bob", true)
+        .set_disabled(&env("sandbox"), &user("bob"), true)
         .await
         .unwrap();
     let unknown = app.authenticate_raw("sandbox", "mallory", &pw).await;
@@ -91,7 +92,7 @@ async fn login_with_changed_argon2_parameters_rehashes_the_password() {
     let pw = app.add_user("sandbox", "alice").await;
     let before = app
         .admin()
-        .user("sandbox", "alice")
+        .user(&env("sandbox"), &user("alice"))
         .await
         .unwrap()
         .password_hash;
@@ -103,7 +104,7 @@ async fn login_with_changed_argon2_parameters_rehashes_the_password() {
     for _ in 0..100 {
         after = app
             .admin()
-            .user("sandbox", "alice")
+            .user(&env("sandbox"), &user("alice"))
             .await
             .unwrap()
             .password_hash;

@@ -178,7 +178,10 @@ async fn an_operators_revoke_is_reported_and_by_default_the_session_starts_again
     let t0 = session.token().await.unwrap();
     app.remember(t0.as_str());
     app.admin()
-        .revoke_user_sessions("sandbox", "alice")
+        .revoke_user_sessions(
+            &crate::support::env("sandbox"),
+            &crate::support::user("alice"),
+        )
         .await
         .unwrap();
     clock.advance(Duration::from_secs(3601));
@@ -205,7 +208,10 @@ async fn with_the_stop_policy_an_operators_revoke_ends_the_session_for_good() {
         .unwrap();
     app.remember(session.token().await.unwrap().as_str());
     app.admin()
-        .revoke_user_sessions("sandbox", "alice")
+        .revoke_user_sessions(
+            &crate::support::env("sandbox"),
+            &crate::support::user("alice"),
+        )
         .await
         .unwrap();
     clock.advance(Duration::from_secs(3601));
@@ -237,7 +243,11 @@ async fn a_disabled_user_is_reported_as_a_refused_password() {
         .unwrap();
     app.remember(session.token().await.unwrap().as_str());
     app.admin()
-        .set_disabled("sandbox", "alice", true)
+        .set_disabled(
+            &crate::support::env("sandbox"),
+            &crate::support::user("alice"),
+            true,
+        )
         .await
         .unwrap();
     clock.advance(Duration::from_secs(3601));

@@ -11,8 +11,8 @@ async fn a_sandbox_token_is_refused_in_production() {
     app.admin()
         .add_user(
             &hasher,
-            "production",
-            "alice",
+            &crate::support::env("production"),
+            &crate::support::user("alice"),
             zeroize::Zeroizing::new(pw.clone()),
         )
         .await

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::support::TestApp;
+use crate::support::{env, user};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Claims {
@@ -74,7 +75,11 @@ async fn check_claims(app: &TestApp, alg: &str) {
     );
     let (c, _) = verify(&jwks.body, &t.access_token);
     assert_eq!(jwks.body["keys"][0]["alg"], alg);
-    let user = app.admin().user("sandbox", "alice").await.unwrap();
+    let user = app
+        .admin()
+        .user(&env("sandbox"), &user("alice"))
+        .await
+        .unwrap();
     assert_eq!(c.custom.iss, format!("{}/sandbox", app.config.public_url));
     assert_eq!(c.custom.aud, c.custom.iss);
     assert_eq!(c.custom.sub, user.id);

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::support::TestApp;
+use crate::support::env;
 
 #[tokio::test]
 async fn a_session_unused_for_the_idle_lifetime_ends() {
@@ -84,7 +85,7 @@ async fn beyond_max_sessions_per_user_the_least_recently_used_session_ends() {
     }
     let all = app
         .admin()
-        .sessions("sandbox", Some("alice"), 1000)
+        .sessions(&env("sandbox"), Some("alice"), 1000)
         .await
         .unwrap();
     assert_eq!(all.len(), 3);

@@ -16,6 +16,7 @@ use crate::server_process::start_node;
 use crate::support::{
     Answer, ScratchDb, TestApp, Tokens, add_user_cli, answer, run_cli, run_cli_with,
 };
+use crate::support::{env, user as name};
 
 /// Rounds of the loop tests, and login loops (each from its own address) per round.
 const ROUNDS: usize = 15;
@@ -69,15 +70,29 @@ async fn apply(app: &TestApp, change: Change, user: &str) {
             let new = format!("new-{}", uuid::Uuid::new_v4().simple());
             app.remember(&new);
             admin
-                .set_password(&hasher, "sandbox", user, zeroize::Zeroizing::new(new))
+                .set_password(
+                    &hasher,
+                    &env("sandbox"),
+                    &name(user),
+                    zeroize::Zeroizing::new(new),
+                )
                 .await
                 .unwrap();
         }
-        Change::Disable => admin.set_disabled("sandbox", user, true).await.unwrap(),
+        Change::Disable => admin
+            .set_disabled(&env("sandbox"), &name(user), true)
+            .await
+            .unwrap(),
         Change::RevokeAll => {
-            admin.revoke_user_sessions("sandbox", user).await.unwrap();
+            admin
+                .revoke_user_sessions(&env("sandbox"), &name(user))
+                .await
+                .unwrap();
         }
-        Change::Delete => admin.delete_user("sandbox", user).await.unwrap(),
+        Change::Delete => admin
+            .delete_user(&env("sandbox"), &name(user))
+            .await
+            .unwrap(),
     }
 }
 
@@ -98,7 +113,7 @@ async fn check_round(
     }
     if change == Change::Disable {
         app.admin()
-            .set_disabled("sandbox", user, false)
+            .set_disabled(&env("sandbox"), &name(user), false)
             .await
             .unwrap();
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::{Answer, TestApp, Tokens, claims};
+use crate::support::{env, user};
 
 const TOKEN: &str = "/sandbox/oauth2/token";
 
@@ -552,7 +553,11 @@ async fn revocation_needs_the_owner_and_ignores_unknown_tokens() {
 // --- RFC 7662 introspection ---
 
 async fn introspector(app: &TestApp, name: &str) -> String {
-    let secret = app.admin().add_introspector("sandbox", name).await.unwrap();
+    let secret = app
+        .admin()
+        .add_introspector(&env("sandbox"), name)
+        .await
+        .unwrap();
     app.remember(&secret);
     secret.to_string()
 }
@@ -652,7 +657,7 @@ async fn revoked_sessions_and_expired_tokens_are_inactive() {
     );
     // A disabled user's tokens are inactive.
     app.admin()
-        .set_disabled("sandbox", "alice", true)
+        .set_disabled(&env("sandbox"), &user("alice"), true)
         .await
         .unwrap();
     assert_eq!(
@@ -727,7 +732,7 @@ async fn introspection_needs_introspector_credentials() {
     assert_eq!(post.body["active"], true);
     // Removed: refused at once.
     app.admin()
-        .remove_introspector("sandbox", "rs")
+        .remove_introspector(&env("sandbox"), "rs")
         .await
         .unwrap();
     assert_oauth_error(

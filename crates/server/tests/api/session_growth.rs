@@ -4,10 +4,11 @@
 //! small constant.
 
 use crate::support::TestApp;
+use crate::support::env;
 
 async fn session_rows(app: &TestApp, user: &str) -> usize {
     app.admin()
-        .sessions("sandbox", Some(user), 100_000)
+        .sessions(&env("sandbox"), Some(user), 100_000)
         .await
         .unwrap()
         .len()

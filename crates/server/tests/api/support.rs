@@ -345,8 +345,8 @@ impl TestApp {
         self.admin()
             .add_user(
                 &hasher,
-                env,
-                name,
+                &self::env(env),
+                &user(name),
                 zeroize::Zeroizing::new(password.clone()),
             )
             .await
@@ -450,13 +450,23 @@ impl TestApp {
     /// Number of live (unrevoked) sessions of a user.
     pub async fn live_sessions(&self, env: &str, user: &str) -> usize {
         self.admin()
-            .sessions(env, Some(user), 10_000)
+            .sessions(&self::env(env), Some(user), 10_000)
             .await
             .unwrap()
             .iter()
             .filter(|s| s.revoked_at.is_none())
             .count()
     }
+}
+
+/// An environment name for the admin operations (tests name valid ones).
+pub fn env(name: &str) -> wirecash_core::validate::EnvName {
+    wirecash_core::validate::EnvName::parse(name).unwrap()
+}
+
+/// A username for the admin operations.
+pub fn user(name: &str) -> wirecash_core::validate::Username {
+    wirecash_core::validate::Username::parse(name).unwrap()
 }
 
 /// Runs the binary on `db` with optional standard input.
