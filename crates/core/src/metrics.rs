@@ -2,9 +2,14 @@
 //! helpers the lifecycle calls (docs/metrics.md lists them).
 
 use std::future::Future;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, histogram};
+use metrics::{
+    Counter, Histogram, Unit, counter, describe_counter, describe_gauge, describe_histogram,
+    histogram,
+};
 
 use crate::error::StoreError;
 use crate::lifecycle::Reject;
@@ -102,6 +107,75 @@ pub fn describe() {
     }
     counter!(HASH_REJECTED).absolute(0);
     metrics::gauge!(HASH_QUEUE_DEPTH).increment(0.0);
+    RECORDER_READY.store(true, Ordering::Release);
+    let _ = HANDLES.set(Handles {
+        logins: LOGIN_OUTCOMES.map(|o| counter!(LOGINS, "outcome" => o)),
+        refreshes: REFRESH_OUTCOMES.map(|o| counter!(REFRESHES, "outcome" => o)),
+        refusals: REFUSAL_REASONS.map(|r| counter!(REFRESH_REFUSALS, "reason" => r)),
+    });
+}
+
+/// Set by `describe`, which the server calls once its recorder is installed: from then
+/// on a metric's handle can be resolved once and kept (before, a kept handle would be
+/// the no-op one for good).
+static RECORDER_READY: AtomicBool = AtomicBool::new(false);
+
+/// The handles of the fixed label sets, resolved once: a counter macro with labels
+/// builds its key and looks it up in the registry on every call.
+struct Handles {
+    logins: [Counter; LOGIN_OUTCOMES.len()],
+    refreshes: [Counter; REFRESH_OUTCOMES.len()],
+    refusals: [Counter; REFUSAL_REASONS.len()],
+}
+
+static HANDLES: OnceLock<Handles> = OnceLock::new();
+
+/// Increments the counter of `value` among `values` through the kept handles, or
+/// through the registry when there are none (no recorder yet).
+fn count(
+    name: &'static str,
+    label: &'static str,
+    value: &'static str,
+    values: &[&'static str],
+    kept: impl FnOnce(&Handles) -> &[Counter],
+) {
+    if let Some(h) = HANDLES.get()
+        && let Some(i) = values.iter().position(|v| *v == value)
+        && let Some(c) = kept(h).get(i)
+    {
+        c.increment(1);
+        return;
+    }
+    counter!(name, label => value).increment(1);
+}
+
+/// The latency histogram and error counter of one store operation, resolved on first
+/// use once the recorder is installed (`crate::store::Timed` keeps one per operation).
+pub struct StoreMetric {
+    operation: &'static str,
+    handles: OnceLock<(Histogram, Counter)>,
+}
+
+impl StoreMetric {
+    /// The metric of `operation`.
+    pub const fn new(operation: &'static str) -> Self {
+        Self {
+            operation,
+            handles: OnceLock::new(),
+        }
+    }
+
+    fn handles(&self) -> Option<&(Histogram, Counter)> {
+        if !RECORDER_READY.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(self.handles.get_or_init(|| {
+            (
+                histogram!(STORE_DURATION, "operation" => self.operation),
+                counter!(STORE_ERRORS, "operation" => self.operation),
+            )
+        }))
+    }
 }
 
 /// Counts an authenticate call by its result.
@@ -112,7 +186,7 @@ pub(crate) fn login<T>(result: &Result<T, crate::Error>) {
         Err(crate::Error::Locked(_)) => "locked",
         Err(_) => "error",
     };
-    counter!(LOGINS, "outcome" => outcome).increment(1);
+    count(LOGINS, "outcome", outcome, &LOGIN_OUTCOMES, |h| &h.logins);
 }
 
 /// Counts a lock of a username or an address.
@@ -122,13 +196,17 @@ pub(crate) fn lockout(kind: &'static str) {
 
 /// Counts a refresh that did not fail with an error.
 pub(crate) fn refresh(outcome: &'static str) {
-    counter!(REFRESHES, "outcome" => outcome).increment(1);
+    count(REFRESHES, "outcome", outcome, &REFRESH_OUTCOMES, |h| {
+        &h.refreshes
+    });
 }
 
 /// Counts a refused refresh under its reason.
 pub(crate) fn refresh_refused(reason: &'static str) {
     refresh("refused");
-    counter!(REFRESH_REFUSALS, "reason" => reason).increment(1);
+    count(REFRESH_REFUSALS, "reason", reason, &REFUSAL_REASONS, |h| {
+        &h.refusals
+    });
 }
 
 /// Counts a refresh refused by the lifecycle.
@@ -138,14 +216,26 @@ pub(crate) fn refresh_rejected(r: Reject) {
 
 /// Runs one store call, recording its latency (and a failure) under `operation`.
 pub async fn store<T>(
-    operation: &'static str,
+    metric: &StoreMetric,
     call: impl Future<Output = Result<T, StoreError>>,
 ) -> Result<T, StoreError> {
     let started = Instant::now();
     let result = call.await;
-    histogram!(STORE_DURATION, "operation" => operation).record(started.elapsed().as_secs_f64());
-    if result.is_err() {
-        counter!(STORE_ERRORS, "operation" => operation).increment(1);
+    let seconds = started.elapsed().as_secs_f64();
+    match metric.handles() {
+        Some((latency, errors)) => {
+            latency.record(seconds);
+            if result.is_err() {
+                errors.increment(1);
+            }
+        }
+        None => {
+            let operation = metric.operation;
+            histogram!(STORE_DURATION, "operation" => operation).record(seconds);
+            if result.is_err() {
+                counter!(STORE_ERRORS, "operation" => operation).increment(1);
+            }
+        }
     }
     result
 }

@@ -2,11 +2,12 @@
 //! once; every metric of the core and the server goes to it), the HTTP request metrics,
 //! and the text exposition served by `GET /metrics`. Names and labels: docs/metrics.md.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
 use axum::http::Method;
-use metrics::{Unit, counter, describe_counter, describe_histogram, histogram};
+use metrics::{Counter, Histogram, Unit, counter, describe_counter, describe_histogram, histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Requests by `method`, `route` (the template, e.g. `/{env}/token`) and `status`.
@@ -110,10 +111,59 @@ fn method_label(method: &Method) -> &'static str {
 /// Records one answered request.
 pub fn request(method: &Method, route: &str, status: u16, elapsed: Duration) {
     let method = method_label(method);
+    let seconds = elapsed.as_secs_f64();
+    if let Some((count, latency)) = series(method, route, status) {
+        count.increment(1);
+        latency.record(seconds);
+        return;
+    }
     let route = route.to_string();
     counter!(HTTP_REQUESTS, "method" => method, "route" => route.clone(), "status" => status.to_string())
         .increment(1);
-    histogram!(HTTP_DURATION, "method" => method, "route" => route).record(elapsed.as_secs_f64());
+    histogram!(HTTP_DURATION, "method" => method, "route" => route).record(seconds);
+}
+
+/// A request series' key: method label, route template, status.
+type SeriesKey = (&'static str, &'static str, u16);
+
+/// The handles of every request series seen, resolved once (a labelled macro call
+/// allocates its labels and looks the key up in the registry on every request). Bounded
+/// like the series themselves: fixed methods, the router's templates, status codes.
+static SERIES: OnceLock<RwLock<HashMap<SeriesKey, (Counter, Histogram)>>> = OnceLock::new();
+/// The route templates seen, kept for the process's life (a fixed, small set).
+static ROUTES: RwLock<Vec<&'static str>> = RwLock::new(Vec::new());
+
+/// The kept handles of a series, made on first use; `None` before the recorder is
+/// installed (they would be no-ops for good) or if a lock was poisoned.
+fn series(method: &'static str, route: &str, status: u16) -> Option<(Counter, Histogram)> {
+    HANDLE.get()?;
+    let map = SERIES.get_or_init(|| RwLock::new(HashMap::new()));
+    let route = intern(route)?;
+    let key = (method, route, status);
+    if let Some(found) = map.read().ok()?.get(&key) {
+        return Some(found.clone());
+    }
+    let made = (
+        counter!(HTTP_REQUESTS, "method" => method, "route" => route, "status" => status.to_string()),
+        histogram!(HTTP_DURATION, "method" => method, "route" => route),
+    );
+    map.write().ok()?.entry(key).or_insert(made);
+    map.read().ok()?.get(&key).cloned()
+}
+
+/// `route` as a `'static` string: one of the router's templates or `UNMATCHED` (the
+/// only values the request log passes), stored once each.
+fn intern(route: &str) -> Option<&'static str> {
+    if let Some(r) = ROUTES.read().ok()?.iter().find(|r| **r == route) {
+        return Some(r);
+    }
+    let mut routes = ROUTES.write().ok()?;
+    if let Some(r) = routes.iter().find(|r| **r == route) {
+        return Some(r);
+    }
+    let r: &'static str = Box::leak(route.to_owned().into_boxed_str());
+    routes.push(r);
+    Some(r)
 }
 
 #[cfg(test)]

@@ -26,7 +26,9 @@ macro_rules! timed {
         impl $trait for Timed {
             $(
                 async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, StoreError> {
-                    crate::metrics::store(stringify!($name), self.inner.$name($($arg),*)).await
+                    static METRIC: crate::metrics::StoreMetric =
+                        crate::metrics::StoreMetric::new(stringify!($name));
+                    crate::metrics::store(&METRIC, self.inner.$name($($arg),*)).await
                 }
             )*
         }

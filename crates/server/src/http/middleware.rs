@@ -32,14 +32,12 @@ pub fn normalize_method(mut req: Request) -> Request {
 pub async fn log_requests(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| UNMATCHED.to_string(), |m| m.as_str().to_string());
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
     let response = next.run(req).await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    crate::observe::request(&method, &route, status, elapsed);
+    crate::observe::request(&method, route, status, elapsed);
     let micros = elapsed.as_micros();
     match response.extensions().get::<InternalCause>() {
         // Overload (503) comes in floods — a login flood fills the hash queue and every
