@@ -30,6 +30,8 @@ SKIP_BUILD=${SKIP_BUILD:-0}              # 1 = use the binaries already in targe
 DATABASE=${DATABASE:-sqlite}             # sqlite | postgres
 NODES=${NODES:-1}                        # service nodes (more than 1 needs postgres)
 PG_SERVER=${PG_SERVER:-postgres://postgres@127.0.0.1:5432}  # where the scratch database goes
+PERF_DATA=${PERF_DATA:-}                 # if set, `perf record` the (first) server into this file
+PERF_SECONDS=${PERF_SECONDS:-8}          # … for this many seconds after the warm-up of the first mode
 BENCH_ENV=sandbox
 
 for v in USERS REFRESH_CHAINS AUTH_CONCURRENCY DURATION WARMUP CLIENT_THREADS NODES FLOOD FLOOD_THREADS FLOODS PHASE FLOOD_SOURCES; do
@@ -183,6 +185,14 @@ for mode in $MODES; do
         --concurrency "$concurrency" --duration "${DURATION}s" --warmup "${WARMUP}s" \
         --client "$CLIENT" --threads "$CLIENT_THREADS" "${pid_arg[@]}" --json-out "$json_file" &
     gen=$!
+    if [[ -n $PERF_DATA ]]; then
+        # Call graphs from DWARF unwinding (.eh_frame): the release build keeps no frame
+        # pointers. 499 Hz keeps the data small enough to post-process.
+        sleep "$WARMUP"
+        perf record -q -F 499 --call-graph dwarf,16384 -p "${SERVER_PIDS[0]}" -o "$PERF_DATA" \
+            -- sleep "$PERF_SECONDS" >/dev/null 2>&1 || echo "run.sh: perf record failed" >&2
+        PERF_DATA=
+    fi
     wait "$gen"
     if [[ $DATABASE == postgres && $mode == refresh ]]; then
         sleep 11
