@@ -2,7 +2,7 @@
 //! derived from it, keyed hashes and authenticated encryption. Everything here uses
 //! aws-lc-rs, the one crypto library of the build.
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
+use aws_lc_rs::aead::{AES_256_GCM, Aad, MAX_TAG_LEN, NONCE_LEN, Nonce, RandomizedNonceKey};
 use aws_lc_rs::hmac;
 use zeroize::Zeroizing;
 
@@ -129,14 +129,17 @@ impl Sealer {
 
     /// Encrypts `plaintext`, bound to `aad`.
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, Error> {
-        let mut buf = plaintext.to_vec();
-        let nonce = self
+        // One buffer, nonce first, then the ciphertext and its tag (a refresh seals one
+        // access token: no second buffer to copy it into).
+        let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + MAX_TAG_LEN);
+        out.extend_from_slice(&[0; NONCE_LEN]);
+        out.extend_from_slice(plaintext);
+        let (nonce, tag) = self
             .0
-            .seal_in_place_append_tag(Aad::from(aad), &mut buf)
+            .seal_in_place_separate_tag(Aad::from(aad), &mut out[NONCE_LEN..])
             .map_err(|_| Error::Internal("encryption failed".into()))?;
-        let mut out = Vec::with_capacity(NONCE_LEN + buf.len());
-        out.extend_from_slice(nonce.as_ref());
-        out.extend_from_slice(&buf);
+        out[..NONCE_LEN].copy_from_slice(nonce.as_ref());
+        out.extend_from_slice(tag.as_ref());
         Ok(out)
     }
 

@@ -185,15 +185,13 @@ impl SigningKey {
         out.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
         let sig = match &self.signer {
-            Signer::Ed(k) => k.sign(out.as_bytes()).as_ref().to_vec(),
+            Signer::Ed(k) => k.sign(out.as_bytes()),
             Signer::Es(k) => k
                 .sign(&SystemRandom::new(), out.as_bytes())
-                .map_err(|_| internal("ECDSA signing failed"))?
-                .as_ref()
-                .to_vec(),
+                .map_err(|_| internal("ECDSA signing failed"))?,
         };
         out.push('.');
-        URL_SAFE_NO_PAD.encode_string(sig, &mut out);
+        URL_SAFE_NO_PAD.encode_string(sig.as_ref(), &mut out);
         Ok(out)
     }
 
