@@ -127,15 +127,11 @@ fn too_long() -> Error {
 /// associated data: at most 27 + 32 + 2 × 20 + 2 bytes), so none needs an allocation.
 struct ShortText {
     buf: [u8; 128],
-    len: usize,
 }
 
 impl ShortText {
     fn new() -> Self {
-        Self {
-            buf: [0; 128],
-            len: 0,
-        }
+        Self { buf: [0; 128] }
     }
 
     /// The text of `args`; `None` if it does not fit (never cut short).
@@ -143,8 +139,8 @@ impl ShortText {
         use std::io::Write as _;
         let mut rest = &mut self.buf[..];
         rest.write_fmt(args).ok()?;
-        self.len = 128 - rest.len();
-        Some(&self.buf[..self.len])
+        let len = 128 - rest.len();
+        Some(&self.buf[..len])
     }
 
     fn format(&mut self, n: i64) -> Option<&str> {

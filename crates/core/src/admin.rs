@@ -17,7 +17,7 @@ use crate::keys::SigningKey;
 use crate::password::PasswordHasher;
 use crate::policy::TokenPolicy;
 use crate::store::{IntrospectorRecord, KeyRecord, SessionSummary, Store, UserRecord};
-use crate::validate::{self, EnvName, Username};
+use crate::validate::{self, EnvName, IntrospectorName, Username};
 
 /// Random bytes in a generated introspector secret.
 const INTROSPECTOR_SECRET_BYTES: usize = 32;
@@ -46,7 +46,6 @@ impl AdminService {
         username: &Username,
         password: Zeroizing<String>,
     ) -> Result<UserRecord, Error> {
-        let (env, username) = (env.as_str(), username.as_str());
         validate::new_username(username)?;
         validate::new_password(&password)?;
         let hash = hasher.hash(password).await?;
@@ -80,7 +79,6 @@ impl AdminService {
         username: &Username,
         password: Zeroizing<String>,
     ) -> Result<(), Error> {
-        let (env, username) = (env.as_str(), username.as_str());
         validate::new_password(&password)?;
         let hash = hasher.hash(password).await?;
         self.store
@@ -98,7 +96,6 @@ impl AdminService {
         username: &Username,
         disabled: bool,
     ) -> Result<(), Error> {
-        let (env, username) = (env.as_str(), username.as_str());
         self.store
             .set_user_disabled(env, username, disabled, self.clock.now())
             .await
@@ -109,7 +106,6 @@ impl AdminService {
 
     /// Deletes a user and their sessions.
     pub async fn delete_user(&self, env: &EnvName, username: &Username) -> Result<(), Error> {
-        let (env, username) = (env.as_str(), username.as_str());
         self.store
             .delete_user(env, username)
             .await
@@ -120,7 +116,6 @@ impl AdminService {
 
     /// One user.
     pub async fn user(&self, env: &EnvName, username: &Username) -> Result<UserRecord, Error> {
-        let (env, username) = (env.as_str(), username.as_str());
         self.store
             .find_user(env, username)
             .await?
@@ -129,7 +124,6 @@ impl AdminService {
 
     /// All users of an environment.
     pub async fn users(&self, env: &EnvName) -> Result<Vec<UserRecord>, Error> {
-        let env = env.as_str();
         Ok(self.store.list_users(env).await?)
     }
 
@@ -137,16 +131,15 @@ impl AdminService {
     pub async fn sessions(
         &self,
         env: &EnvName,
-        username: Option<&str>,
+        username: Option<&Username>,
         limit: u32,
     ) -> Result<Vec<SessionSummary>, Error> {
-        let env = env.as_str();
+        let username = username.map(Username::as_str);
         Ok(self.store.list_sessions(env, username, limit).await?)
     }
 
     /// Revokes one session.
     pub async fn revoke_session(&self, env: &EnvName, id: i64) -> Result<(), Error> {
-        let env = env.as_str();
         if self
             .store
             .revoke_session(env, id, self.clock.now(), "revoked by admin")
@@ -166,7 +159,6 @@ impl AdminService {
         username: &Username,
     ) -> Result<u64, Error> {
         self.user(env, username).await?;
-        let (env, username) = (env.as_str(), username.as_str());
         let count = self
             .store
             .revoke_user_sessions(env, username, self.clock.now(), "revoked by admin")
@@ -177,7 +169,6 @@ impl AdminService {
 
     /// The stored keys of an environment.
     pub async fn keys(&self, env: &EnvName) -> Result<Vec<KeyRecord>, Error> {
-        let env = env.as_str();
         Ok(self.store.list_keys(env).await?)
     }
 
@@ -189,7 +180,6 @@ impl AdminService {
         policy: &TokenPolicy,
         env: &EnvName,
     ) -> Result<KeyRecord, Error> {
-        let env = env.as_str();
         let now = self.clock.now();
         let activates_at = now.saturating_add(millis(policy.key_activation_delay));
         let (_, record) = SigningKey::generate(
@@ -212,10 +202,8 @@ impl AdminService {
     pub async fn add_introspector(
         &self,
         env: &EnvName,
-        name: &str,
+        name: &IntrospectorName,
     ) -> Result<Zeroizing<String>, Error> {
-        let env = env.as_str();
-        validate::introspector_name(name)?;
         let mut raw = Zeroizing::new([0u8; INTROSPECTOR_SECRET_BYTES]);
         random_bytes(raw.as_mut())?;
         let secret = Zeroizing::new(URL_SAFE_NO_PAD.encode(raw.as_ref()));
@@ -240,13 +228,15 @@ impl AdminService {
 
     /// The introspectors of an environment.
     pub async fn introspectors(&self, env: &EnvName) -> Result<Vec<IntrospectorRecord>, Error> {
-        let env = env.as_str();
         Ok(self.store.list_introspectors(env).await?)
     }
 
     /// Removes an introspector; its secret stops working at once.
-    pub async fn remove_introspector(&self, env: &EnvName, name: &str) -> Result<(), Error> {
-        let env = env.as_str();
+    pub async fn remove_introspector(
+        &self,
+        env: &EnvName,
+        name: &IntrospectorName,
+    ) -> Result<(), Error> {
         if !self.store.remove_introspector(env, name).await? {
             return Err(Error::NotFound(format!(
                 "no introspector {name:?} in {env}"

@@ -24,6 +24,12 @@ impl EnvName {
         environment(name).map(|n| Self(n.to_string()))
     }
 
+    /// Checks `name`, keeping its allocation (the request path's own copy).
+    pub fn parse_owned(name: String) -> Result<Self, Error> {
+        environment(&name)?;
+        Ok(Self(name))
+    }
+
     /// The name.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -53,6 +59,17 @@ impl Username {
     }
 }
 
+/// An introspector name (see [`introspector_name`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IntrospectorName(String);
+
+impl IntrospectorName {
+    /// Checks `name`.
+    pub fn parse(name: &str) -> Result<Self, Error> {
+        introspector_name(name).map(|n| Self(n.to_string()))
+    }
+}
+
 macro_rules! as_str_impls {
     ($($t:ty),*) => {$(
         impl std::ops::Deref for $t {
@@ -70,7 +87,7 @@ macro_rules! as_str_impls {
     )*};
 }
 
-as_str_impls!(EnvName, Username);
+as_str_impls!(EnvName, Username, IntrospectorName);
 
 /// An environment (stage) name: `[a-z0-9_-]{1,32}`, starting with a letter.
 pub fn environment(name: &str) -> Result<&str, Error> {
@@ -169,6 +186,17 @@ mod tests {
         assert!(Username::parse_new("Zed Smith").is_err());
         assert!(Username::parse(" alice").is_err());
         assert_eq!(Username::parse_new("a.b@c").map(|u| u.len()).ok(), Some(5));
+        assert_eq!(
+            EnvName::parse_owned("sandbox".to_string()).ok(),
+            EnvName::parse("sandbox").ok()
+        );
+        assert!(EnvName::parse_owned("Sand box".to_string()).is_err());
+        assert_eq!(
+            IntrospectorName::parse("orders-api.v2").map(|n| n.to_string()).ok(),
+            Some("orders-api.v2".into())
+        );
+        assert!(IntrospectorName::parse("orders api").is_err());
+        assert!(IntrospectorName::parse("").is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@ use clap::Subcommand;
 
 use super::admin::{admin, check_env, core, time};
 use crate::config::Config;
+use wirecash_core::validate::IntrospectorName;
 
 /// `introspector …`
 #[derive(Debug, Subcommand)]
@@ -38,6 +39,7 @@ pub async fn introspector(config: &Config, cmd: IntrospectorCommand) -> anyhow::
     match cmd {
         IntrospectorCommand::Add { name, env } => {
             let env = check_env(config, &env)?;
+            let name = IntrospectorName::parse(&name).map_err(core)?;
             let secret = a.add_introspector(&env, &name).await.map_err(core)?;
             println!("added introspector {name} in {env}");
             println!("client_id:     {name}");
@@ -52,6 +54,7 @@ pub async fn introspector(config: &Config, cmd: IntrospectorCommand) -> anyhow::
         }
         IntrospectorCommand::Remove { name, env } => {
             let env = check_env(config, &env)?;
+            let name = IntrospectorName::parse(&name).map_err(core)?;
             a.remove_introspector(&env, &name).await.map_err(core)?;
             println!("removed introspector {name} from {env}");
         }

@@ -40,15 +40,15 @@ pub async fn session(config: &Config, cmd: SessionCommand) -> anyhow::Result<()>
     match cmd {
         SessionCommand::List { env, user, limit } => {
             let env = check_env(config, &env)?;
+            let user = user
+                .map(|u| wirecash_core::validate::Username::parse(&u))
+                .transpose()
+                .map_err(core)?;
             println!(
                 "{:<20}  {:<18}  {:<20}  {:<20}  {:>10}  {:<28}  USERNAME",
                 "ID", "KIND", "CREATED", "LAST USED", "ROTATIONS", "STATE"
             );
-            for s in a
-                .sessions(&env, user.as_deref(), limit)
-                .await
-                .map_err(core)?
-            {
+            for s in a.sessions(&env, user.as_ref(), limit).await.map_err(core)? {
                 let state = match (&s.revoked_at, &s.revoked_reason) {
                     (Some(_), Some(r)) => format!("revoked ({r})"),
                     (Some(_), None) => "revoked".to_string(),

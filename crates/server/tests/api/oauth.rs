@@ -555,7 +555,7 @@ async fn revocation_needs_the_owner_and_ignores_unknown_tokens() {
 async fn introspector(app: &TestApp, name: &str) -> String {
     let secret = app
         .admin()
-        .add_introspector(&env("sandbox"), name)
+        .add_introspector(&env("sandbox"), &crate::support::introspector(name))
         .await
         .unwrap();
     app.remember(&secret);
@@ -732,7 +732,7 @@ async fn introspection_needs_introspector_credentials() {
     assert_eq!(post.body["active"], true);
     // Removed: refused at once.
     app.admin()
-        .remove_introspector(&env("sandbox"), "rs")
+        .remove_introspector(&env("sandbox"), &crate::support::introspector("rs"))
         .await
         .unwrap();
     assert_oauth_error(

@@ -450,7 +450,7 @@ impl TestApp {
     /// Number of live (unrevoked) sessions of a user.
     pub async fn live_sessions(&self, env: &str, user: &str) -> usize {
         self.admin()
-            .sessions(&self::env(env), Some(user), 10_000)
+            .sessions(&self::env(env), Some(&self::user(user)), 10_000)
             .await
             .unwrap()
             .iter()
@@ -462,6 +462,10 @@ impl TestApp {
 /// An environment name for the admin operations (tests name valid ones).
 pub fn env(name: &str) -> wirecash_core::validate::EnvName {
     wirecash_core::validate::EnvName::parse(name).unwrap()
+}
+
+pub fn introspector(name: &str) -> wirecash_core::validate::IntrospectorName {
+    wirecash_core::validate::IntrospectorName::parse(name).unwrap()
 }
 
 /// A username for the admin operations.

@@ -70,7 +70,10 @@ async fn authlib_gets_refreshes_revokes_and_introspects_tokens() {
     let pw = app.add_user("sandbox", "partner-1").await;
     let secret = app
         .admin()
-        .add_introspector(&crate::support::env("sandbox"), "orders-api")
+        .add_introspector(
+            &crate::support::env("sandbox"),
+            &crate::support::introspector("orders-api"),
+        )
         .await
         .unwrap();
     app.remember(&secret);
