@@ -129,7 +129,7 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => panic!("re-encoded credentials refused: {e:?}"),
     }
     if let Some(form) = form {
-        if let Err(e) = client_credentials(Some(basic), &form) {
+        if let Err(e) = client_credentials(Some(basic), form.get("client_id"), form.get("client_secret")) {
             let status = e.into_response().status();
             assert!(
                 status.is_client_error(),

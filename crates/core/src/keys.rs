@@ -10,9 +10,10 @@ use aws_lc_rs::signature::{
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
+use jsonwebtoken::jwk::PublicKeyUse;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde::Serialize;
+use wirecash_proto::{Jwk, JwkSet};
 use zeroize::Zeroizing;
 
 use crate::clock::{UnixMillis, millis};
@@ -155,10 +156,14 @@ impl SigningKey {
                 Algorithm::ES256,
             ),
         };
-        let mut jwk = Jwk::from_encoding_key(&enc, jose)
+        let mut exported = jsonwebtoken::jwk::Jwk::from_encoding_key(&enc, jose)
             .map_err(|e| Error::Internal(format!("JWK export: {e}")))?;
-        jwk.common.key_id = Some(kid.clone());
-        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+        exported.common.key_id = Some(kid.clone());
+        exported.common.public_key_use = Some(PublicKeyUse::Signature);
+        // What is published is our own wire type; the self-check below imports it back.
+        let jwk: Jwk = serde_json::to_value(&exported)
+            .and_then(serde_json::from_value)
+            .map_err(|e| Error::Internal(format!("JWK export: {e}")))?;
         let header = serde_json::to_vec(&JwtHeader {
             alg: alg.as_str(),
             typ: "at+jwt",
@@ -195,8 +200,8 @@ impl SigningKey {
         Ok(out)
     }
 
-    /// Signs a probe and verifies it with jsonwebtoken against the published JWK, so that
-    /// a key whose JWK and private half disagree can never go live.
+    /// Signs a probe and verifies it with jsonwebtoken against the published JWK (as it is
+    /// served), so that a key whose JWK and private half disagree can never go live.
     fn self_check(&self) -> Result<(), Error> {
         #[derive(Serialize, serde::Deserialize)]
         struct Probe {
@@ -207,7 +212,10 @@ impl SigningKey {
             sub: "self-check".into(),
             exp: 4_102_444_800,
         })?;
-        let dk = jsonwebtoken::DecodingKey::from_jwk(&self.jwk)
+        let published: jsonwebtoken::jwk::Jwk = serde_json::to_value(&self.jwk)
+            .and_then(serde_json::from_value)
+            .map_err(|e| Error::Internal(format!("JWK import: {e}")))?;
+        let dk = jsonwebtoken::DecodingKey::from_jwk(&published)
             .map_err(|e| Error::Internal(format!("JWK import: {e}")))?;
         let alg = match self.alg {
             SigningAlg::EdDSA => Algorithm::EdDSA,

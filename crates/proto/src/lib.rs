@@ -5,6 +5,9 @@
 //! in bytes, checked against it by a test).
 #![warn(missing_docs)]
 
+mod jwks;
+pub use jwks::{Jwk, JwkSet};
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use wirecash_core::AuthService;
 
-use crate::http::{docs, hold, meta, middleware, oauth, ops, tokens};
+use crate::http::{self, docs, hold, middleware, oauth, ops, tokens};
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -30,10 +30,10 @@ pub struct AppState {
 /// Builds the application's routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(meta::healthz))
-        .route("/readyz", get(meta::readyz))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(ops::openapi_json))
+        .route("/openapi.json", get(docs::openapi_json))
         .route("/docs", get(docs::page))
         .route(docs::INIT_JS, get(docs::init))
         .route(docs::SCALAR_JS, get(docs::scalar))
@@ -44,7 +44,7 @@ pub fn router(state: AppState) -> Router {
             post(tokens::authenticate).layer(from_fn(hold::enforce_retry_after)),
         )
         .route("/{env}/token", post(tokens::token))
-        .route("/{env}/.well-known/jwks.json", get(meta::jwks))
+        .route("/{env}/.well-known/jwks.json", get(oauth::jwks))
         .route(
             "/{env}/.well-known/oauth-authorization-server",
             get(oauth::metadata),
@@ -62,8 +62,8 @@ pub fn router(state: AppState) -> Router {
             post(oauth::revoke).layer(from_fn(hold::enforce_retry_after)),
         )
         .route("/{env}/introspect", post(oauth::introspect))
-        .fallback(meta::not_found)
-        .method_not_allowed_fallback(meta::method_not_allowed)
+        .fallback(http::not_found)
+        .method_not_allowed_fallback(http::method_not_allowed)
         .layer(from_fn(middleware::log_requests))
         .with_state(state)
 }

@@ -2,10 +2,12 @@
 //! annotations and the wire types of `wirecash-proto`.
 
 use serde_json::{Value, json};
-use utoipa::{IntoParams, OpenApi, ToSchema};
-use wirecash_proto::{AuthenticateRequest, AuthenticateResponse, ErrorBody, RefreshTokenRequest};
+use utoipa::{OpenApi, ToSchema};
+use wirecash_proto::{
+    AuthenticateRequest, AuthenticateResponse, ErrorBody, Jwk, JwkSet, RefreshTokenRequest,
+};
 
-use crate::http::{docs, meta, oauth, ops, tokens};
+use crate::http::{docs, oauth, ops, tokens};
 
 /// Tag of the WireCash endpoints of SPEC §2.
 pub const TAG_WIRECASH: &str = "WireCash";
@@ -29,15 +31,15 @@ pub const TAG_OPERATIONS: &str = "Operations";
     paths(
         tokens::authenticate,
         tokens::token,
-        meta::jwks,
+        oauth::jwks,
         oauth::metadata,
         oauth::token,
         oauth::revoke,
         oauth::introspect,
-        meta::healthz,
-        meta::readyz,
+        ops::healthz,
+        ops::readyz,
         ops::metrics,
-        ops::openapi_json,
+        docs::openapi_json,
         docs::page,
     ),
     components(schemas(
@@ -121,53 +123,6 @@ pub fn document(public_url: &str, environments: &[String]) -> Value {
         }
     }
     doc
-}
-
-/// The `{env}` path parameter of every per-environment endpoint: `params(EnvPath)` in its
-/// `#[utoipa::path]`. The served document lists the configured environments as its
-/// values.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)] // documentation only
-pub struct EnvPath {
-    /// The environment (stage), e.g. `sandbox` or `production`.
-    env: String,
-}
-
-/// A JSON Web Key Set (RFC 7517 §5): documentation of what `jsonwebtoken` serializes
-/// (its `JwkSet` is a foreign type, which cannot derive a schema).
-#[derive(ToSchema)]
-#[allow(dead_code)] // documentation only
-pub struct JwkSet {
-    /// The environment's public signing keys: the active one, pending ones (published
-    /// before they sign) and retired ones (until their last token has expired).
-    keys: Vec<Jwk>,
-}
-
-/// One public signing key (RFC 7517 §4, RFC 8037 for Ed25519).
-#[derive(ToSchema)]
-#[allow(dead_code)] // documentation only
-pub struct Jwk {
-    /// `OKP` (Ed25519) or `EC` (P-256).
-    #[schema(example = "OKP")]
-    kty: String,
-    /// Key id, the `kid` in the header of the tokens it signs.
-    kid: String,
-    /// `EdDSA` or `ES256`.
-    #[schema(example = "EdDSA")]
-    alg: String,
-    /// Always `sig`.
-    #[schema(required = false, example = "sig")]
-    r#use: String,
-    /// `Ed25519` or `P-256`.
-    #[schema(required = false)]
-    crv: String,
-    /// Public key (base64url).
-    #[schema(required = false)]
-    x: String,
-    /// Second coordinate of a P-256 key (base64url).
-    #[schema(required = false)]
-    y: String,
 }
 
 /// Liveness and readiness answer.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::jwk::JwkSet;
+use wirecash_proto::JwkSet;
 
 use super::AuthService;
 use crate::clock::millis;

@@ -188,7 +188,7 @@ impl Config {
     /// warnings at start-up and printed by `config check`.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
-        let needed = self.key_reload_interval + crate::http::meta::JWKS_MAX_AGE;
+        let needed = self.key_reload_interval + crate::http::oauth::JWKS_MAX_AGE;
         if self.tokens.key_activation_delay < needed {
             out.push(format!(
                 "tokens.key_activation_delay ({}) is shorter than tokens.key_reload_interval ({}) \
@@ -196,7 +196,7 @@ impl Config {
                  may get tokens signed with a key they have not fetched yet, and refuse them",
                 humantime::format_duration(self.tokens.key_activation_delay),
                 humantime::format_duration(self.key_reload_interval),
-                humantime::format_duration(crate::http::meta::JWKS_MAX_AGE),
+                humantime::format_duration(crate::http::oauth::JWKS_MAX_AGE),
                 humantime::format_duration(needed),
             ));
         }

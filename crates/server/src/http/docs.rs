@@ -1,8 +1,11 @@
-//! `GET /docs`: the API reference page, served with its vendored Scalar bundle from the
-//! binary; nothing is loaded from elsewhere.
+//! The API's documentation: `GET /openapi.json` and `GET /docs`, the reference page that
+//! renders it with its vendored Scalar bundle (nothing is loaded from elsewhere).
 
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+
+use crate::app::AppState;
 
 /// The vendored release of `@scalar/api-reference` (see `assets/scalar/README.md`).
 macro_rules! scalar_version {
@@ -133,4 +136,25 @@ mod tests {
             "the vendored bundle is there"
         );
     }
+}
+
+/// `GET /openapi.json`: the OpenAPI 3.1 document of this service.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "Operations",
+    operation_id = "openapi",
+    summary = "This OpenAPI document",
+    responses((status = 200, description = "The OpenAPI 3.1 document",
+        body = serde_json::Value, content_type = "application/json")),
+)]
+pub async fn openapi_json(State(app): State<AppState>) -> Response {
+    let mut response = app.openapi.clone().into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }

@@ -17,8 +17,16 @@ pub const MAX_BODY: usize = 16 * 1024;
 /// Longest wait for the whole body once the headers are in.
 const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// A configured environment named by the first path segment; anything else is 404.
-pub struct Env(pub EnvName);
+/// A configured environment named by the first path segment; anything else is 404. As
+/// `params(Env)` of a `#[utoipa::path]`, it is the `{env}` parameter; the served document
+/// lists the configured environments as its values.
+#[derive(utoipa::IntoParams)]
+#[into_params(names("env"), parameter_in = Path)]
+pub struct Env(
+    /// The environment (stage), e.g. `sandbox` or `production`.
+    #[param(value_type = String)]
+    pub EnvName,
+);
 
 impl FromRequestParts<AppState> for Env {
     type Rejection = ApiError;
@@ -27,10 +35,12 @@ impl FromRequestParts<AppState> for Env {
         let Path(name) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::NotFound("unknown environment".into()))?;
-        match (EnvName::parse(&name), state.service.environment(&name)) {
-            (Ok(env), Some(_)) => Ok(Env(env)),
-            _ => Err(ApiError::NotFound("unknown environment".into())),
+        if state.service.environment(&name).is_none() {
+            return Err(ApiError::NotFound("unknown environment".into()));
         }
+        EnvName::parse_owned(name)
+            .map(Env)
+            .map_err(|_| ApiError::NotFound("unknown environment".into()))
     }
 }
 

@@ -44,19 +44,6 @@ impl Form {
             .map(|(_, v)| v.as_str())
     }
 
-    /// A required parameter of at most `max` bytes.
-    pub fn required(&self, name: &str, max: usize) -> Result<&str, ApiError> {
-        let v = self.get(name).ok_or_else(|| {
-            ApiError::InvalidRequest(format!("the parameter `{name}` is required"))
-        })?;
-        check_len(name, v, max)
-    }
-
-    /// An optional parameter of at most `max` bytes.
-    pub fn optional(&self, name: &str, max: usize) -> Result<Option<&str>, ApiError> {
-        self.get(name).map(|v| check_len(name, v, max)).transpose()
-    }
-
     /// The parameter names, in order (for tests and diagnostics).
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.params.iter().map(|(k, _)| k.as_str())
@@ -193,24 +180,42 @@ pub fn basic_credentials(
     }))
 }
 
-/// An RFC 6749 request: its form body and its client credentials from either HTTP Basic
-/// or the `client_id` / `client_secret` parameters — not both (RFC 6749 §2.3: "MUST NOT
-/// use more than one authentication method in each request").
+/// An RFC 6749 request: its form body and the client credentials of its HTTP Basic
+/// header, if any (the handler combines them with the body's, `client_credentials`).
 #[derive(Debug)]
 pub struct OAuthRequest {
     /// The form.
     pub form: Form,
-    /// Client credentials, if any were sent.
-    pub client: Option<ClientSecret>,
+    /// Client credentials from `Authorization: Basic`, if sent.
+    pub basic: Option<ClientSecret>,
 }
 
-/// Combines the Basic header and the form into the client credentials of a request.
+/// A required form parameter of at most `max` bytes.
+pub fn required<'a>(name: &str, value: Option<&'a str>, max: usize) -> Result<&'a str, ApiError> {
+    let v = value
+        .ok_or_else(|| ApiError::InvalidRequest(format!("the parameter `{name}` is required")))?;
+    check_len(name, v, max)
+}
+
+/// An optional form parameter of at most `max` bytes.
+pub fn optional<'a>(
+    name: &str,
+    value: Option<&'a str>,
+    max: usize,
+) -> Result<Option<&'a str>, ApiError> {
+    value.map(|v| check_len(name, v, max)).transpose()
+}
+
+/// The client credentials of a request, from either HTTP Basic or the body's
+/// `client_id` / `client_secret` — not both (RFC 6749 §2.3: "MUST NOT use more than one
+/// authentication method in each request").
 pub fn client_credentials(
     basic: Option<ClientSecret>,
-    form: &Form,
+    client_id: Option<&str>,
+    client_secret: Option<&str>,
 ) -> Result<Option<ClientSecret>, ApiError> {
-    let id = form.optional("client_id", MAX_CREDENTIAL)?;
-    let secret = form.optional("client_secret", MAX_CREDENTIAL)?;
+    let id = optional("client_id", client_id, MAX_CREDENTIAL)?;
+    let secret = optional("client_secret", client_secret, MAX_CREDENTIAL)?;
     match (basic, id, secret) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(ApiError::InvalidRequest(
             "send client credentials either in the Authorization header or in the body, not both"
@@ -242,8 +247,7 @@ impl<S: Send + Sync> FromRequest<S> for OAuthRequest {
         let basic = basic_credentials(parts.headers.get(header::AUTHORIZATION))?;
         let bytes = read_body(&parts, body).await?;
         let form = parse_form(parts.uri.query(), content_type, &bytes)?;
-        let client = client_credentials(basic, &form)?;
-        Ok(OAuthRequest { form, client })
+        Ok(OAuthRequest { form, basic })
     }
 }
 
@@ -324,15 +328,16 @@ mod tests {
     #[test]
     fn required_and_optional_check_presence_and_length() {
         let f = parse_form(None, FORM, b"a=123").unwrap();
-        assert_eq!(f.required("a", 3).unwrap(), "123");
+        assert_eq!(required("a", f.get("a"), 3).unwrap(), "123");
         assert!(matches!(
-            f.required("a", 2),
+            required("a", f.get("a"), 2),
             Err(ApiError::InvalidRequest(_))
         ));
         assert!(
-            matches!(f.required("b", 9), Err(ApiError::InvalidRequest(m)) if m.contains("`b`"))
+            matches!(required("b", f.get("b"), 9), Err(ApiError::InvalidRequest(m)) if m.contains("`b`"))
         );
-        assert_eq!(f.optional("b", 9).unwrap(), None);
+        assert_eq!(optional("b", f.get("b"), 9).unwrap(), None);
+        assert!(optional("a", f.get("a"), 2).is_err());
     }
 
     #[test]
@@ -380,16 +385,35 @@ mod tests {
         };
         let f = parse_form(None, FORM, b"client_id=a&client_secret=s").unwrap();
         assert!(matches!(
-            client_credentials(creds(), &f),
+            client_credentials(creds(), f.get("client_id"), f.get("client_secret")),
             Err(ApiError::InvalidRequest(_))
         ));
-        let c = client_credentials(None, &f).unwrap().unwrap();
+        let c = client_credentials(None, f.get("client_id"), f.get("client_secret"))
+            .unwrap()
+            .unwrap();
         assert_eq!((c.id.as_str(), c.secret.as_str()), ("a", "s"));
         let none = parse_form(None, FORM, b"x=1").unwrap();
-        assert_eq!(client_credentials(creds(), &none).unwrap().unwrap().id, "a");
-        assert!(client_credentials(None, &none).unwrap().is_none());
+        assert_eq!(
+            client_credentials(creds(), none.get("client_id"), none.get("client_secret"))
+                .unwrap()
+                .unwrap()
+                .id,
+            "a"
+        );
+        assert!(
+            client_credentials(None, none.get("client_id"), none.get("client_secret"))
+                .unwrap()
+                .is_none()
+        );
         let secret_only = parse_form(None, FORM, b"client_secret=s").unwrap();
-        assert!(client_credentials(None, &secret_only).is_err());
+        assert!(
+            client_credentials(
+                None,
+                secret_only.get("client_id"),
+                secret_only.get("client_secret")
+            )
+            .is_err()
+        );
     }
 
     proptest! {

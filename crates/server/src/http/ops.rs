@@ -1,10 +1,56 @@
-//! `GET /metrics` (Prometheus text exposition) and `GET /openapi.json`.
+//! What operators and orchestrators poll: `GET /healthz`, `GET /readyz` and
+//! `GET /metrics` (Prometheus text exposition).
 
+use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
+use crate::openapi::{Status, Unready};
+
+/// `GET /healthz`: the process is alive.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "Operations",
+    operation_id = "healthz",
+    summary = "Liveness: the process is alive",
+    responses((status = 200, description = "Alive", body = crate::openapi::Status)),
+)]
+pub async fn healthz() -> Response {
+    Json(Status { status: "ok" }).into_response()
+}
+
+/// `GET /readyz`: storage answers.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "Operations",
+    operation_id = "readyz",
+    summary = "Readiness: the database answers",
+    responses(
+        (status = 200, description = "Ready", body = crate::openapi::Status),
+        (status = 503, description = "Storage is not reachable", body = crate::openapi::Unready),
+    ),
+)]
+pub async fn readyz(State(app): State<AppState>) -> Response {
+    match app.service.ready().await {
+        Ok(()) => Json(Status { status: "ready" }).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(Unready {
+                    status: "unavailable",
+                    error: "temporarily_unavailable",
+                    error_description: "storage is not reachable",
+                }),
+            )
+                .into_response()
+        }
+    }
+}
 
 /// The Prometheus text exposition format, version 0.0.4.
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -25,26 +71,5 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static(PROMETHEUS_TEXT),
     );
-    response
-}
-
-/// `GET /openapi.json`: the OpenAPI 3.1 document of this service.
-#[utoipa::path(
-    get,
-    path = "/openapi.json",
-    tag = "Operations",
-    operation_id = "openapi",
-    summary = "This OpenAPI document",
-    responses((status = 200, description = "The OpenAPI 3.1 document",
-        body = serde_json::Value, content_type = "application/json")),
-)]
-pub async fn openapi_json(State(app): State<AppState>) -> Response {
-    let mut response = app.openapi.clone().into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }

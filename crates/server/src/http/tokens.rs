@@ -12,7 +12,6 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::extract::{Env, JsonObject};
 use crate::http::ratelimit::{AuthenticateQuota, TokenQuota};
-use crate::openapi::EnvPath;
 
 /// Longest refresh token taken as a token at all (real ones are 66 characters and
 /// anything else is `invalid_grant`); beyond this it is a malformed request.
@@ -61,7 +60,7 @@ enum JsonErrors {
     description = "Used to obtain an `access_token` and a `refresh_token` with the API user's \
         username and password. The request must be placed in the body in JSON format. \
         A wrong username, a wrong password and a disabled user get one and the same answer.",
-    params(EnvPath),
+    params(Env),
     request_body(
         content = AuthenticateRequest,
         content_type = "application/json",
@@ -102,7 +101,7 @@ pub async fn authenticate(
     summary = "Refresh the access token",
     description = "Used to refresh the `access_token`. The request must be placed in the body \
         in JSON format.",
-    params(EnvPath),
+    params(Env),
     request_body(
         content = RefreshTokenRequest,
         content_type = "application/json",

@@ -6,7 +6,6 @@ use crate::http::extract::Env;
 use crate::http::form::OAuthRequest;
 use crate::http::no_store;
 use crate::http::ratelimit::TokenQuota;
-use crate::openapi::EnvPath;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -14,7 +13,7 @@ use serde::Serialize;
 use wirecash_core::service::{ActiveToken, TokenKind};
 use wirecash_proto::ErrorBody;
 
-use super::{FormErrors, MAX_TOKEN, TokenHintForm, check_hint};
+use super::{FormErrors, TokenHintForm};
 
 /// RFC 7662 §2.2 answer: `{"active": false}` alone for a token that is not active.
 #[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -108,7 +107,7 @@ impl IntrospectionResponse {
     summary = "Token introspection (RFC 7662)",
     description = "For resource servers with introspector credentials (`wirecash-auth \
         introspector add`), in HTTP Basic or form fields.",
-    params(EnvPath),
+    params(Env),
     request_body(content = TokenHintForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Whether the token is active, and its claims", body = IntrospectionResponse,
@@ -125,12 +124,11 @@ pub async fn introspect(
     State(app): State<AppState>,
     Env(env): Env,
     TokenQuota(_): TokenQuota,
-    OAuthRequest { form, client }: OAuthRequest,
+    OAuthRequest { form, basic }: OAuthRequest,
 ) -> Result<Response, ApiError> {
     const REFUSED: &str = "introspection needs the credentials of an introspector \
                            (wirecash-auth introspector add), in HTTP Basic or form fields";
-    let token = form.required("token", MAX_TOKEN)?;
-    check_hint(&form)?;
+    let (token, client) = TokenHintForm::read(&form, basic)?;
     let Some(c) = client else {
         return Err(ApiError::InvalidClient(REFUSED));
     };

@@ -3,7 +3,6 @@
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::extract::Env;
-use crate::openapi::EnvPath;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -50,7 +49,7 @@ pub struct AuthorizationServerMetadata {
     operation_id = "authorizationServerMetadata",
     summary = "Authorization server metadata (RFC 8414)",
     description = "Also served at `/.well-known/oauth-authorization-server/{env}` (RFC 8414 §3.1).",
-    params(EnvPath),
+    params(Env),
     responses(
         (status = 200, description = "The environment's metadata", body = AuthorizationServerMetadata),
         (status = 404, description = "Unknown environment", body = ErrorBody),

@@ -1,10 +1,12 @@
 //! The standard OAuth 2.0 surface (SPEC §4): RFC 8414 metadata, the RFC 6749 token
-//! endpoint, RFC 7009 revocation and RFC 7662 introspection.
+//! endpoint, RFC 7009 revocation, RFC 7662 introspection and the RFC 7517 key set.
 
 mod introspect;
+mod jwks;
 mod metadata;
 
 pub use introspect::*;
+pub use jwks::*;
 pub use metadata::*;
 
 use axum::Json;
@@ -19,10 +21,9 @@ use zeroize::Zeroizing;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::extract::Env;
-use crate::http::form::OAuthRequest;
+use crate::http::form::{Form, OAuthRequest, client_credentials, optional, required};
 use crate::http::no_store;
 use crate::http::ratelimit::AuthenticateQuota;
-use crate::openapi::EnvPath;
 use wirecash_core::service::ClientSecret;
 use wirecash_proto::ErrorBody;
 
@@ -46,45 +47,84 @@ enum FormErrors {
     Unavailable(ErrorBody),
 }
 
-/// The form of `POST /{env}/oauth2/token` (documentation of what the handler reads).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // documentation only
-pub struct TokenForm {
+/// The form of `POST /{env}/oauth2/token`, as the handler reads it (its OpenAPI schema
+/// is this type's). Each grant checks the lengths of the values it takes.
+#[derive(Debug, utoipa::ToSchema)]
+pub struct TokenForm<'a> {
     /// `client_credentials`, `password` or `refresh_token`.
-    #[schema(example = "client_credentials")]
-    grant_type: String,
+    #[schema(value_type = String, required = true, example = "client_credentials")]
+    pub grant_type: Option<&'a str>,
     /// `password` grant: the API user's username.
-    #[schema(required = false)]
-    username: String,
+    #[schema(value_type = String, required = false)]
+    pub username: Option<&'a str>,
     /// `password` grant: the API user's password.
-    #[schema(required = false)]
-    password: String,
+    #[schema(value_type = String, required = false)]
+    pub password: Option<&'a str>,
     /// `refresh_token` grant: the refresh token.
-    #[schema(required = false)]
-    refresh_token: String,
+    #[schema(value_type = String, required = false)]
+    pub refresh_token: Option<&'a str>,
+    /// Not supported: any value is `invalid_scope`.
+    #[schema(value_type = String, required = false)]
+    pub scope: Option<&'a str>,
     /// Client authentication in the body (`client_secret_post`): the username.
-    #[schema(required = false)]
-    client_id: String,
+    #[schema(value_type = String, required = false)]
+    pub client_id: Option<&'a str>,
     /// Client authentication in the body: the password.
-    #[schema(required = false)]
-    client_secret: String,
+    #[schema(value_type = String, required = false)]
+    pub client_secret: Option<&'a str>,
 }
 
-/// The form of `POST /{env}/revoke` and `POST /{env}/introspect`.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // documentation only
-pub struct TokenHintForm {
+impl<'a> TokenForm<'a> {
+    /// The parameters of `form`.
+    pub fn of(form: &'a Form) -> Self {
+        Self {
+            grant_type: form.get("grant_type"),
+            username: form.get("username"),
+            password: form.get("password"),
+            refresh_token: form.get("refresh_token"),
+            scope: form.get("scope"),
+            client_id: form.get("client_id"),
+            client_secret: form.get("client_secret"),
+        }
+    }
+}
+
+/// The form of `POST /{env}/revoke` and `POST /{env}/introspect`, as their handlers read
+/// it (its OpenAPI schema is this type's).
+#[derive(Debug, utoipa::ToSchema)]
+pub struct TokenHintForm<'a> {
     /// The token (refresh or access token).
-    token: String,
-    /// `refresh_token` or `access_token` (optional; the token's format decides).
-    #[schema(required = false)]
-    token_type_hint: String,
+    #[schema(value_type = String, required = true)]
+    pub token: Option<&'a str>,
+    /// `refresh_token` or `access_token` (optional; an unknown value is ignored, as RFC
+    /// 7009 §2.1 allows, since every token is identified by its own format anyway).
+    #[schema(value_type = String, required = false)]
+    pub token_type_hint: Option<&'a str>,
     /// Client authentication in the body (`client_secret_post`).
-    #[schema(required = false)]
-    client_id: String,
+    #[schema(value_type = String, required = false)]
+    pub client_id: Option<&'a str>,
     /// Client authentication in the body.
-    #[schema(required = false)]
-    client_secret: String,
+    #[schema(value_type = String, required = false)]
+    pub client_secret: Option<&'a str>,
+}
+
+impl<'a> TokenHintForm<'a> {
+    /// The parameters of `form`: the token, its hint checked for length only.
+    fn read(
+        form: &'a Form,
+        basic: Option<ClientSecret>,
+    ) -> Result<(&'a str, Option<ClientSecret>), ApiError> {
+        let f = Self {
+            token: form.get("token"),
+            token_type_hint: form.get("token_type_hint"),
+            client_id: form.get("client_id"),
+            client_secret: form.get("client_secret"),
+        };
+        let client = client_credentials(basic, f.client_id, f.client_secret)?;
+        let token = required("token", f.token, MAX_TOKEN)?;
+        optional("token_type_hint", f.token_type_hint, 64)?;
+        Ok((token, client))
+    }
 }
 
 /// Client authentication methods of every endpoint here (RFC 8414 names).
@@ -159,7 +199,7 @@ fn api_user_credentials(client: Option<ClientSecret>) -> Result<ClientSecret, Ap
         client id and secret, in HTTP Basic (form-urlencoded inside, RFC 6749 §2.3.1) or as \
         `client_id` / `client_secret` fields; required for `client_credentials` and \
         `refresh_token`.",
-    params(EnvPath),
+    params(Env),
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Tokens", body = OAuthTokenResponse,
@@ -181,12 +221,14 @@ pub async fn token(
     State(app): State<AppState>,
     Env(env): Env,
     AuthenticateQuota(address): AuthenticateQuota,
-    OAuthRequest { form, client }: OAuthRequest,
+    OAuthRequest { form, basic }: OAuthRequest,
 ) -> Result<Response, ApiError> {
-    if form.get("scope").is_some() {
+    let f = TokenForm::of(&form);
+    let client = client_credentials(basic, f.client_id, f.client_secret)?;
+    if f.scope.is_some() {
         return Err(ApiError::InvalidScope);
     }
-    match form.required("grant_type", 64)? {
+    match required("grant_type", f.grant_type, 64)? {
         // RFC 6749 §4.4: the API user's credentials are the client credentials.
         "client_credentials" => {
             let c = api_user_credentials(client)?;
@@ -198,8 +240,8 @@ pub async fn token(
         }
         // RFC 6749 §4.3; the rules on optional client credentials are the service's.
         "password" => {
-            let username = form.required("username", MAX_USERNAME)?;
-            let password = form.required("password", MAX_PASSWORD)?;
+            let username = required("username", f.username, MAX_USERNAME)?;
+            let password = required("password", f.password, MAX_PASSWORD)?;
             let grant = app
                 .service
                 .grant_password(
@@ -215,7 +257,7 @@ pub async fn token(
         // RFC 6749 §6: a confidential client authenticates; its credentials stand in for
         // the access token that the WireCash `POST /token` binds the refresh to.
         "refresh_token" => {
-            let refresh_token = form.required("refresh_token", MAX_TOKEN)?;
+            let refresh_token = required("refresh_token", f.refresh_token, MAX_TOKEN)?;
             let c = api_user_credentials(client)?;
             let grant = app
                 .service
@@ -225,12 +267,6 @@ pub async fn token(
         }
         _ => Err(ApiError::UnsupportedGrantType),
     }
-}
-
-/// `token_type_hint` (RFC 7009 §2.1): optional; an unknown value is ignored, as the RFC
-/// allows, since every token is identified by its own format anyway.
-fn check_hint(form: &crate::http::form::Form) -> Result<(), ApiError> {
-    form.optional("token_type_hint", 64).map(|_| ())
 }
 
 /// `POST /{env}/revoke` (RFC 7009): the client's own refresh or access token ends its
@@ -245,7 +281,7 @@ fn check_hint(form: &crate::http::form::Form) -> Result<(), ApiError> {
     description = "Ends the session of the client's own refresh or access token. Client \
         authentication as for the token endpoint. 200 with an empty body for any token, \
         including unknown, expired, already revoked or other clients' tokens.",
-    params(EnvPath),
+    params(Env),
     request_body(content = TokenHintForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Revoked, or nothing to revoke (empty body)"),
@@ -261,11 +297,10 @@ pub async fn revoke(
     State(app): State<AppState>,
     Env(env): Env,
     AuthenticateQuota(address): AuthenticateQuota,
-    OAuthRequest { form, client }: OAuthRequest,
+    OAuthRequest { form, basic }: OAuthRequest,
 ) -> Result<Response, ApiError> {
     // A malformed request is refused before the (Argon2) client authentication.
-    let token = form.required("token", MAX_TOKEN)?;
-    check_hint(&form)?;
+    let (token, client) = TokenHintForm::read(&form, basic)?;
     let c = api_user_credentials(client)?;
     let user = app
         .service
