@@ -90,6 +90,7 @@ pub fn mint(
         env: subject.env,
     };
     let token = Zeroizing::new(key.sign(&claims)?);
+    crate::metrics::access_token_signed();
     let mut aad = ShortText::new();
     let sealed = secrets.access_seal.seal(
         aad.seal_aad(subject.env, subject.sid, subject.generation)

@@ -23,6 +23,9 @@ pub const LOCKOUTS: &str = "wirecash_lockouts_total";
 pub const REFRESHES: &str = "wirecash_refreshes_total";
 /// Refused refreshes by `reason`; they add up to `REFRESHES{outcome="refused"}`.
 pub const REFRESH_REFUSALS: &str = "wirecash_refresh_refusals_total";
+/// Access tokens signed (one signature each): logins, rotations, and the hot path's
+/// attempt of a refresh that turned out to be a replay.
+pub const ACCESS_TOKENS_SIGNED: &str = "wirecash_access_tokens_signed_total";
 /// Password checks and hashes waiting for an Argon2 thread.
 pub const HASH_QUEUE_DEPTH: &str = "wirecash_password_hash_queue_depth";
 /// Time from queueing a password check until a thread takes it.
@@ -77,6 +80,7 @@ pub fn describe() {
     );
     describe_counter!(REFRESHES, "Refresh-token calls by outcome");
     describe_counter!(REFRESH_REFUSALS, "Refused refresh-token calls by reason");
+    describe_counter!(ACCESS_TOKENS_SIGNED, "Access tokens signed");
     describe_gauge!(
         HASH_QUEUE_DEPTH,
         "Password checks waiting for an Argon2 thread"
@@ -106,12 +110,14 @@ pub fn describe() {
         counter!(REFRESH_REFUSALS, "reason" => reason).absolute(0);
     }
     counter!(HASH_REJECTED).absolute(0);
+    counter!(ACCESS_TOKENS_SIGNED).absolute(0);
     metrics::gauge!(HASH_QUEUE_DEPTH).increment(0.0);
     RECORDER_READY.store(true, Ordering::Release);
     let _ = HANDLES.set(Handles {
         logins: LOGIN_OUTCOMES.map(|o| counter!(LOGINS, "outcome" => o)),
         refreshes: REFRESH_OUTCOMES.map(|o| counter!(REFRESHES, "outcome" => o)),
         refusals: REFUSAL_REASONS.map(|r| counter!(REFRESH_REFUSALS, "reason" => r)),
+        signed: counter!(ACCESS_TOKENS_SIGNED),
     });
 }
 
@@ -126,6 +132,7 @@ struct Handles {
     logins: [Counter; LOGIN_OUTCOMES.len()],
     refreshes: [Counter; REFRESH_OUTCOMES.len()],
     refusals: [Counter; REFUSAL_REASONS.len()],
+    signed: Counter,
 }
 
 static HANDLES: OnceLock<Handles> = OnceLock::new();
@@ -199,6 +206,14 @@ pub(crate) fn refresh(outcome: &'static str) {
     count(REFRESHES, "outcome", outcome, &REFRESH_OUTCOMES, |h| {
         &h.refreshes
     });
+}
+
+/// Counts one access token signed.
+pub(crate) fn access_token_signed() {
+    match HANDLES.get() {
+        Some(h) => h.signed.increment(1),
+        None => counter!(ACCESS_TOKENS_SIGNED).increment(1),
+    }
 }
 
 /// Counts a refused refresh under its reason.

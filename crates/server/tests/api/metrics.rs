@@ -387,6 +387,7 @@ async fn counters_move_with_refresh_reuse_and_lockout() {
         ("wirecash_lockouts_total", "counter"),
         ("wirecash_refreshes_total", "counter"),
         ("wirecash_refresh_refusals_total", "counter"),
+        ("wirecash_access_tokens_signed_total", "counter"),
         ("wirecash_password_hash_queue_depth", "gauge"),
         ("wirecash_password_hash_wait_seconds", "histogram"),
         ("wirecash_password_hash_duration_seconds", "histogram"),
@@ -412,4 +413,100 @@ async fn counters_move_with_refresh_reuse_and_lockout() {
             "{name} is not documented"
         );
     }
+}
+
+/// Every request signs at most one access token (issue 16 item 8): a login and a rotation
+/// one each; a grace replay one (the one-statement path's attempt, thrown away for the
+/// stored token), never a second; refreshes refused before minting none; a burst of
+/// refreshes of one pair (one rotates, the rest are replays) one each at most.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_request_signs_at_most_one_access_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ScratchDb::create(dir.path()).await;
+    let password = "a long enough password";
+    db.init();
+    add_user_cli(&db, "alice", &format!("{password}\n"));
+    add_user_cli(&db, "bob", &format!("{password}\n"));
+    let server = start_node(&dir.path().join("server.log"), &db, &[], &[]);
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", server.base);
+    let signed = |e: &Exposition| e.get("wirecash_access_tokens_signed_total", &[]);
+    let login = |user: &'static str| {
+        post(
+            &client,
+            url("/sandbox/authenticate"),
+            json!({"username": user, "password": password}),
+        )
+    };
+    let refresh = |user: &str, access: &str, refresh: &str| {
+        post(
+            &client,
+            url("/sandbox/token"),
+            json!({"username": user, "access_token": access, "refresh_token": refresh}),
+        )
+    };
+
+    let s0 = signed(&scrape(&client, &server).await);
+    let a0 = login("alice").await.unwrap().tokens();
+    let b0 = login("bob").await.unwrap().tokens();
+    let s1 = signed(&scrape(&client, &server).await);
+    assert_eq!(s1 - s0, 2.0, "one signature per login");
+
+    let a1 = refresh("alice", &a0.access_token, &a0.refresh_token)
+        .await
+        .unwrap()
+        .tokens();
+    let s2 = signed(&scrape(&client, &server).await);
+    assert_eq!(s2 - s1, 1.0, "one signature per rotation");
+
+    // The previous pair again, within the grace: the same successor, from storage.
+    let replay = refresh("alice", &a0.access_token, &a0.refresh_token)
+        .await
+        .unwrap()
+        .tokens();
+    assert_eq!(replay.refresh_token, a1.refresh_token);
+    assert_eq!(replay.access_token, a1.access_token);
+    let s3 = signed(&scrape(&client, &server).await);
+    assert_eq!(
+        s3 - s2,
+        1.0,
+        "a replay signs once (the attempt), never twice"
+    );
+
+    // Refused before the one-statement path could mint: another user's access token, the
+    // wrong username.
+    let foreign = refresh("alice", &b0.access_token, &a1.refresh_token)
+        .await
+        .unwrap();
+    assert_eq!(foreign.status, 400);
+    let wrong_name = refresh("bob", &a1.access_token, &a1.refresh_token)
+        .await
+        .unwrap();
+    assert_eq!(wrong_name.status, 400);
+    let s4 = signed(&scrape(&client, &server).await);
+    assert_eq!(s4 - s3, 0.0, "a refused refresh signs nothing");
+
+    // Eight refreshes of one pair at once: each signs at most one token, and the one
+    // that rotates signs the token every answer carries.
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (client, url) = (client.clone(), url("/sandbox/token"));
+        let body = json!({"username": "alice", "access_token": a1.access_token, "refresh_token": a1.refresh_token});
+        burst.spawn(async move { post(&client, url, body).await });
+    }
+    let mut issued = std::collections::BTreeSet::new();
+    while let Some(a) = burst.join_next().await {
+        issued.insert(a.unwrap().unwrap().tokens().access_token);
+    }
+    assert_eq!(
+        issued.len(),
+        1,
+        "every answer of the burst is the same successor"
+    );
+    let s5 = signed(&scrape(&client, &server).await);
+    assert!(
+        (1.0..=8.0).contains(&(s5 - s4)),
+        "8 refreshes signed {} tokens",
+        s5 - s4
+    );
 }
