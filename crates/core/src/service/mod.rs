@@ -18,6 +18,7 @@ mod introspection;
 mod keys;
 mod login;
 mod refresh;
+mod superseded;
 
 pub use introspection::{ActiveToken, TokenKind};
 pub use login::{AccessGrant, AuthenticatedClient, ClientSecret};
@@ -49,6 +50,7 @@ pub struct Environment {
     pub issuer: String,
     secrets: EnvSecrets,
     keys: RwLock<Arc<KeySet>>,
+    superseded: superseded::Superseded,
 }
 
 impl Environment {
@@ -117,6 +119,7 @@ impl AuthService {
                     issuer: format!("{base}/{name}"),
                     secrets: master.env_secrets(name)?,
                     keys: RwLock::new(Arc::new(KeySet::default())),
+                    superseded: superseded::Superseded::new(),
                 }),
             );
         }

@@ -1,6 +1,5 @@
 //! Refresh (SPEC §2): the one-statement hot path for the live pair presented by its
-//! owner, and the general path that reads the session and lets `lifecycle::decide` rule
-//! (rotation, grace replay, reuse detection, refusals).
+//! owner, and the general path that reads the session and lets `lifecycle::decide` rule.
 
 use super::login::AuthenticatedClient;
 use super::{AuthService, Environment, TokenGrant};
@@ -157,6 +156,7 @@ impl AuthService {
                         access_expires_at: minted.expires_at,
                     };
                     if self.store.rotate(rotation).await? {
+                        env.superseded.mark(sid, s.generation);
                         crate::metrics::refresh("rotated");
                         crate::audit::refresh(&env.name, sid, next.generation(), &s.user_id);
                         return Ok(TokenGrant {
@@ -263,6 +263,11 @@ impl AuthService {
         {
             return Ok(HotPath::Missed(None));
         }
+        // A pair this node has just rotated away is a replay (or a reuse): minting its
+        // successor here would be work thrown away.
+        if env.superseded.contains(sid, p.generation) {
+            return Ok(HotPath::Missed(None));
+        }
         let now = self.clock.now();
         let next = presented.successor(&env.secrets);
         let minted = self.mint_access(env, &claims.sub, username, sid, next.generation(), now)?;
@@ -294,6 +299,7 @@ impl AuthService {
             };
             return Ok(HotPath::Missed(Some(spare)));
         }
+        env.superseded.mark(sid, p.generation);
         crate::metrics::refresh("rotated");
         crate::audit::refresh(&env.name, sid, next.generation(), &claims.sub);
         Ok(HotPath::Rotated(TokenGrant {
