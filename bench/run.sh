@@ -18,7 +18,7 @@ CLIENT=${CLIENT:-hyper}                  # hyper | reqwest
 CLIENT_THREADS=${CLIENT_THREADS:-1}      # load generator runtime threads
 SERVER_CPUS=${SERVER_CPUS:-}             # taskset CPU list for the server, empty = unpinned
 CLIENT_CPUS=${CLIENT_CPUS:-}             # taskset CPU list for the load generator
-MODES=${MODES:-"refresh authenticate"}   # which loads to run, in order (also: flood, floods)
+MODES=${MODES:-"refresh authenticate"}   # which loads to run, in order (also: replay, flood, floods)
 FLOOD=${FLOOD:-200}                      # flood mode: wrong-password login loops beside the refresh chains
 FLOOD_THREADS=${FLOOD_THREADS:-1}        # flood/floods modes: threads of the flood's own runtime (0 = share the measuring one)
 FLOODS=${FLOODS:-64}                     # floods mode: login loops, a fresh connection per login
@@ -164,6 +164,7 @@ pid_arg=()
 for mode in $MODES; do
     case $mode in
         refresh) concurrency=$REFRESH_CHAINS; gen_mode=refresh; extra=() ;;
+        replay) concurrency=$REFRESH_CHAINS; gen_mode=refresh; extra=(--replay) ;;
         authenticate) concurrency=$AUTH_CONCURRENCY; gen_mode=authenticate; extra=() ;;
         flood) concurrency=$REFRESH_CHAINS; gen_mode=refresh; extra=(--flood "$FLOOD" --flood-threads "$FLOOD_THREADS") ;;
         floods) concurrency=$REFRESH_CHAINS; gen_mode=refresh

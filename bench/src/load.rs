@@ -40,6 +40,8 @@ pub struct Plan {
     /// An interleaved flood's phase length: from the window's start, phases cycle
     /// through no flood, the control flood and the hashing flood.
     pub phase: Option<Duration>,
+    /// Refresh chains present every refresh a second time (a grace replay).
+    pub replay: bool,
 }
 
 impl Plan {
@@ -217,6 +219,7 @@ pub async fn refresh_chain(id: usize, mut conn: Conn, plan: Arc<Plan>) -> anyhow
                     refresh_token: t.refresh_token,
                 };
                 let body = serde_json::to_vec(&req)?;
+                let again = plan.replay.then(|| body.clone());
                 match grant(&mut conn, &plan, &plan.token_path, body).await {
                     Ok(next) => {
                         if measured {
@@ -225,6 +228,9 @@ pub async fn refresh_chain(id: usize, mut conn: Conn, plan: Arc<Plan>) -> anyhow
                             if plan.phase.is_some() {
                                 record(&mut rec.by_phase[plan.phase_of(t0)], took);
                             }
+                        }
+                        if let Some(body) = again {
+                            replay(&mut conn, &plan, &mut rec, body, &next).await;
                         }
                         tokens = Some(next);
                     }
@@ -241,6 +247,47 @@ pub async fn refresh_chain(id: usize, mut conn: Conn, plan: Arc<Plan>) -> anyhow
         }
     }
     Ok(rec)
+}
+
+/// A grace replay of the refresh just answered: the same request again must get the same
+/// successor. Counted like a refresh (a different answer counts as a failure).
+async fn replay(
+    conn: &mut Conn,
+    plan: &Plan,
+    rec: &mut Record,
+    body: Vec<u8>,
+    expected: &AuthenticateResponse,
+) {
+    let t0 = Instant::now();
+    if t0 >= plan.end {
+        return;
+    }
+    let measured = t0 >= plan.measure_start;
+    match grant(conn, plan, &plan.token_path, body).await {
+        Ok(same) if same.refresh_token == expected.refresh_token => {
+            if measured {
+                record(&mut rec.ok, t0.elapsed());
+            }
+        }
+        Ok(_) => {
+            if measured {
+                note(
+                    rec,
+                    false,
+                    &Failure {
+                        cause: "replay_other_successor".into(),
+                        detail: "a grace replay was answered with another successor".into(),
+                        transport: false,
+                    },
+                );
+            }
+        }
+        Err(f) => {
+            if measured {
+                note(rec, false, &f);
+            }
+        }
+    }
 }
 
 /// An authenticate loop: one password login after another.

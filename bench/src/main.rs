@@ -103,6 +103,10 @@ struct Args {
     /// Interleaved flood: how long each phase lasts.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     phase: Duration,
+    /// Refresh mode: present every refresh twice, the second time as a grace replay (the
+    /// same request again, answered with the same successor); both are measured.
+    #[arg(long)]
+    replay: bool,
     /// Interleaved flood: source addresses it comes from (127.0.0.2 onwards).
     #[arg(long, default_value_t = 64)]
     flood_sources: usize,
@@ -231,6 +235,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         },
         phase: (args.flood > 0 && args.flood_shape == FloodShape::Interleaved)
             .then_some(args.phase),
+        replay: args.replay,
     };
     for connector in &connectors {
         load::preflight(connector.conn(), &plan)
