@@ -1,27 +1,6 @@
-//! `wirecash-client`: the partner side of the WireCash token service. [`Client`] speaks
-//! `POST /{env}/authenticate` and `POST /{env}/token`; [`Session`] hands out an access
-//! token that is always valid, refreshing it once, ahead of expiry, for all its callers.
-//!
-//! ```no_run
-//! # async fn demo() -> Result<(), wirecash_client::Error> {
-//! use wirecash_client::{Client, FileTokenStore, RequestBuilderExt, Session};
-//!
-//! let client = Client::builder().sandbox("https://api.wirecash.com").build()?;
-//! let session = Session::builder(client, "alice")
-//!     .password("correct horse battery staple")
-//!     .store(FileTokenStore::new("/var/lib/partner/wirecash-session.json"))
-//!     .build()?;
-//! let token = session.token().await?;
-//! let http = reqwest::Client::new();
-//! let answer = http
-//!     .get("https://api.wirecash.com/sandbox/country/list")
-//!     .wirecash_token(&token)
-//!     .send()
-//!     .await;
-//! # drop(answer);
-//! # Ok(())
-//! # }
-//! ```
+//! The partner side of the WireCash token service: [`Client`] speaks `POST /{env}/authenticate`
+//! and `POST /{env}/token`; [`Session`] hands out an access token that is always valid,
+//! refreshing it once, ahead of expiry, for all its callers (its doc shows how to start).
 #![warn(missing_docs)]
 
 mod client;

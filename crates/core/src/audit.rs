@@ -1,9 +1,11 @@
 //! Audit events: one function per event, so that every record of an event has the same
 //! shape — target `audit`, an `event` field with a stable name, `env`, and the event's
-//! fixed fields (docs/audit.md lists them; a test checks the emitted records against
-//! that list). Never a password, token or token hash: sessions by id, users by id (or by
-//! the name an admin typed), failed logins without the username (people type passwords
-//! into it).
+//! fixed fields.
+
+// The fixed fields: docs/audit.md lists them; a test checks the emitted records against
+// that list. Never a password, token or token hash: sessions by id, users by id (or by
+// the name an admin typed), failed logins without the username (people type passwords
+// into it).
 
 use std::net::IpAddr;
 

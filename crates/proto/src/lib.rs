@@ -1,9 +1,10 @@
 //! Wire types of the WireCash token service, shared by the server, the client SDK and
 //! the tests. Serde only, no I/O. Field names follow the published WireCash API pages.
-//! With the `openapi` feature they describe themselves for the server's OpenAPI document
-//! (the doc comments become the schema descriptions; the length limits are the server's,
-//! in bytes, checked against it by a test).
+//! With the `openapi` feature they describe themselves for the server's OpenAPI document.
 #![warn(missing_docs)]
+
+// With `openapi`, the doc comments become the schema descriptions; the length limits
+// are the server's, in bytes, checked against it by a test.
 
 mod jwks;
 pub use jwks::{Jwk, JwkSet};

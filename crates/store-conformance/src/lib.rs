@@ -1,13 +1,6 @@
 //! One behavioural suite every storage backend must pass: an `async fn` per behaviour of
-//! the store traits (their doc comments are the contract), and `conformance_tests!`,
+//! the store traits (their doc comments are the contract), and [`conformance_tests!`],
 //! which expands them into one test each for a backend.
-//!
-//! ```ignore
-//! // crates/store-xyz/tests/conformance.rs
-//! async fn fresh_store() -> anyhow::Result<(Arc<dyn Store>, TempDir)> { ... }
-//! wirecash_store_conformance::conformance_tests!(fresh_store);
-//! ```
-//! The calling crate needs `tokio` (with `macros` and `rt-multi-thread`) as a dependency.
 
 use std::sync::Arc;
 
@@ -58,6 +51,13 @@ pub mod __private {
 /// behaviour is named: adding one is its `async fn` in a module and its line here. `$make` is an async function (or a
 /// closure returning a future) called with no arguments for every test; it returns a
 /// fresh, empty store and a guard (see [`Fixture`]).
+///
+/// ```ignore
+/// // crates/store-xyz/tests/conformance.rs
+/// async fn fresh_store() -> anyhow::Result<(Arc<dyn Store>, TempDir)> { ... }
+/// wirecash_store_conformance::conformance_tests!(fresh_store);
+/// ```
+/// The calling crate needs `tokio` (with `macros` and `rt-multi-thread`) as a dependency.
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:expr) => {

@@ -1,7 +1,5 @@
 //! Time as the verifier sees it: a `Clock` trait so that `exp` checks and JWKS cache
-//! ages can be tested deterministically. `exp` is judged by the wall clock; the JWKS
-//! cache's ages and fetch limits by a monotonic one, which a wall clock stepped back
-//! (NTP, a VM resumed) cannot stretch.
+//! ages can be tested deterministically.
 
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -9,6 +7,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A source of the current time.
+///
+/// `exp` is judged by the wall clock; the JWKS cache's ages and fetch limits by a
+/// monotonic one, which a wall clock stepped back (NTP, a VM resumed) cannot stretch.
 pub trait Clock: Debug + Send + Sync + 'static {
     /// Now, in milliseconds since the Unix epoch (for `exp`).
     fn now_millis(&self) -> i64;

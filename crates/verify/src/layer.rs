@@ -1,8 +1,5 @@
 //! The tower `Layer` that puts a [`Verifier`] in front of a service, and the axum
-//! extractor that hands handlers the verified claims. The layer records in the request
-//! which verifier produced the claims (a private extension type nobody else can
-//! insert); the extractor takes them only from there, and only when they come from the
-//! verifier the route asks for.
+//! extractor that hands handlers the verified claims.
 
 use std::convert::Infallible;
 use std::ops::Deref;
@@ -31,6 +28,10 @@ use crate::verifier::Verifier;
 pub struct Claims(pub Arc<AccessTokenClaims>);
 
 /// What a verifier put into a request: the claims, and which verifier it was.
+///
+/// The layer records in the request which verifier produced the claims (this private
+/// extension type, which nobody else can insert); the extractor takes them only from
+/// there, and only when they come from the verifier the route asks for.
 #[derive(Clone)]
 struct Verified {
     by: u64,

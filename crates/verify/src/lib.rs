@@ -1,25 +1,6 @@
 //! `wirecash-verify`: checks WireCash access tokens in the APIs behind the token
-//! service. [`Verifier`] verifies offline against the environment's JWKS (fetched,
-//! cached per `Cache-Control`, re-fetched on an unknown `kid`); [`VerifyLayer`] and the
-//! [`Claims`] extractor put it in front of axum handlers.
-//!
-//! ```no_run
-//! # fn demo() -> Result<(), wirecash_verify::BuildError> {
-//! use axum::{Router, routing::get};
-//! use wirecash_verify::{Claims, Verifier, VerifyLayer};
-//!
-//! async fn whoami(claims: Claims) -> String {
-//!     format!("hello {}", claims.username)
-//! }
-//!
-//! let verifier = Verifier::builder("https://api.wirecash.com/sandbox").build()?;
-//! let app: Router = Router::new()
-//!     .route("/sandbox/whoami", get(whoami))
-//!     .layer(VerifyLayer::new(verifier));
-//! # drop(app);
-//! # Ok(())
-//! # }
-//! ```
+//! service. [`Verifier`] verifies offline against the environment's JWKS; [`VerifyLayer`]
+//! and the [`Claims`] extractor put it in front of axum handlers ([`Verifier`] shows how).
 #![warn(missing_docs)]
 
 mod check;

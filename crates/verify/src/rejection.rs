@@ -1,7 +1,5 @@
-//! Why a request was not let through, and the answer it gets: `401` with the WireCash
-//! JSON error body and a `WWW-Authenticate` challenge (RFC 6750 §3), `400` for a
-//! malformed `Authorization` header, or `503` when the keys to check the token could
-//! not be fetched.
+//! Why a request was not let through ([`RejectionKind`]), and the answer it gets
+//! ([`Rejection`]).
 
 use std::borrow::Cow;
 
@@ -31,7 +29,10 @@ pub enum RejectionKind {
     KeysUnavailable,
 }
 
-/// A refused request. Its [`IntoResponse`] is what the caller gets.
+/// A refused request. Its [`IntoResponse`] is what the caller gets: `401` with the
+/// WireCash JSON error body and a `WWW-Authenticate` challenge (RFC 6750 §3), `400` for
+/// a malformed `Authorization` header, or `503` when the keys to check the token could
+/// not be fetched.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{description}")]
 pub struct Rejection {

@@ -1,7 +1,8 @@
-//! The command line as a person meets it, with the real binary: `config check`, a
-//! misspelt variable, completions and a man page, options refused where they do
-//! nothing, messages without HTTP words or a doubled cause, and no secret in any
-//! message.
+//! The command line as a person meets it, with the real binary.
+
+// `config check`, a misspelt variable, completions and a man page, options refused
+// where they do nothing, messages without HTTP words or a doubled cause, and no secret
+// in any message.
 
 use std::path::Path;
 

@@ -1,8 +1,9 @@
 //! A refresh whose answer is lost on the way back: retried with the same refresh token
 //! inside the grace window (the session survives); after it, the session is gone and
 //! the client authenticates again with its password, or says clearly that it cannot.
-//! An ended session is reported to the application (`SessionEvent`), and a policy
-//! (`WhenEnded`) says whether the session starts again.
+
+// An ended session is reported to the application (`SessionEvent`), and a policy
+// (`WhenEnded`) says whether the session starts again.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,8 +1,10 @@
-//! What an operator installs: the systemd unit, user and configuration under `deploy/`
-//! checked by systemd's own tools (`systemd-analyze verify` and `security`,
-//! `systemd-sysusers`), the configuration by the binary, and the documents that point
-//! at them (docs/operations.md uses those files; README has the install command;
-//! LICENSE is the license Cargo.toml names).
+//! What an operator installs: the systemd unit, user and configuration under `deploy/`,
+//! and the documents that point at them.
+
+// The unit, user and configuration are checked by systemd's own tools (`systemd-analyze
+// verify` and `security`, `systemd-sysusers`), the configuration by the binary;
+// docs/operations.md uses those files; README has the install command; LICENSE is the
+// license Cargo.toml names.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,7 +1,9 @@
 //! `GET /docs` in a real headless browser (Debian's `chromium`) with every host but
-//! 127.0.0.1 unresolvable: the page renders the `POST /token` operation with its schema
-//! from the assets the binary serves, and the browser's network log shows that the page
-//! requested nothing from anywhere else.
+//! 127.0.0.1 unresolvable.
+
+// The page renders the `POST /token` operation with its schema from the assets the
+// binary serves, and the browser's network log shows that the page requested nothing
+// from anywhere else.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

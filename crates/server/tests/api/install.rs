@@ -1,7 +1,8 @@
-//! Making, finding and owning an installation with the real binary: only `serve` and
-//! `init` make one, and only where the directory exists; every other command refuses a
-//! missing database; `serve` binds before it creates anything; one process serves an
-//! SQLite file; the files are created owner-only under umask 022.
+//! Making, finding and owning an installation with the real binary.
+
+// Only `serve` and `init` make one, and only where the directory exists; every other
+// command refuses a missing database; `serve` binds before it creates anything; one
+// process serves an SQLite file; the files are created owner-only under umask 022.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

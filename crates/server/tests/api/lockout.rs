@@ -1,7 +1,8 @@
 //! Brute-force protection: failed logins per username and per client address lock with
-//! 429 and `Retry-After`, the lock ends by itself and grows with further failures,
-//! unknown usernames lock the same way, and during a lock even the right password gets
-//! 429 (no oracle).
+//! 429 and `Retry-After`.
+
+// The lock ends by itself and grows with further failures, unknown usernames lock the
+// same way, and during a lock even the right password gets 429 (no oracle).
 
 use std::time::Duration;
 

@@ -1,10 +1,11 @@
 //! Logins racing the changes that end a user's sessions (SPEC §2): a login whose password
 //! check was running while a password change, a disable, a revoke-all or a delete
-//! committed never leaves a live session behind and never ends in a 5xx; it gets the
-//! wrong-password answer. Two shapes: login loops from several addresses while the
-//! change commits (the natural race, many rounds), and logins held in the Argon2 queue
-//! behind slow checks while the change commits (every login of the round has read the
-//! user before the change and is decided after it).
+//! committed never leaves a live session behind and never ends in a 5xx.
+
+// Such a login gets the wrong-password answer. Two shapes: login loops from several
+// addresses while the change commits (the natural race, many rounds), and logins held in
+// the Argon2 queue behind slow checks while the change commits (every login of the round
+// has read the user before the change and is decided after it).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

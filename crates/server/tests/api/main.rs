@@ -1,7 +1,8 @@
 //! Black-box API tests: every test spawns the real application on 127.0.0.1:0 with its
-//! own SQLite database and talks HTTP to it. One test binary per backend (each
-//! `tests/*.rs` is a separate link, which is slow); `tests/api_postgres` runs the same
-//! modules on PostgreSQL.
+//! own SQLite database and talks HTTP to it.
+
+// One test binary per backend (each `tests/*.rs` is a separate link, which is slow);
+// `tests/api_postgres` runs the same modules on PostgreSQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

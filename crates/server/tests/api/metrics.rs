@@ -1,7 +1,9 @@
 //! `GET /metrics` of the real binary (the metrics recorder is process-global, so
-//! in-process apps would share their counters): the exposition parses, every metric has
-//! its declared type, and counters move by exactly what a refresh, a reuse detection and
-//! a lockout add. Route labels are templates, never raw paths.
+//! in-process apps would share their counters).
+
+// The exposition parses, every metric has its declared type, and counters move by
+// exactly what a refresh, a reuse detection and a lockout add. Route labels are
+// templates, never raw paths.
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,8 @@
-//! The standard OAuth 2.0 surface (SPEC §4): RFC 8414 metadata, the RFC 6749 token
-//! endpoint's three grants with Basic and form client authentication, RFC 7009
-//! revocation and RFC 7662 introspection, and how they interlock with the WireCash
+//! The standard OAuth 2.0 surface (SPEC §4), and how it interlocks with the WireCash
 //! endpoints.
+
+// RFC 8414 metadata, the RFC 6749 token endpoint's three grants with Basic and form
+// client authentication, RFC 7009 revocation and RFC 7662 introspection.
 
 use std::time::Duration;
 

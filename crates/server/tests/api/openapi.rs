@@ -1,7 +1,8 @@
 //! `GET /openapi.json` against the reference pages in docs/reference/ (the published page
-//! of `POST /token`, and `POST /authenticate` written from SPEC §2 in the same format):
-//! field names, types, required flags, status codes and their descriptions; and every
-//! documented operation is actually routed.
+//! of `POST /token`, and `POST /authenticate` written from SPEC §2 in the same format).
+
+// Field names, types, required flags, status codes and their descriptions; and every
+// documented operation is actually routed.
 
 use std::collections::{BTreeMap, BTreeSet};
 

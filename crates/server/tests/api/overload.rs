@@ -1,7 +1,8 @@
 //! A login flood that fills the Argon2 pool: the logins it has no place for are
-//! answered 503 with `Retry-After` at once (not after the queued ones), a connection
-//! that sends its next login before the `Retry-After` is up has it held, and a refresh
-//! on such a connection is neither held nor refused.
+//! answered 503 with `Retry-After` at once (not after the queued ones).
+
+// A connection that sends its next login before the `Retry-After` is up has it held,
+// and a refresh on such a connection is neither held nor refused.
 
 use std::time::{Duration, Instant};
 

@@ -1,8 +1,9 @@
-//! docs/published-samples.md: the published `POST /token` samples, corrected. The curl,
-//! Node.js (built-in `fetch`), Python (`requests`) and raw HTTP samples are taken from
-//! the page as they stand, pointed at a test server, and run: with the placeholders
-//! they print the service's 400 `invalid_grant`; with a user's real tokens, a 200 with a
-//! new refresh token.
+//! docs/published-samples.md: the published `POST /token` samples, corrected.
+
+// The curl, Node.js (built-in `fetch`), Python (`requests`) and raw HTTP samples are
+// taken from the page as they stand, pointed at a test server, and run: with the
+// placeholders they print the service's 400 `invalid_grant`; with a user's real tokens,
+// a 200 with a new refresh token.
 
 use std::path::Path;
 use std::process::Stdio;

@@ -1,7 +1,9 @@
 //! Credentials in the query string are refused however their names are encoded (SPEC
-//! §2, §9): percent-encoded names, `;` separators, `name[]` and `name+` forms. The routes
-//! that take credentials take no query string at all, so there is nothing to encode
-//! around; every such request gets 400 before the body is read, and nothing is logged.
+//! §2, §9): percent-encoded names, `;` separators, `name[]` and `name+` forms.
+
+// The routes that take credentials take no query string at all, so there is nothing to
+// encode around; every such request gets 400 before the body is read, and nothing is
+// logged.
 
 use crate::support::TestApp;
 

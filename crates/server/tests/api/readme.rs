@@ -1,13 +1,15 @@
 //! The README's walk-through, run as written: its shell blocks, top to bottom, in one
-//! bash session in a scratch directory, against the real binary (`cargo run --release
-//! --` and `cargo run -q --release --` are this build's binary), and every block that
-//! the README follows with its output must print that output (`…` stands for anything).
-//!
-//! A block right after `<!-- walkthrough: … -->` is not run by bash: `the service` is
-//! started here (`serve --listen 127.0.0.1:0` in the scratch directory), `the example
-//! API` is `protected_api::app` on a free port, and `skip` says why not. The README's
-//! `127.0.0.1:8080` and `127.0.0.1:8090` become the real addresses; the reuse demo's
-//! `sleep 11` is shortened with the grace window (1 s here).
+//! bash session in a scratch directory, against the real binary.
+
+// `cargo run --release --` and `cargo run -q --release --` are this build's binary, and
+// every block that the README follows with its output must print that output (`…`
+// stands for anything).
+//
+// A block right after `<!-- walkthrough: … -->` is not run by bash: `the service` is
+// started here (`serve --listen 127.0.0.1:0` in the scratch directory), `the example
+// API` is `protected_api::app` on a free port, and `skip` says why not. The README's
+// `127.0.0.1:8080` and `127.0.0.1:8090` become the real addresses; the reuse demo's
+// `sleep 11` is shortened with the grace window (1 s here).
 
 use std::path::Path;
 use std::process::Stdio;

@@ -1,9 +1,11 @@
 //! schemathesis (PyPI) against the live `/openapi.json` of the real binary: generated
 //! valid and invalid requests for every operation, and request chains along the
-//! documented links (authenticate → refresh → refresh …). Fails on any 5xx, any status
-//! the document does not list, any body, header or content type that does not match it,
-//! and any schema-violating request that is not refused. The pinned schemathesis is
-//! installed once into a virtualenv under the cargo target directory.
+//! documented links (authenticate → refresh → refresh …).
+
+// Fails on any 5xx, any status the document does not list, any body, header or content
+// type that does not match it, and any schema-violating request that is not refused.
+// The pinned schemathesis is installed once into a virtualenv under the cargo target
+// directory.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,7 +1,8 @@
-//! What a client loop can leave in the session table (SPEC §2): `client_credentials`
-//! grants make sessions of their own kind that never evict a refreshable session, and a
-//! login + revoke loop cannot grow a user's rows past `max_sessions_per_user` plus a
-//! small constant.
+//! What a client loop can leave in the session table (SPEC §2).
+
+// `client_credentials` grants make sessions of their own kind that never evict a
+// refreshable session, and a login + revoke loop cannot grow a user's rows past
+// `max_sessions_per_user` plus a small constant.
 
 use crate::support::TestApp;
 use crate::support::env;

@@ -1,7 +1,9 @@
 //! Test fixtures: `TestApp` (the real app on port 0 with a fake clock and its own
 //! database), HTTP helpers, the CLI runner, and the check that no secret a test used
-//! ever reached a log line. The same fixtures serve both test binaries: `crate::BACKEND`
-//! says whether each test's database is an SQLite file or a scratch PostgreSQL database.
+//! ever reached a log line.
+
+// The same fixtures serve both test binaries: `crate::BACKEND` says whether each test's
+// database is an SQLite file or a scratch PostgreSQL database.
 
 #![allow(dead_code)]
 

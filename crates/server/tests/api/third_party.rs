@@ -1,8 +1,9 @@
 //! A real third-party OAuth 2.0 client library against the service: Authlib (PyPI), run
 //! by `tests/third_party/authlib_flow.py`, obtains tokens with `client_credentials` and
-//! `password`, refreshes with `refresh_token`, revokes and introspects. The library is
-//! installed once into a virtualenv under the cargo target directory (pinned versions;
-//! PyPI must be reachable the first time).
+//! `password`, refreshes with `refresh_token`, revokes and introspects.
+
+// The library is installed once into a virtualenv under the cargo target directory
+// (pinned versions; PyPI must be reachable the first time).
 
 use std::path::{Path, PathBuf};
 

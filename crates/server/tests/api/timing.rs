@@ -1,7 +1,9 @@
 //! Login timing reveals nothing about whether a username exists, also after the
 //! `[password_hash]` parameters changed while stored hashes keep their old ones (SPEC
-//! §2, §10). Measured as a client would: wrong-password logins for a real user against
-//! those for unknown names, interleaved.
+//! §2, §10).
+
+// Measured as a client would: wrong-password logins for a real user against those for
+// unknown names, interleaved.
 
 use std::time::{Duration, Instant};
 

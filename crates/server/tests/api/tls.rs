@@ -1,8 +1,9 @@
 //! HTTPS served by the service itself: authenticate and refresh over HTTP/1.1 and
-//! HTTP/2 (by ALPN) with HSTS on every answer and none on plain HTTP; the certificate
-//! reloaded on SIGHUP and on file change (checked by the certificate each new handshake
-//! presents), a broken replacement refused with the old pair kept; silent or stalled
-//! handshakes cut at the header deadline; start-up errors that name the key.
+//! HTTP/2 (by ALPN) with HSTS on every answer and none on plain HTTP.
+
+// The certificate reloaded on SIGHUP and on file change (checked by the certificate each
+// new handshake presents), a broken replacement refused with the old pair kept; silent
+// or stalled handshakes cut at the header deadline; start-up errors that name the key.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

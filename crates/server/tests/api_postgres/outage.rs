@@ -1,8 +1,9 @@
-//! The database goes away under load and comes back: requests are answered 503
-//! `temporarily_unavailable` (with `Retry-After`) within the pool/query deadlines while
-//! it is away, `/readyz` turns red, and service resumes by itself — no restart, no token
-//! lost, none revived. The outage is made by a TCP proxy between the app and PostgreSQL
-//! that can cut every connection and refuse or swallow new ones.
+//! The database goes away under load and comes back: requests are answered 503 while it
+//! is away, and service resumes by itself — no restart, no token lost, none revived.
+
+// The 503 is `temporarily_unavailable` (with `Retry-After`), within the pool/query
+// deadlines; `/readyz` turns red meanwhile. The outage is made by a TCP proxy between
+// the app and PostgreSQL that can cut every connection and refuse or swallow new ones.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};

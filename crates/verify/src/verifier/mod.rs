@@ -1,7 +1,5 @@
-//! `Verifier`: checks one access token the way RFC 9068 §4 asks — signature with an
-//! allow-listed asymmetric algorithm and a JWKS key of that algorithm, `typ: at+jwt`,
-//! `iss` and `aud` of the configured environment, the WireCash `env` claim, and `exp`
-//! with leeway — then any extra [`TokenCheck`]s. Signatures are jsonwebtoken's.
+//! `Verifier`: checks one access token the way RFC 9068 §4 asks, then any extra
+//! [`TokenCheck`]s ([`Verifier::verify`] lists the checks).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -46,6 +44,31 @@ impl Alg {
 }
 
 /// Verifies access tokens of one environment. Cheap to clone (shares its key cache).
+///
+/// It verifies offline against the environment's JWKS (fetched, cached per
+/// `Cache-Control`, re-fetched on an unknown `kid`); [`VerifyLayer`] and the [`Claims`]
+/// extractor put it in front of axum handlers:
+///
+/// ```no_run
+/// # fn demo() -> Result<(), wirecash_verify::BuildError> {
+/// use axum::{Router, routing::get};
+/// use wirecash_verify::{Claims, Verifier, VerifyLayer};
+///
+/// async fn whoami(claims: Claims) -> String {
+///     format!("hello {}", claims.username)
+/// }
+///
+/// let verifier = Verifier::builder("https://api.wirecash.com/sandbox").build()?;
+/// let app: Router = Router::new()
+///     .route("/sandbox/whoami", get(whoami))
+///     .layer(VerifyLayer::new(verifier));
+/// # drop(app);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// [`VerifyLayer`]: crate::VerifyLayer
+/// [`Claims`]: crate::Claims
 #[derive(Clone)]
 pub struct Verifier {
     inner: Arc<Inner>,
@@ -139,7 +162,11 @@ impl Verifier {
         self.verify(token).await
     }
 
-    /// Verifies one token (without any `Bearer ` prefix).
+    /// Verifies one token (without any `Bearer ` prefix) the way RFC 9068 §4 asks —
+    /// signature with an allow-listed asymmetric algorithm and a JWKS key of that
+    /// algorithm, `typ: at+jwt`, `iss` and `aud` of the configured environment, the
+    /// WireCash `env` claim, and `exp` with leeway — then any extra [`TokenCheck`]s.
+    /// Signatures are jsonwebtoken's.
     pub async fn verify(&self, token: &str) -> Result<AccessTokenClaims, Rejection> {
         let inner = &self.inner;
         if token.len() > MAX_TOKEN_BYTES {

@@ -1,11 +1,6 @@
-//! The JWKS cache: keys by `kid`, fetched from the token service, fresh for the
-//! `max-age` of its `Cache-Control`, re-fetched when a token names an unknown `kid`
-//! (at most once per `min_refetch_interval`, so garbage `kid`s cannot make us hammer the
-//! token service). Reads are lock-free (`ArcSwap`); fetches are single-flight, and
-//! every caller that waited on a fetch gets its outcome. A stale set is used while a
-//! background fetch replaces it, but only for `max_stale`: after that its keys are not
-//! trusted again until a fetch confirms them. All ages are on the monotonic clock. A
-//! cache made from a fixed key set (`VerifierBuilder::static_jwks`) never fetches.
+//! The JWKS cache of a [`Verifier`](crate::Verifier): keys by `kid`, fetched from the
+//! token service and re-fetched as [`JwksCache`] describes; `fetch` downloads the set,
+//! `parse` picks its usable keys.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,17 +8,16 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use reqwest::Url;
-use reqwest::header::{CACHE_CONTROL, HeaderMap, LOCATION};
-use serde::Deserialize;
 
 use crate::clock::Clock;
 use crate::rejection::{Rejection, RejectionKind};
 
-/// Largest JWKS document accepted.
-const MAX_JWKS_BYTES: usize = 256 * 1024;
+mod fetch;
+mod parse;
+
+use parse::{RawSet, parse_keys};
 
 /// Fetches, by outcome (`ok`, `error`), labelled with the issuer.
 pub(crate) const METRIC_FETCHES: &str = "wirecash_verify_jwks_fetches_total";
@@ -86,6 +80,14 @@ enum Fetch {
     NotAllowed,
 }
 
+/// The JWKS cache: keys by `kid`, fetched from the token service, fresh for the
+/// `max-age` of its `Cache-Control`, re-fetched when a token names an unknown `kid`
+/// (at most once per `min_refetch_interval`, so garbage `kid`s cannot make us hammer the
+/// token service). Reads are lock-free (`ArcSwap`); fetches are single-flight, and
+/// every caller that waited on a fetch gets its outcome. A stale set is used while a
+/// background fetch replaces it, but only for `max_stale`: after that its keys are not
+/// trusted again until a fetch confirms them. All ages are on the monotonic clock. A
+/// cache made from a fixed key set (`VerifierBuilder::static_jwks`) never fetches.
 pub(crate) struct JwksCache {
     settings: JwksSettings,
     set: ArcSwap<KeySet>,
@@ -99,11 +101,6 @@ pub(crate) struct JwksCache {
     last_failed: AtomicBool,
     /// Keys given up front: never fetched, an unknown `kid` is simply unknown.
     fixed: bool,
-}
-
-#[derive(Deserialize)]
-struct RawSet {
-    keys: Vec<serde_json::Value>,
 }
 
 fn unavailable() -> Rejection {
@@ -310,177 +307,5 @@ impl JwksCache {
         };
         self.fetches.store(state.done, Ordering::Release);
         outcome
-    }
-
-    async fn download(&self) -> Result<(HashMap<String, Arc<CachedKey>>, i64), String> {
-        let s = &self.settings;
-        let mut response = s
-            .http
-            .get(s.url.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| format!("GET {}: {e}", s.url))?;
-        let status = response.status();
-        // Whoever a redirect points to would supply the signing keys: never followed
-        // (the default client has redirects off; a caller's own client may not).
-        if response.url() != &s.url {
-            return Err(format!(
-                "GET {}: the HTTP client followed a redirect to {}; refused (build it with redirect::Policy::none())",
-                s.url,
-                response.url()
-            ));
-        }
-        if status.is_redirection() {
-            let location = response
-                .headers()
-                .get(LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("nowhere");
-            return Err(format!(
-                "GET {}: HTTP {status} redirect to {location}; redirects are not followed: set jwks_url to the final URL",
-                s.url
-            ));
-        }
-        if !status.is_success() {
-            return Err(format!("GET {}: HTTP {status}", s.url));
-        }
-        let max_age = max_age_ms(response.headers())
-            .unwrap_or(s.default_max_age_ms)
-            .min(s.max_max_age_ms);
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| format!("GET {}: {e}", s.url))?
-        {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err(format!("GET {}: larger than {MAX_JWKS_BYTES} bytes", s.url));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let raw: RawSet = serde_json::from_slice(&body)
-            .map_err(|e| format!("GET {}: not a JWK set: {e}", s.url))?;
-        Ok((parse_keys(raw.keys, &s.allowed), max_age))
-    }
-}
-
-/// Usable keys of a JWK set: signature keys with a `kid`, of an allowed algorithm.
-/// Anything else (symmetric `oct` keys above all) is skipped, never trusted.
-fn parse_keys(
-    raw: Vec<serde_json::Value>,
-    allowed: &[Algorithm],
-) -> HashMap<String, Arc<CachedKey>> {
-    let mut keys = HashMap::new();
-    for value in raw {
-        let Ok(jwk) = serde_json::from_value::<Jwk>(value) else {
-            continue;
-        };
-        let Some(kid) = jwk.common.key_id.clone() else {
-            continue;
-        };
-        if matches!(&jwk.common.public_key_use, Some(u) if *u != PublicKeyUse::Signature) {
-            continue;
-        }
-        let Some(alg) = key_alg(&jwk) else {
-            continue;
-        };
-        if !allowed.contains(&alg) {
-            continue;
-        }
-        match DecodingKey::from_jwk(&jwk) {
-            Ok(key) => {
-                keys.insert(kid, Arc::new(CachedKey { alg, key }));
-            }
-            Err(e) => tracing::warn!(%kid, error = %e, "skipping a JWK that does not parse"),
-        }
-    }
-    keys
-}
-
-/// The algorithm a key is for: its key type and curve decide; a declared `alg` must
-/// agree with them.
-fn key_alg(jwk: &Jwk) -> Option<Algorithm> {
-    let by_type = match &jwk.algorithm {
-        AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
-            Algorithm::EdDSA
-        }
-        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Algorithm::ES256,
-        _ => return None,
-    };
-    match jwk.common.key_algorithm {
-        None => Some(by_type),
-        Some(KeyAlgorithm::EdDSA) if by_type == Algorithm::EdDSA => Some(by_type),
-        Some(KeyAlgorithm::ES256) if by_type == Algorithm::ES256 => Some(by_type),
-        Some(_) => None,
-    }
-}
-
-/// `max-age` of `Cache-Control` in ms; `no-cache`/`no-store` count as 0.
-fn max_age_ms(headers: &HeaderMap) -> Option<i64> {
-    let mut age = None;
-    for value in headers.get_all(CACHE_CONTROL) {
-        let Ok(text) = value.to_str() else { continue };
-        for directive in text.split(',') {
-            let d = directive.trim().to_ascii_lowercase();
-            if d == "no-cache" || d == "no-store" {
-                return Some(0);
-            }
-            if let Some(n) = d.strip_prefix("max-age=")
-                && let Ok(secs) = n.trim_matches('"').parse::<i64>()
-            {
-                age = Some(secs.max(0).saturating_mul(1000));
-            }
-        }
-    }
-    age
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-    use reqwest::header::HeaderValue;
-
-    fn headers(v: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(CACHE_CONTROL, HeaderValue::from_str(v).unwrap());
-        h
-    }
-
-    #[test]
-    fn cache_control_max_age_is_read() {
-        assert_eq!(max_age_ms(&headers("public, max-age=30")), Some(30_000));
-        assert_eq!(max_age_ms(&headers("Max-Age=5")), Some(5_000));
-        assert_eq!(max_age_ms(&headers("no-store")), Some(0));
-        assert_eq!(
-            max_age_ms(&headers("public, max-age=60, no-cache")),
-            Some(0)
-        );
-        assert_eq!(max_age_ms(&headers("public")), None);
-        assert_eq!(max_age_ms(&HeaderMap::new()), None);
-    }
-
-    #[test]
-    fn symmetric_and_unknown_keys_are_never_used() {
-        let raw = serde_json::json!([
-            {"kty": "oct", "kid": "h", "k": "c2VjcmV0", "alg": "HS256"},
-            {"kty": "OKP", "crv": "Ed25519", "kid": "e", "alg": "EdDSA",
-             "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
-            {"kty": "OKP", "crv": "Ed25519", "kid": "lying", "alg": "ES256",
-             "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
-            {"kty": "OKP", "crv": "Ed25519", "kid": "enc", "use": "enc",
-             "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
-            {"kty": "OKP", "crv": "Ed25519",
-             "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
-            {"kty": "whatever"}
-        ]);
-        let keys = parse_keys(
-            raw.as_array().unwrap().clone(),
-            &[Algorithm::EdDSA, Algorithm::ES256],
-        );
-        let kids: Vec<&String> = keys.keys().collect();
-        assert_eq!(kids, ["e"]);
-        assert!(parse_keys(raw.as_array().unwrap().clone(), &[Algorithm::ES256]).is_empty());
     }
 }
