@@ -192,7 +192,9 @@ mod tests {
         );
         assert!(EnvName::parse_owned("Sand box".to_string()).is_err());
         assert_eq!(
-            IntrospectorName::parse("orders-api.v2").map(|n| n.to_string()).ok(),
+            IntrospectorName::parse("orders-api.v2")
+                .map(|n| n.to_string())
+                .ok(),
             Some("orders-api.v2".into())
         );
         assert!(IntrospectorName::parse("orders api").is_err());

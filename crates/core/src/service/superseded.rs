@@ -81,8 +81,13 @@ mod tests {
         let recent = (3 * SLOTS as i64..4 * SLOTS as i64)
             .filter(|&sid| s.contains(sid, 1))
             .count();
-        assert!(recent > SLOTS / 2, "{recent} of the last {SLOTS} marks found");
-        let found = (0..4 * SLOTS as i64).filter(|&sid| s.contains(sid, 1)).count();
+        assert!(
+            recent > SLOTS / 2,
+            "{recent} of the last {SLOTS} marks found"
+        );
+        let found = (0..4 * SLOTS as i64)
+            .filter(|&sid| s.contains(sid, 1))
+            .count();
         assert!(found <= SLOTS, "{found} found in {SLOTS} slots");
     }
 }
