@@ -55,10 +55,7 @@ fuzz_target!(|data: &[u8]| {
             None
         }
         Ok(form) => {
-            assert!(
-                query.is_none(),
-                "a query string passed"
-            );
+            assert!(query.is_none(), "a query string passed");
             assert!(matches!((head / 4) % 4, 1 | 2), "{content_type:?} passed");
             assert!(body.len() <= MAX_BODY);
             let names: Vec<&str> = form.names().collect();
@@ -129,7 +126,11 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => panic!("re-encoded credentials refused: {e:?}"),
     }
     if let Some(form) = form {
-        if let Err(e) = client_credentials(Some(basic), form.get("client_id"), form.get("client_secret")) {
+        if let Err(e) = client_credentials(
+            Some(basic),
+            form.get("client_id"),
+            form.get("client_secret"),
+        ) {
             let status = e.into_response().status();
             assert!(
                 status.is_client_error(),
