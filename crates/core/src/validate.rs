@@ -15,7 +15,7 @@ pub const MIN_PASSWORD: usize = 12;
 
 /// A valid environment (stage) name (see [`environment`]). The edge parses one; what is
 /// inward takes this, never a raw string.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EnvName(String);
 
 impl EnvName {
@@ -39,7 +39,7 @@ impl EnvName {
 /// A name a user can have (see [`username`]). A login does not parse what it is sent
 /// into one: a name no user can have must be answered like an unknown user, in the same
 /// time, not refused as malformed.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Username(String);
 
 impl Username {
@@ -60,7 +60,7 @@ impl Username {
 }
 
 /// An introspector name (see [`introspector_name`]).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IntrospectorName(String);
 
 impl IntrospectorName {
@@ -76,6 +76,13 @@ macro_rules! as_str_impls {
             type Target = str;
             fn deref(&self) -> &str {
                 &self.0
+            }
+        }
+
+        // Debug like the name itself, so that `{name:?}` in a message quotes the name.
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Debug::fmt(&self.0, f)
             }
         }
 
@@ -199,6 +206,12 @@ mod tests {
         );
         assert!(IntrospectorName::parse("orders api").is_err());
         assert!(IntrospectorName::parse("").is_err());
+        // `{name:?}` in a message quotes the name, as it did when names were `&str`.
+        let user = Username::parse("nobody").ok();
+        assert_eq!(
+            format!("{:?}", user.as_ref().map(|u| u.as_str())),
+            format!("{user:?}")
+        );
     }
 
     #[test]

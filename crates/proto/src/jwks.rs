@@ -12,22 +12,23 @@ pub struct JwkSet {
     pub keys: Vec<Jwk>,
 }
 
-/// One public signing key (RFC 7517 §4; RFC 8037 for Ed25519, RFC 7518 §6.2 for P-256).
+/// One public signing key (RFC 7517 §4; RFC 8037 for Ed25519, RFC 7518 §6.2 for P-256),
+/// members in the order the service has always served them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Jwk {
-    /// `OKP` (Ed25519) or `EC` (P-256).
-    #[cfg_attr(feature = "openapi", schema(example = "OKP"))]
-    pub kty: String,
-    /// Key id, the `kid` in the header of the tokens it signs.
-    pub kid: String,
-    /// `EdDSA` or `ES256`.
-    #[cfg_attr(feature = "openapi", schema(example = "EdDSA"))]
-    pub alg: String,
     /// Always `sig`.
     #[serde(rename = "use")]
     #[cfg_attr(feature = "openapi", schema(example = "sig"))]
     pub key_use: String,
+    /// `EdDSA` or `ES256`.
+    #[cfg_attr(feature = "openapi", schema(example = "EdDSA"))]
+    pub alg: String,
+    /// Key id, the `kid` in the header of the tokens it signs.
+    pub kid: String,
+    /// `OKP` (Ed25519) or `EC` (P-256).
+    #[cfg_attr(feature = "openapi", schema(example = "OKP"))]
+    pub kty: String,
     /// `Ed25519` or `P-256`.
     pub crv: String,
     /// Public key (base64url): the Ed25519 key, or the P-256 point's x coordinate.
