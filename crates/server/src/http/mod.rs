@@ -1,5 +1,5 @@
 //! HTTP handlers: short functions that extract, call one service method and map the
-//! result to a wire type.
+//! result to a wire type; this file holds the answers every route shares.
 
 pub mod address;
 pub mod docs;

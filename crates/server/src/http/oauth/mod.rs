@@ -48,8 +48,9 @@ enum FormErrors {
 }
 
 /// The form of `POST /{env}/oauth2/token`, as the handler reads it (its OpenAPI schema
-/// is this type's). Each grant checks the lengths of the values it takes.
-#[derive(Debug, utoipa::ToSchema)]
+/// is this type's). Each grant checks the lengths of the values it takes. No `Debug`:
+/// it holds passwords and tokens.
+#[derive(utoipa::ToSchema)]
 pub struct TokenForm<'a> {
     /// `client_credentials`, `password` or `refresh_token`.
     #[schema(value_type = String, required = true, example = "client_credentials")]
@@ -90,8 +91,8 @@ impl<'a> TokenForm<'a> {
 }
 
 /// The form of `POST /{env}/revoke` and `POST /{env}/introspect`, as their handlers read
-/// it (its OpenAPI schema is this type's).
-#[derive(Debug, utoipa::ToSchema)]
+/// it (its OpenAPI schema is this type's). No `Debug`: it holds tokens and secrets.
+#[derive(utoipa::ToSchema)]
 pub struct TokenHintForm<'a> {
     /// The token (refresh or access token).
     #[schema(value_type = String, required = true)]
