@@ -11,6 +11,8 @@ use std::net::IpAddr;
 
 use tracing::{debug, info, warn};
 
+use crate::events::Actor;
+
 /// `Display` of a client address that may be unknown (in-process tests have no peer).
 struct Client(Option<IpAddr>);
 
@@ -73,15 +75,36 @@ pub fn refresh_refused(env: &str, sid: i64, reason: &str) {
     info!(target: "audit", event = "refresh_refused", env, sid, reason, "refresh refused");
 }
 
-/// A session was revoked on request: `actor` is `admin` (the CLI) or `client` (token
-/// revocation, RFC 7009).
+/// A session was revoked on request: `actor` is `cli`, `admin_key:NAME` (the admin API)
+/// or `client` (token revocation, RFC 7009).
 pub fn session_revoked(env: &str, sid: i64, actor: &str) {
     info!(target: "audit", event = "session_revoked", env, sid, actor, "session revoked");
 }
 
+/// An admin revoked every session of an environment (the incident button).
+pub fn env_sessions_revoked(env: &str, count: u64, actor: &Actor) {
+    warn!(target: "audit", event = "env_sessions_revoked", env, count, actor = %actor,
+          "every session of the environment revoked");
+}
+
+/// An admin key was created (`admin-key create`).
+pub fn admin_key_created(name: &str, role: &str, actor: &Actor) {
+    info!(target: "audit", event = "admin_key_created", admin_key = name, role, actor = %actor, "admin key created");
+}
+
+/// An admin key was revoked (`admin-key revoke`).
+pub fn admin_key_revoked(name: &str, actor: &Actor) {
+    info!(target: "audit", event = "admin_key_revoked", admin_key = name, actor = %actor, "admin key revoked");
+}
+
+/// A request to the admin listener with a missing, unknown, revoked or wrong admin key.
+pub fn admin_key_refused(client: Option<IpAddr>, reason: &str) {
+    info!(target: "audit", event = "admin_key_refused", client_ip = %Client(client), reason, "admin key refused");
+}
+
 /// An admin revoked every session of a user.
-pub fn user_sessions_revoked(env: &str, username: &str, count: u64) {
-    info!(target: "audit", event = "user_sessions_revoked", env, username, count, actor = "admin",
+pub fn user_sessions_revoked(env: &str, username: &str, count: u64, actor: &Actor) {
+    info!(target: "audit", event = "user_sessions_revoked", env, username, count, actor = %actor,
           "sessions of a user revoked");
 }
 
@@ -91,34 +114,34 @@ pub fn key_created(env: &str, kid: &str, alg: &str) {
 }
 
 /// An admin rotated an environment's signing key; it signs after `activates_in_s`.
-pub fn key_rotated(env: &str, kid: &str, alg: &str, activates_in_s: u64) {
-    info!(target: "audit", event = "key_rotated", env, kid, alg, activates_in_s, actor = "admin",
+pub fn key_rotated(env: &str, kid: &str, alg: &str, activates_in_s: u64, actor: &Actor) {
+    info!(target: "audit", event = "key_rotated", env, kid, alg, activates_in_s, actor = %actor,
           "signing key rotated");
 }
 
 /// An admin created a user.
-pub fn user_added(env: &str, username: &str, user_id: &str) {
-    info!(target: "audit", event = "user_added", env, username, user_id, actor = "admin", "user added");
+pub fn user_added(env: &str, username: &str, user_id: &str, actor: &Actor) {
+    info!(target: "audit", event = "user_added", env, username, user_id, actor = %actor, "user added");
 }
 
 /// An admin disabled (`true`) or enabled (`false`) a user; disabling ends the user's
 /// sessions.
-pub fn user_disabled(env: &str, username: &str, disabled: bool) {
+pub fn user_disabled(env: &str, username: &str, disabled: bool, actor: &Actor) {
     if disabled {
-        info!(target: "audit", event = "user_disabled", env, username, actor = "admin", "user disabled; sessions revoked");
+        info!(target: "audit", event = "user_disabled", env, username, actor = %actor, "user disabled; sessions revoked");
     } else {
-        info!(target: "audit", event = "user_enabled", env, username, actor = "admin", "user enabled");
+        info!(target: "audit", event = "user_enabled", env, username, actor = %actor, "user enabled");
     }
 }
 
 /// An admin deleted a user with their sessions.
-pub fn user_deleted(env: &str, username: &str) {
-    info!(target: "audit", event = "user_deleted", env, username, actor = "admin", "user deleted");
+pub fn user_deleted(env: &str, username: &str, actor: &Actor) {
+    info!(target: "audit", event = "user_deleted", env, username, actor = %actor, "user deleted");
 }
 
 /// An admin set a user's password; the user's sessions ended.
-pub fn password_changed(env: &str, username: &str) {
-    info!(target: "audit", event = "password_changed", env, username, actor = "admin",
+pub fn password_changed(env: &str, username: &str, actor: &Actor) {
+    info!(target: "audit", event = "password_changed", env, username, actor = %actor,
           "password changed; sessions revoked");
 }
 
@@ -134,11 +157,11 @@ pub fn introspector_refused(env: &str) {
 }
 
 /// An admin added an introspector (resource-server credentials).
-pub fn introspector_added(env: &str, name: &str) {
-    info!(target: "audit", event = "introspector_added", env, introspector = name, actor = "admin", "introspector added");
+pub fn introspector_added(env: &str, name: &str, actor: &Actor) {
+    info!(target: "audit", event = "introspector_added", env, introspector = name, actor = %actor, "introspector added");
 }
 
 /// An admin removed an introspector.
-pub fn introspector_removed(env: &str, name: &str) {
-    info!(target: "audit", event = "introspector_removed", env, introspector = name, actor = "admin", "introspector removed");
+pub fn introspector_removed(env: &str, name: &str, actor: &Actor) {
+    info!(target: "audit", event = "introspector_removed", env, introspector = name, actor = %actor, "introspector removed");
 }

@@ -51,6 +51,22 @@ impl MasterKey {
         Sealer::new(&self.derive("key-wrap"))
     }
 
+    /// The key admin keys are hashed with for storage.
+    pub fn admin_key_mac(&self) -> hmac::Key {
+        hmac::Key::new(hmac::HMAC_SHA256, &self.derive("admin-key"))
+    }
+
+    /// The key failed admin-key attempts are counted under (by client address).
+    pub fn admin_guard_mac(&self) -> hmac::Key {
+        hmac::Key::new(hmac::HMAC_SHA256, &self.derive("admin-guard"))
+    }
+
+    /// The AEAD key that seals stored admin API answers (idempotent replays), which can
+    /// hold a generated password.
+    pub fn admin_sealer(&self) -> Result<Sealer, Error> {
+        Sealer::new(&self.derive("admin-seal"))
+    }
+
     /// The per-environment secrets of the refresh-token machinery.
     pub fn env_secrets(&self, env: &str) -> Result<EnvSecrets, Error> {
         let mac = |p: &str| hmac::Key::new(hmac::HMAC_SHA256, &self.derive(&format!("{p}/{env}")));

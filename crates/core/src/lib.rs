@@ -9,6 +9,7 @@ pub mod audit;
 pub mod clock;
 pub mod crypto;
 pub mod error;
+pub mod events;
 pub mod keys;
 pub mod lifecycle;
 pub mod lockout;

@@ -70,6 +70,24 @@ impl IntrospectorName {
     }
 }
 
+/// An admin key name (the same characters as an introspector name): the actor of every
+/// event the key causes.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AdminKeyName(String);
+
+impl AdminKeyName {
+    /// Checks `name`.
+    pub fn parse(name: &str) -> Result<Self, Error> {
+        introspector_name(name)
+            .map(|n| Self(n.to_string()))
+            .map_err(|_| {
+                Error::InvalidRequest(format!(
+                    "an admin key name is 1 to {MAX_INTROSPECTOR_NAME} characters of A-Z, a-z, 0-9, '-', '_' and '.'"
+                ))
+            })
+    }
+}
+
 macro_rules! as_str_impls {
     ($($t:ty),*) => {$(
         impl std::ops::Deref for $t {
@@ -94,7 +112,7 @@ macro_rules! as_str_impls {
     )*};
 }
 
-as_str_impls!(EnvName, Username, IntrospectorName);
+as_str_impls!(EnvName, Username, IntrospectorName, AdminKeyName);
 
 /// An environment (stage) name: `[a-z0-9_-]{1,32}`, starting with a letter.
 pub fn environment(name: &str) -> Result<&str, Error> {

@@ -1,6 +1,7 @@
 //! wirecash-auth: the HTTP service, its configuration and the admin CLI. `run` is the one
 //! entry point that `main` and the tests both call.
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -101,7 +102,20 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let tls = load_tls(config)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{e:#}")))?;
-    run_with_tls(listener, service, config, tls, shutdown).await
+    run_with_tls(listener, None, service, config, tls, shutdown).await
+}
+
+/// `run` with the admin API and console on `admin` as well (SPEC §11).
+pub async fn run_with_admin(
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    service: Arc<AuthService>,
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let tls = load_tls(config)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{e:#}")))?;
+    run_with_tls(listener, admin, service, config, tls, shutdown).await
 }
 
 /// The TLS set-up of `config` (`None` without `[tls]`), listening for SIGHUP from here
@@ -118,6 +132,7 @@ pub fn load_tls(config: &Config) -> anyhow::Result<Option<Arc<tls::Tls>>> {
 /// reports ready, so that a bad certificate stops it at start).
 pub async fn run_with_tls(
     listener: TcpListener,
+    admin: Option<TcpListener>,
     service: Arc<AuthService>,
     config: &Config,
     tls: Option<Arc<tls::Tls>>,
@@ -132,12 +147,49 @@ pub async fn run_with_tls(
             config.key_reload_interval,
         )),
         tokio::spawn(purge_sessions(Arc::clone(&service))),
+        tokio::spawn(purge_events(
+            Arc::clone(&service),
+            config.admin.event_retention,
+        )),
     ];
     let rate_limits = Arc::new(http::ratelimit::RateLimits::new(&config.rate_limit));
     let sweeper = tokio::spawn(sweep_rate_limits(Arc::clone(&rate_limits)));
     let metrics = observe::install();
     let upkeep = tokio::spawn(observe::upkeep(metrics.clone()));
     let openapi = openapi::document(&config.public_url, &config.environments);
+    // Both listeners stop on the one shutdown.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopper = tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let admin_task = admin.map(|admin_listener| {
+        let router = admin::router(admin::AdminState {
+            service: Arc::clone(&service),
+            trusted_proxies: config.rate_limit.trusted_proxies.clone().into(),
+            guard: Arc::default(),
+            openapi: serde_json::to_vec(&admin::openapi::document())
+                .unwrap_or_default()
+                .into(),
+        });
+        let app =
+            axum::middleware::map_request(|r| async { http::middleware::normalize_method(r) })
+                .layer(router);
+        let limits = serve::Limits {
+            header_read_timeout: config.http.header_read_timeout,
+            max_connections: config.http.max_connections,
+        };
+        tokio::spawn(serve::serve(
+            admin_listener,
+            app,
+            limits,
+            tls.clone(),
+            stopped(stop_rx.clone()),
+        ))
+    });
     let router = app::router(AppState {
         service,
         trusted_proxies: config.rate_limit.trusted_proxies.clone().into(),
@@ -151,7 +203,15 @@ pub async fn run_with_tls(
         header_read_timeout: config.http.header_read_timeout,
         max_connections: config.http.max_connections,
     };
-    let result = serve::serve(listener, app, limits, tls, shutdown).await;
+    let result = serve::serve(listener, app, limits, tls, stopped(stop_rx)).await;
+    stopper.abort();
+    if let Some(task) = admin_task {
+        match task.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "the admin listener failed"),
+            Err(e) => tracing::warn!(error = %e, "the admin listener task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
     for task in background {
         task.abort();
     }
@@ -196,6 +256,45 @@ async fn reload_keys(service: Arc<AuthService>, every: std::time::Duration) {
             if let Err(e) = service.calibrate_password_checks().await {
                 tracing::warn!(error = %e, "calibrating failed-login timing failed");
             }
+        }
+    }
+}
+
+/// Deletes events older than the retention and idempotency records older than a day,
+/// in small batches, once a minute.
+async fn purge_events(service: Arc<AuthService>, retention: std::time::Duration) {
+    const BATCH: u32 = 1000;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let admin = service.admin();
+        let now = admin.clock.now();
+        let before = now.saturating_sub(wirecash_core::clock::millis(retention));
+        loop {
+            match admin.store.purge_events(before, BATCH).await {
+                Ok(n) if n == u64::from(BATCH) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await
+                }
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::debug!(deleted = n, "purged old events");
+                    }
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "event purge failed");
+                    break;
+                }
+            }
+        }
+        let keep = wirecash_core::clock::millis(admin::idempotency::KEEP_FOR);
+        if let Err(e) = admin
+            .store
+            .purge_idempotency_keys(now.saturating_sub(keep))
+            .await
+        {
+            tracing::warn!(error = %e, "idempotency key purge failed");
         }
     }
 }

@@ -123,7 +123,7 @@ pub async fn copy(
         let n = page.len() as u64;
         for user in page {
             let id = user.id.clone();
-            to.create_user(user)
+            to.create_user(user, None)
                 .await
                 .with_context(|| format!("copying user {id}"))?;
         }
@@ -134,7 +134,7 @@ pub async fn copy(
     progress.start("signing keys", total.keys);
     for key in from.all_keys().await? {
         let what = format!("copying signing key {} of {}", key.kid, key.env);
-        to.insert_key(key).await.context(what)?;
+        to.insert_key(key, None).await.context(what)?;
         copied.keys += 1;
         progress.advance(1);
     }

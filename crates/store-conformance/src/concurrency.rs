@@ -64,7 +64,7 @@ pub async fn failed_writes_among_concurrent_ones_fail_alone(
                 u.username = "taken".into(); // id stays unique, the name does not
             }
             start.wait().await;
-            (i, store.create_user(u).await)
+            (i, store.create_user(u, None).await)
         }));
     }
     for t in tasks {

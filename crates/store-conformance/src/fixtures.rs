@@ -36,7 +36,7 @@ pub fn user_id(env: &str, username: &str) -> String {
 pub async fn add_user(store: &dyn Store, env: &str, username: &str) -> anyhow::Result<UserRecord> {
     let u = user(env, username);
     store
-        .create_user(u.clone())
+        .create_user(u.clone(), None)
         .await
         .with_context(|| format!("create_user({env}, {username})"))?;
     Ok(u)
@@ -55,6 +55,7 @@ pub fn new_session(id: i64, user: &UserRecord, created_at: i64, seed: u8) -> New
         current_access_hash: hash(seed.wrapping_add(1)),
         access_token_sealed: vec![seed, 0xA5, seed.wrapping_add(2)],
         access_expires_at: created_at + 300,
+        client_addr: None,
     }
 }
 

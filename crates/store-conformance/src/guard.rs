@@ -20,6 +20,7 @@ pub async fn read_guards(
             keys,
             Box::new(move |c: &mut [GuardCounter]| {
                 *out.lock().unwrap_or_else(|p| p.into_inner()) = c.to_vec();
+                Vec::new()
             }),
         )
         .await?;
@@ -40,6 +41,7 @@ async fn write_guards(
                 for (c, v) in c.iter_mut().zip(values) {
                     *c = v;
                 }
+                Vec::new()
             }),
         )
         .await?;
@@ -128,6 +130,7 @@ pub async fn concurrent_login_guard_updates_are_atomic(
                             c.last_failure_at = 1_000;
                         }
                         *out.lock().unwrap_or_else(|p| p.into_inner()) = c[0].failures;
+                        Vec::new()
                     }),
                 )
                 .await?;
@@ -172,6 +175,7 @@ pub async fn create_session_settles_login_guards_with_it(
             c[0].pending = 0;
             c[0].reserved_at = 0;
             c[0].succeeded_at = at;
+            Vec::new()
         }),
     };
     store
@@ -189,7 +193,7 @@ pub async fn create_session_settles_login_guards_with_it(
         read_guards(&*store, &[k]).await? == vec![settled],
         "the counters did not settle with the session"
     );
-    store.change_password("a", "alice", "new", 30).await?;
+    store.change_password("a", "alice", "new", 30, None).await?;
     let refused = store
         .create_session(
             crate::fixtures::new_session(2, &alice, 40, 1),

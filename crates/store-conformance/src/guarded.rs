@@ -178,7 +178,7 @@ pub async fn rotate_guarded_applies_exactly_when_the_lifecycle_says_rotate(
     .await?;
     // Revoked.
     let r = fresh(&alice).await?;
-    s.revoke_session("a", r.id, 2_000, "admin").await?;
+    s.revoke_session("a", r.id, 2_000, "admin", None).await?;
     expect("revoked", &r, Attempt::live(&r, 3_000), false).await?;
     // Somebody else's username, access token, refresh token.
     let r = fresh(&alice).await?;
@@ -208,7 +208,7 @@ pub async fn rotate_guarded_applies_exactly_when_the_lifecycle_says_rotate(
     // A disabled owner's live session (no login makes one, and disabling revokes them
     // all; a row copied in by `migrate-store` is the one way, so it is made that way).
     let r = fresh(&bob).await?;
-    s.set_user_disabled("a", "bob", true, 2_000).await?;
+    s.set_user_disabled("a", "bob", true, 2_000, None).await?;
     let mut copied = r.clone();
     copied.id = 999;
     copied.revoked_at = None;

@@ -12,6 +12,7 @@ pub mod guard;
 pub mod guarded;
 pub mod introspectors;
 pub mod maintenance;
+pub mod operator;
 pub mod races;
 pub mod rotation;
 pub mod sessions;
@@ -97,6 +98,14 @@ macro_rules! conformance_tests {
             races::session_kinds_have_their_own_limits_and_revoked_ones_are_pruned,
             races::password_hash_params_lists_each_parameter_set_once,
             introspectors::introspectors_add_find_list_and_remove_per_environment,
+            operator::events_are_written_with_their_cause_and_only_then,
+            operator::login_guard_updates_store_the_events_they_return,
+            operator::events_page_filter_and_purge,
+            operator::admin_keys_create_find_list_and_revoke,
+            operator::idempotency_keys_claim_complete_release_and_purge,
+            operator::users_page_by_prefix_and_env_stats,
+            operator::sessions_page_with_cursor_and_client_address,
+            operator::revoke_env_sessions_is_scoped_to_its_environment,
         );
     };
 }

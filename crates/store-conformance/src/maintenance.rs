@@ -50,7 +50,7 @@ pub async fn purge_deletes_dead_sessions_in_batches_and_keeps_live_ones(
         }
         if let Some(at) = revoked {
             ensure!(
-                store.revoke_session("a", id, at, "test").await?,
+                store.revoke_session("a", id, at, "test", None).await?,
                 "revoke {id}"
             );
         }
@@ -140,7 +140,7 @@ pub async fn keys_insert_list_by_activation_and_delete(
     );
     let other = key("b", "k1", 50);
     for k in [k2.clone(), k1.clone(), other.clone(), k3.clone()] {
-        store.insert_key(k).await?;
+        store.insert_key(k, None).await?;
     }
     let listed = store.list_keys("a").await?;
     ensure!(

@@ -23,7 +23,9 @@ pub async fn create_session_is_refused_for_a_user_changed_since_it_was_read(
         id
     };
     // Password change.
-    store.change_password("a", "alice", "new-hash", 10).await?;
+    store
+        .change_password("a", "alice", "new-hash", 10, None)
+        .await?;
     ensure_not_found(
         "insert after a password change",
         store
@@ -43,7 +45,7 @@ pub async fn create_session_is_refused_for_a_user_changed_since_it_was_read(
         .await?;
     // Revoke of every session.
     store
-        .revoke_user_sessions("a", "alice", 30, "admin")
+        .revoke_user_sessions("a", "alice", 30, "admin", None)
         .await?;
     ensure_not_found(
         "insert after a revoke of every session",
@@ -59,7 +61,9 @@ pub async fn create_session_is_refused_for_a_user_changed_since_it_was_read(
         .create_session(new_session(next(), &read, 40, 1), 100, None)
         .await?;
     // Disable, and enable again: the view from before the disable stays refused.
-    store.set_user_disabled("a", "alice", true, 50).await?;
+    store
+        .set_user_disabled("a", "alice", true, 50, None)
+        .await?;
     let disabled = store
         .find_user("a", "alice")
         .await?
@@ -70,7 +74,9 @@ pub async fn create_session_is_refused_for_a_user_changed_since_it_was_read(
             .create_session(new_session(next(), &disabled, 60, 1), 100, None)
             .await,
     )?;
-    store.set_user_disabled("a", "alice", false, 70).await?;
+    store
+        .set_user_disabled("a", "alice", false, 70, None)
+        .await?;
     let enabled = store
         .find_user("a", "alice")
         .await?
@@ -89,7 +95,7 @@ pub async fn create_session_is_refused_for_a_user_changed_since_it_was_read(
         .create_session(new_session(next(), &enabled, 80, 1), 100, None)
         .await?;
     // Delete: a foreign-key failure must not pass for an id collision.
-    store.delete_user("a", "alice").await?;
+    store.delete_user("a", "alice", None).await?;
     ensure_not_found(
         "insert for a deleted user",
         store
@@ -98,7 +104,7 @@ pub async fn create_session_is_refused_for_a_user_changed_since_it_was_read(
     )?;
     // No live session of before a change was left behind by any of this.
     let live = store
-        .list_sessions("a", Some("alice"), 100)
+        .list_sessions("a", Some("alice"), None, 100)
         .await?
         .into_iter()
         .filter(|s| s.revoked_at.is_none())
@@ -128,12 +134,14 @@ pub async fn inserts_racing_a_password_change_all_end(store: Arc<dyn Store>) -> 
             });
         }
         tokio::task::yield_now().await;
-        store.change_password("a", &name, "changed", 20).await?;
+        store
+            .change_password("a", &name, "changed", 20, None)
+            .await?;
         while let Some(r) = set.join_next().await {
             r??;
         }
         let live = store
-            .list_sessions("a", Some(&name), 1_000)
+            .list_sessions("a", Some(&name), None, 1_000)
             .await?
             .into_iter()
             .filter(|s| s.revoked_at.is_none())
@@ -164,7 +172,7 @@ pub async fn session_kinds_have_their_own_limits_and_revoked_ones_are_pruned(
         s.kind = SessionKind::ClientCredentials;
         store.create_session(s, 3, None).await?;
     }
-    let list = store.list_sessions("a", Some("alice"), 1_000).await?;
+    let list = store.list_sessions("a", Some("alice"), None, 1_000).await?;
     let of = |k| {
         list.iter()
             .filter(move |s| s.kind == k && s.revoked_at.is_none())
@@ -195,10 +203,10 @@ pub async fn session_kinds_have_their_own_limits_and_revoked_ones_are_pruned(
         store
             .create_session(new_session(id, &alice, id, 1), 3, None)
             .await?;
-        store.revoke_session("a", id, id, "revoked").await?;
+        store.revoke_session("a", id, id, "revoked", None).await?;
     }
     let rows = store
-        .list_sessions("a", Some("alice"), 10_000)
+        .list_sessions("a", Some("alice"), None, 10_000)
         .await?
         .into_iter()
         .filter(|s| s.kind == SessionKind::Refresh)
@@ -223,11 +231,11 @@ pub async fn password_hash_params_lists_each_parameter_set_once(
     ] {
         let mut u = crate::fixtures::user("a", name);
         u.password_hash = format!("$argon2id$v=19${params}$c2FsdHNhbHQ$aGFzaA");
-        store.create_user(u).await?;
+        store.create_user(u, None).await?;
     }
     let mut other = crate::fixtures::user("b", "legacy");
     other.password_hash = "$2b$10$notargon".into();
-    store.create_user(other).await?;
+    store.create_user(other, None).await?;
     let mut got = store.password_hash_params().await?;
     got.sort();
     ensure!(

@@ -94,7 +94,7 @@ pub async fn rotate_on_revoked_session_loses(store: Arc<dyn Store>) -> anyhow::R
     add_session(&*store, 1, &alice, 1_000, 1).await?;
     let s = load(&*store, "a", 1).await?;
     ensure!(
-        store.revoke_session("a", 1, 1_200, "reuse").await?,
+        store.revoke_session("a", 1, 1_200, "reuse", None).await?,
         "revoke"
     );
     let revoked = load(&*store, "a", 1).await?;

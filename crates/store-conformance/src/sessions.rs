@@ -94,9 +94,9 @@ pub async fn revoke_session_applies_once(store: Arc<dyn Store>) -> anyhow::Resul
     let alice = add_user(&*store, "a", "alice").await?;
     add_session(&*store, 1, &alice, 10, 1).await?;
 
-    let wrong_env = store.revoke_session("b", 1, 50, "admin").await?;
+    let wrong_env = store.revoke_session("b", 1, 50, "admin", None).await?;
     ensure!(!wrong_env, "revoke_session in another env reported true");
-    let unknown = store.revoke_session("a", 99, 50, "admin").await?;
+    let unknown = store.revoke_session("a", 99, 50, "admin", None).await?;
     ensure!(!unknown, "revoke_session of an unknown id reported true");
     ensure!(
         load(&*store, "a", 1).await?.revoked_at.is_none(),
@@ -104,7 +104,7 @@ pub async fn revoke_session_applies_once(store: Arc<dyn Store>) -> anyhow::Resul
     );
 
     ensure!(
-        store.revoke_session("a", 1, 100, "admin").await?,
+        store.revoke_session("a", 1, 100, "admin", None).await?,
         "first revoke reported false"
     );
     let s = load(&*store, "a", 1).await?;
@@ -113,7 +113,7 @@ pub async fn revoke_session_applies_once(store: Arc<dyn Store>) -> anyhow::Resul
         "after revoke: {s:?}"
     );
     ensure!(
-        !store.revoke_session("a", 1, 200, "again").await?,
+        !store.revoke_session("a", 1, 200, "again", None).await?,
         "second revoke reported true"
     );
     let s = load(&*store, "a", 1).await?;
@@ -137,12 +137,12 @@ pub async fn revoke_user_sessions_counts_only_live_sessions(
     add_session(&*store, 4, &bob, 40, 7).await?;
     add_session(&*store, 5, &alice_b, 50, 9).await?;
     ensure!(
-        store.revoke_session("a", 3, 60, "earlier").await?,
+        store.revoke_session("a", 3, 60, "earlier", None).await?,
         "revoke 3"
     );
 
     let n = store
-        .revoke_user_sessions("a", "alice", 100, "admin")
+        .revoke_user_sessions("a", "alice", 100, "admin", None)
         .await?;
     ensure!(
         n == 2,
@@ -170,11 +170,11 @@ pub async fn revoke_user_sessions_counts_only_live_sessions(
     );
 
     let n = store
-        .revoke_user_sessions("a", "alice", 200, "admin")
+        .revoke_user_sessions("a", "alice", 200, "admin", None)
         .await?;
     ensure!(n == 0, "second revoke_user_sessions = {n}, want 0");
     let n = store
-        .revoke_user_sessions("a", "nobody", 200, "admin")
+        .revoke_user_sessions("a", "nobody", 200, "admin", None)
         .await?;
     ensure!(
         n == 0,
@@ -213,7 +213,10 @@ pub async fn create_session_beyond_max_live_deletes_least_recently_used(
     }
 
     // A revoked session is not live: it neither counts nor gets deleted.
-    ensure!(store.revoke_session("a", 4, 70, "admin").await?, "revoke 4");
+    ensure!(
+        store.revoke_session("a", 4, 70, "admin", None).await?,
+        "revoke 4"
+    );
     store
         .create_session(new_session(6, &alice, 80, 60), MAX, None)
         .await?;
@@ -221,7 +224,7 @@ pub async fn create_session_beyond_max_live_deletes_least_recently_used(
         load(&*store, "a", id).await?;
     }
     let mut ids: Vec<i64> = store
-        .list_sessions("a", Some("alice"), 100)
+        .list_sessions("a", Some("alice"), None, 100)
         .await?
         .iter()
         .map(|s| s.id)
@@ -236,7 +239,11 @@ pub async fn create_session_beyond_max_live_deletes_least_recently_used(
     ensure_absent(&*store, "a", 100).await?;
     load(&*store, "a", 101).await?;
     ensure!(
-        store.list_sessions("a", Some("alice"), 100).await?.len() == 4,
+        store
+            .list_sessions("a", Some("alice"), None, 100)
+            .await?
+            .len()
+            == 4,
         "alice lost a session"
     );
     Ok(())
@@ -263,40 +270,40 @@ pub async fn list_sessions_filters_by_username_and_limit_newest_first(
     add_session(&*store, 60, &carol, 60, 60).await?;
     touch(&*store, "a", 30, 31, 70).await?;
     ensure!(
-        store.revoke_session("a", 40, 80, "admin").await?,
+        store.revoke_session("a", 40, 80, "admin", None).await?,
         "revoke 40"
     );
 
     let ids =
         |v: &[wirecash_core::store::SessionSummary]| v.iter().map(|s| s.id).collect::<Vec<_>>();
-    let all = store.list_sessions("a", None, 100).await?;
+    let all = store.list_sessions("a", None, None, 100).await?;
     ensure!(
         ids(&all) == [50, 40, 30, 20, 10],
         "list_sessions(a) = {all:?}"
     );
-    let mine = store.list_sessions("a", Some("alice"), 100).await?;
+    let mine = store.list_sessions("a", Some("alice"), None, 100).await?;
     ensure!(
         ids(&mine) == [50, 30, 10],
         "list_sessions(a, alice) = {mine:?}"
     );
-    let two = store.list_sessions("a", Some("alice"), 2).await?;
+    let two = store.list_sessions("a", Some("alice"), None, 2).await?;
     ensure!(
         ids(&two) == [50, 30],
         "list_sessions(a, alice, 2) = {two:?}"
     );
-    let three = store.list_sessions("a", None, 3).await?;
+    let three = store.list_sessions("a", None, None, 3).await?;
     ensure!(
         ids(&three) == [50, 40, 30],
         "list_sessions(a, None, 3) = {three:?}"
     );
-    let none = store.list_sessions("a", Some("nobody"), 10).await?;
+    let none = store.list_sessions("a", Some("nobody"), None, 10).await?;
     ensure!(none.is_empty(), "list_sessions(a, nobody) = {none:?}");
-    let none = store.list_sessions("a", Some("carol"), 10).await?;
+    let none = store.list_sessions("a", Some("carol"), None, 10).await?;
     ensure!(
         none.is_empty(),
         "list_sessions looks across environments: {none:?}"
     );
-    let b = store.list_sessions("b", None, 10).await?;
+    let b = store.list_sessions("b", None, None, 10).await?;
     ensure!(ids(&b) == [60], "list_sessions(b) = {b:?}");
 
     let rotated = all.iter().find(|s| s.id == 30);

@@ -59,10 +59,12 @@ pub async fn sessions_export_and_import_round_trip_every_field(
     touch(&*store, "a", 30, 40, 900).await?;
     touch(&*store, "a", 30, 50, 950).await?;
     ensure!(
-        store.revoke_session("b", 40, 990, "admin").await?,
+        store.revoke_session("b", 40, 990, "admin", None).await?,
         "revoke lost"
     );
-    store.set_user_disabled("a", "alice", true, 995).await?;
+    store
+        .set_user_disabled("a", "alice", true, 995, None)
+        .await?;
     let mut want: Vec<SessionRecord> = Vec::new();
     for (env, id) in [("a", 10), ("b", 20), ("a", 30), ("b", 40), ("a", 50)] {
         want.push(load(&*store, env, id).await?);
@@ -124,7 +126,7 @@ pub async fn all_keys_returns_every_environment(store: Arc<dyn Store>) -> anyhow
     };
     let keys = [key("b", "k3", 3), key("a", "k2", 2), key("a", "k1", 1)];
     for k in &keys {
-        store.insert_key(k.clone()).await?;
+        store.insert_key(k.clone(), None).await?;
     }
     let got = store.all_keys().await?;
     let want = vec![keys[2].clone(), keys[1].clone(), keys[0].clone()];

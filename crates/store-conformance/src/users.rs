@@ -17,7 +17,7 @@ pub async fn create_user_then_find_and_list_by_name(store: Arc<dyn Store>) -> an
     let mut carol = user("a", "carol");
     carol.disabled = true;
     carol.created_at = 42;
-    store.create_user(carol.clone()).await?;
+    store.create_user(carol.clone(), None).await?;
     let alice = add_user(&*store, "a", "alice").await?;
     let bob = add_user(&*store, "a", "bob").await?;
     let other = add_user(&*store, "b", "dave").await?;
@@ -63,7 +63,10 @@ pub async fn duplicate_username_conflicts_within_env_but_not_across_envs(
     let mut again = user("a", "alice");
     again.id = "another-id".into();
     again.password_hash = "other".into();
-    ensure_conflict("same username, same env", store.create_user(again).await)?;
+    ensure_conflict(
+        "same username, same env",
+        store.create_user(again, None).await,
+    )?;
     let found = store.find_user("a", "alice").await?;
     ensure!(
         found.as_ref() == Some(&first),
@@ -89,7 +92,9 @@ pub async fn disabling_user_revokes_its_sessions_and_unknown_user_is_not_found(
     add_session(&*store, 2, &alice, 20, 3).await?;
     add_session(&*store, 3, &bob, 30, 5).await?;
 
-    store.set_user_disabled("a", "alice", true, 100).await?;
+    store
+        .set_user_disabled("a", "alice", true, 100, None)
+        .await?;
     let found = store.find_user("a", "alice").await?;
     ensure!(
         found.is_some_and(|u| u.disabled),
@@ -117,7 +122,9 @@ pub async fn disabling_user_revokes_its_sessions_and_unknown_user_is_not_found(
         "bob's session must be untouched: {b:?}"
     );
 
-    store.set_user_disabled("a", "alice", false, 200).await?;
+    store
+        .set_user_disabled("a", "alice", false, 200, None)
+        .await?;
     let found = store.find_user("a", "alice").await?;
     ensure!(
         found.is_some_and(|u| !u.disabled),
@@ -131,11 +138,11 @@ pub async fn disabling_user_revokes_its_sessions_and_unknown_user_is_not_found(
 
     ensure_not_found(
         "disable unknown user",
-        store.set_user_disabled("a", "nobody", true, 1).await,
+        store.set_user_disabled("a", "nobody", true, 1, None).await,
     )?;
     ensure_not_found(
         "disable in wrong env",
-        store.set_user_disabled("b", "alice", true, 1).await,
+        store.set_user_disabled("b", "alice", true, 1, None).await,
     )?;
     Ok(())
 }
@@ -149,7 +156,9 @@ pub async fn change_password_replaces_hash_and_revokes_sessions(
     add_session(&*store, 1, &alice, 10, 1).await?;
     add_session(&*store, 2, &bob, 20, 3).await?;
 
-    store.change_password("a", "alice", "new-hash", 100).await?;
+    store
+        .change_password("a", "alice", "new-hash", 100, None)
+        .await?;
     let found = store.find_user("a", "alice").await?;
     ensure!(
         found
@@ -175,7 +184,7 @@ pub async fn change_password_replaces_hash_and_revokes_sessions(
 
     ensure_not_found(
         "change_password of unknown user",
-        store.change_password("a", "nobody", "h", 1).await,
+        store.change_password("a", "nobody", "h", 1, None).await,
     )?;
     Ok(())
 }
@@ -232,7 +241,7 @@ pub async fn delete_user_removes_user_and_sessions_and_unknown_is_not_found(
     add_session(&*store, 3, &bob, 30, 5).await?;
     add_session(&*store, 4, &alice_b, 40, 7).await?;
 
-    store.delete_user("a", "alice").await?;
+    store.delete_user("a", "alice", None).await?;
     let found = store.find_user("a", "alice").await?;
     ensure!(found.is_none(), "deleted user still found: {found:?}");
     ensure_absent(&*store, "a", 1).await?;
@@ -244,14 +253,17 @@ pub async fn delete_user_removes_user_and_sessions_and_unknown_is_not_found(
         found.as_ref() == Some(&alice_b),
         "same name in env b must stay: {found:?}"
     );
-    let listed = store.list_sessions("a", None, 100).await?;
+    let listed = store.list_sessions("a", None, None, 100).await?;
     let ids: Vec<i64> = listed.iter().map(|s| s.id).collect();
     ensure!(ids == [3], "list_sessions(a) after delete = {listed:?}");
 
     ensure_not_found(
         "delete unknown user",
-        store.delete_user("a", "nobody").await,
+        store.delete_user("a", "nobody", None).await,
     )?;
-    ensure_not_found("delete deleted user", store.delete_user("a", "alice").await)?;
+    ensure_not_found(
+        "delete deleted user",
+        store.delete_user("a", "alice", None).await,
+    )?;
     Ok(())
 }

@@ -77,6 +77,41 @@ ALTER TABLE login_failures
     ADD COLUMN reserved_at BIGINT NOT NULL DEFAULT 0,
     ADD COLUMN succeeded_at BIGINT NOT NULL DEFAULT 0;
 "#,
+    // The operator plane (SPEC §11, §12): where a session's login came from, the event
+    // log, admin keys and the admin API's idempotency records. Event ids are compared and
+    // ordered byte-wise (COLLATE "C", as in SQLite), so the index orders them so too.
+    r#"
+ALTER TABLE sessions ADD COLUMN client_addr TEXT;
+CREATE TABLE events (
+    id       TEXT PRIMARY KEY,
+    env      TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    at       BIGINT NOT NULL,
+    actor    TEXT NOT NULL,
+    username TEXT,
+    data     TEXT NOT NULL
+);
+CREATE INDEX events_newest ON events(env, at DESC, id COLLATE "C" DESC);
+CREATE INDEX events_by_time ON events(at);
+CREATE TABLE admin_keys (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    role       TEXT NOT NULL,
+    key_hash   BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+CREATE TABLE idempotency_keys (
+    owner        TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    request_hash BYTEA NOT NULL,
+    created_at   BIGINT NOT NULL,
+    status       INTEGER,
+    body         BYTEA,
+    PRIMARY KEY (owner, key)
+);
+CREATE INDEX idempotency_by_time ON idempotency_keys(created_at);
+"#,
 ];
 
 /// Why migrating failed.

@@ -44,7 +44,7 @@ async fn nodes_starting_together_migrate_once() -> anyhow::Result<()> {
         .map(|r| r.get(0))
         .collect();
     ensure!(
-        versions == vec![1, 2, 3, 4],
+        versions == vec![1, 2, 3, 4, 5],
         "schema versions recorded: {versions:?}"
     );
     let user = UserRecord {
@@ -56,7 +56,7 @@ async fn nodes_starting_together_migrate_once() -> anyhow::Result<()> {
         created_at: 1,
         session_epoch: 0,
     };
-    stores[0].create_user(user.clone()).await?;
+    stores[0].create_user(user.clone(), None).await?;
     for s in &stores[1..] {
         ensure!(s.find_user("a", "alice").await? == Some(user.clone()));
     }
@@ -104,7 +104,7 @@ async fn keys_are_shared_between_nodes() -> anyhow::Result<()> {
         created_at: 5,
         activates_at: 10,
     };
-    a.insert_key(key.clone()).await?;
+    a.insert_key(key.clone(), None).await?;
     ensure!(b.list_keys("a").await? == vec![key]);
     Ok(())
 }

@@ -71,6 +71,40 @@ ALTER TABLE login_failures ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE login_failures ADD COLUMN reserved_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE login_failures ADD COLUMN succeeded_at INTEGER NOT NULL DEFAULT 0;
 "#,
+    // The operator plane (SPEC §11, §12): where a session's login came from, the event
+    // log, admin keys and the admin API's idempotency records.
+    r#"
+ALTER TABLE sessions ADD COLUMN client_addr TEXT;
+CREATE TABLE events (
+    id       TEXT PRIMARY KEY NOT NULL,
+    env      TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    at       INTEGER NOT NULL,
+    actor    TEXT NOT NULL,
+    username TEXT,
+    data     TEXT NOT NULL
+);
+CREATE INDEX events_newest ON events(env, at DESC, id DESC);
+CREATE INDEX events_by_time ON events(at);
+CREATE TABLE admin_keys (
+    id         TEXT PRIMARY KEY NOT NULL,
+    name       TEXT NOT NULL UNIQUE,
+    role       TEXT NOT NULL,
+    key_hash   BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+) WITHOUT ROWID;
+CREATE TABLE idempotency_keys (
+    owner        TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    request_hash BLOB NOT NULL,
+    created_at   INTEGER NOT NULL,
+    status       INTEGER,
+    body         BLOB,
+    PRIMARY KEY (owner, key)
+) WITHOUT ROWID;
+CREATE INDEX idempotency_by_time ON idempotency_keys(created_at);
+"#,
 ];
 
 /// Settings every connection gets. `synchronous=FULL` in WAL mode fsyncs the log on

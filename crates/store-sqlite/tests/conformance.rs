@@ -44,8 +44,8 @@ async fn acknowledged_writes_survive_reopening_the_database() -> anyhow::Result<
     };
     let (users, sessions, keys) = {
         let store = SqliteStore::open(&path)?;
-        store.create_user(user.clone()).await?;
-        store.insert_key(key.clone()).await?;
+        store.create_user(user.clone(), None).await?;
+        store.insert_key(key.clone(), None).await?;
         for id in 1..=3 {
             let session = NewSession {
                 id,
@@ -58,6 +58,7 @@ async fn acknowledged_writes_survive_reopening_the_database() -> anyhow::Result<
                 current_access_hash: [2; 32],
                 access_token_sealed: vec![3; 8],
                 access_expires_at: 100 * id + 300,
+                client_addr: None,
             };
             store.create_session(session, 10, None).await?;
         }
@@ -79,7 +80,7 @@ async fn acknowledged_writes_survive_reopening_the_database() -> anyhow::Result<
             .await?;
         ensure!(rotated, "rotation lost");
         ensure!(
-            store.revoke_session("a", 3, 600, "admin").await?,
+            store.revoke_session("a", 3, 600, "admin", None).await?,
             "revoke lost"
         );
         let mut sessions = Vec::new();
@@ -119,7 +120,7 @@ async fn acknowledged_writes_survive_reopening_the_database() -> anyhow::Result<
     }
     // And the reopened store writes again.
     ensure!(
-        store.revoke_session("a", 1, 700, "admin").await?,
+        store.revoke_session("a", 1, 700, "admin", None).await?,
         "write after reopening lost"
     );
     Ok(())

@@ -42,6 +42,7 @@ async fn token_service() -> (TokenService, String) {
     let password = "correct horse battery staple".to_string();
     admin
         .add_user(
+            &wirecash_core::events::Actor::Cli,
             &hasher,
             &wirecash_core::validate::EnvName::parse("sandbox").unwrap(),
             &wirecash_core::validate::Username::parse("alice").unwrap(),

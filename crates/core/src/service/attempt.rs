@@ -32,6 +32,7 @@ impl AuthService {
         let (tx, rx) = oneshot::channel();
         let admit = Box::new(move |c: &mut [GuardCounter]| {
             let _ = tx.send(plan.admit(c, now));
+            Vec::new()
         });
         self.store.update_login_guards(&keys, admit).await?;
         match rx.await {
@@ -41,6 +42,8 @@ impl AuthService {
                 keys,
                 plan,
                 reserved,
+                env: env.name.to_string(),
+                client,
                 settled: false,
             })),
             Ok(Admission::Refused { until }) => {
@@ -64,7 +67,41 @@ pub(super) struct Attempt {
     keys: Vec<[u8; HASH_LEN]>,
     plan: Plan,
     reserved: Reserved,
+    env: String,
+    client: Option<IpAddr>,
     pub(super) settled: bool,
+}
+
+/// Settles `reserved` as a failure: the update of the counters and, in the same
+/// transaction, a `user_locked_out` event for every scope it locks.
+fn settle_failed(
+    plan: Plan,
+    reserved: Reserved,
+    now: crate::clock::UnixMillis,
+    env: String,
+    client: Option<IpAddr>,
+    locks: Option<oneshot::Sender<Vec<crate::lockout::NewLock>>>,
+) -> crate::store::GuardUpdate {
+    Box::new(move |c: &mut [GuardCounter]| {
+        let new_locks = plan.failed(c, reserved, now);
+        let events = new_locks
+            .iter()
+            .map(|l| {
+                crate::events::locked_out(
+                    &env,
+                    now,
+                    l.scope.as_str(),
+                    l.failures,
+                    l.lock.as_secs(),
+                    client,
+                )
+            })
+            .collect();
+        if let Some(tx) = locks {
+            let _ = tx.send(new_locks);
+        }
+        events
+    })
 }
 
 impl Attempt {
@@ -75,9 +112,7 @@ impl Attempt {
         }
         let (plan, reserved, now) = (self.plan, self.reserved, self.clock.now());
         let (tx, rx) = oneshot::channel();
-        let failed = Box::new(move |c: &mut [GuardCounter]| {
-            let _ = tx.send(plan.failed(c, reserved, now));
-        });
+        let failed = settle_failed(plan, reserved, now, self.env.clone(), client, Some(tx));
         self.store.update_login_guards(&self.keys, failed).await?;
         for lock in rx.await.unwrap_or_default() {
             crate::metrics::lockout(lock.scope.as_str());
@@ -97,7 +132,10 @@ impl Attempt {
         let (plan, reserved, now) = (self.plan, self.reserved, self.clock.now());
         GuardChange {
             keys: self.keys.clone(),
-            update: Box::new(move |c: &mut [GuardCounter]| plan.succeeded(c, reserved, now)),
+            update: Box::new(move |c: &mut [GuardCounter]| {
+                plan.succeeded(c, reserved, now);
+                Vec::new()
+            }),
         }
     }
 
@@ -117,7 +155,10 @@ impl Attempt {
             return Ok(());
         }
         let (plan, reserved) = (self.plan, self.reserved);
-        let release = Box::new(move |c: &mut [GuardCounter]| plan.released(c, reserved));
+        let release = Box::new(move |c: &mut [GuardCounter]| {
+            plan.released(c, reserved);
+            Vec::new()
+        });
         self.store.update_login_guards(&self.keys, release).await?;
         Ok(())
     }
@@ -133,10 +174,9 @@ impl Drop for Attempt {
         };
         let (store, keys) = (Arc::clone(&self.store), std::mem::take(&mut self.keys));
         let (plan, reserved, now) = (self.plan, self.reserved, self.clock.now());
+        let (env, client) = (std::mem::take(&mut self.env), self.client);
         runtime.spawn(async move {
-            let settle = Box::new(move |c: &mut [GuardCounter]| {
-                plan.failed(c, reserved, now);
-            });
+            let settle = settle_failed(plan, reserved, now, env, client, None);
             if let Err(e) = store.update_login_guards(&keys, settle).await {
                 warn!(error = %e, "settling an abandoned login attempt failed");
             }

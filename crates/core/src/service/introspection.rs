@@ -162,9 +162,17 @@ impl AuthService {
             crate::audit::revoke_ignored(&env.name, &client.user_id, "not_owner");
             return Ok(false);
         }
+        let (now, reason) = (self.clock.now(), "revoked by the client");
+        let event = crate::events::sessions_revoked(
+            &env.name,
+            now,
+            &crate::events::Actor::User(client.username.clone()),
+            crate::events::Revoked::Session(sid),
+            reason,
+        );
         let revoked = self
             .store
-            .revoke_session(&env.name, sid, self.clock.now(), "revoked by the client")
+            .revoke_session(&env.name, sid, now, reason, Some(event))
             .await?;
         if revoked {
             crate::audit::session_revoked(&env.name, sid, "client");

@@ -297,6 +297,7 @@ impl AuthService {
                 current_access_hash: minted.hash,
                 access_token_sealed: minted.sealed,
                 access_expires_at: minted.expires_at,
+                client_addr: client.map(|ip| ip.to_string()),
             };
             let max = self.policy.max_sessions_per_user;
             // The login's counters settle in the session's own commit.

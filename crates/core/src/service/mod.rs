@@ -90,8 +90,19 @@ pub struct AuthService {
     hasher: Arc<PasswordHasher>,
     envs: HashMap<String, Arc<Environment>>,
     wrapper: Sealer,
+    admin_secrets: AdminSecrets,
     key_reload_interval: Duration,
     limits: crate::lockout::Limits,
+}
+
+/// The keys of the admin plane, derived from the master key.
+pub struct AdminSecrets {
+    /// Hashes admin keys for storage and lookup.
+    pub key_mac: aws_lc_rs::hmac::Key,
+    /// Hashes client addresses for the failed admin-key counters.
+    pub guard_mac: aws_lc_rs::hmac::Key,
+    /// Seals stored admin API answers (idempotent replays).
+    pub sealer: Sealer,
 }
 
 const INVALID_CREDENTIALS: &str = "invalid username or password";
@@ -130,6 +141,11 @@ impl AuthService {
             hasher,
             envs,
             wrapper: master.key_wrapper()?,
+            admin_secrets: AdminSecrets {
+                key_mac: master.admin_key_mac(),
+                guard_mac: master.admin_guard_mac(),
+                sealer: master.admin_sealer()?,
+            },
             key_reload_interval: options.key_reload_interval,
             limits: options.limits,
         };
@@ -144,7 +160,7 @@ impl AuthService {
                     &service.wrapper,
                 )?;
                 let (kid, alg) = (record.kid.clone(), record.alg.clone());
-                service.store.insert_key(record).await?;
+                service.store.insert_key(record, None).await?;
                 crate::audit::key_created(&env.name, &kid, &alg);
             }
         }
@@ -170,6 +186,44 @@ impl AuthService {
             store: Arc::clone(&self.store),
             clock: Arc::clone(&self.clock),
         }
+    }
+
+    /// The keys of the admin plane.
+    pub fn admin_secrets(&self) -> &AdminSecrets {
+        &self.admin_secrets
+    }
+
+    /// The token lifetimes and limits.
+    pub fn policy(&self) -> &TokenPolicy {
+        &self.policy
+    }
+
+    /// The password hasher (the admin API hashes new users' passwords with it).
+    pub fn hasher(&self) -> &Arc<PasswordHasher> {
+        &self.hasher
+    }
+
+    /// The names of the environments served, sorted.
+    pub fn environment_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.envs.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// Makes a new signing key for `env` (published now, signing after the activation
+    /// delay) and loads it on this node at once.
+    pub async fn rotate_key(
+        &self,
+        actor: &crate::events::Actor,
+        env: &crate::validate::EnvName,
+    ) -> Result<crate::store::KeyRecord, Error> {
+        self.env(env)?;
+        let record = self
+            .admin()
+            .rotate_key(actor, &self.wrapper, &self.policy, env)
+            .await?;
+        self.reload_keys().await?;
+        Ok(record)
     }
 
     fn env(&self, name: &str) -> Result<&Arc<Environment>, Error> {

@@ -197,12 +197,19 @@ impl AuthService {
                 }
                 (Decision::Reuse, session) => {
                     let reason = "refresh token reuse";
+                    let user_id = session.as_ref().map_or("", |s| s.user_id.as_str());
+                    let event = crate::events::reuse_detected(
+                        &env.name,
+                        now,
+                        sid,
+                        presented.generation(),
+                        user_id,
+                    );
                     let revoked = self
                         .store
-                        .revoke_session(&env.name, sid, now, reason)
+                        .revoke_session(&env.name, sid, now, reason, Some(event))
                         .await?;
                     crate::metrics::refresh("reuse_detected");
-                    let user_id = session.as_ref().map_or("", |s| s.user_id.as_str());
                     crate::audit::reuse_detected(
                         &env.name,
                         sid,

@@ -8,9 +8,11 @@ use crate::clock::UnixMillis;
 use crate::crypto::HASH_LEN;
 use crate::error::StoreError;
 
+mod admin_records;
 mod records;
 mod timed;
 
+pub use admin_records::*;
 pub use records::*;
 pub use timed::Timed;
 
@@ -18,11 +20,33 @@ pub use timed::Timed;
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Inserts a user; `Conflict` if the username is taken in that environment.
-    async fn create_user(&self, user: UserRecord) -> Result<(), StoreError>;
+    /// `event` (like every `event` below) is written in the same transaction as the change.
+    async fn create_user(
+        &self,
+        user: UserRecord,
+        event: Option<EventRecord>,
+    ) -> Result<(), StoreError>;
     /// Looks a user up by name.
     async fn find_user(&self, env: &str, username: &str) -> Result<Option<UserRecord>, StoreError>;
     /// All users of an environment, by name.
     async fn list_users(&self, env: &str) -> Result<Vec<UserRecord>, StoreError>;
+    /// Up to `limit` users of an environment whose name starts with `prefix`, by name,
+    /// after the name `after` (the previous page's last).
+    async fn users_page(
+        &self,
+        env: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>, StoreError>;
+    /// How many users an environment has, and how many sessions that are not revoked,
+    /// were last used after `used_after` and created after `created_after`.
+    async fn env_stats(
+        &self,
+        env: &str,
+        used_after: UnixMillis,
+        created_after: UnixMillis,
+    ) -> Result<EnvStats, StoreError>;
     /// Enables or disables; disabling revokes every session of the user and moves its
     /// `session_epoch` on, in the same transaction. `NotFound` if there is no such user.
     async fn set_user_disabled(
@@ -31,6 +55,7 @@ pub trait UserStore: Send + Sync {
         username: &str,
         disabled: bool,
         now: UnixMillis,
+        event: Option<EventRecord>,
     ) -> Result<(), StoreError>;
     /// Replaces the password hash, revokes every session of the user and moves its
     /// `session_epoch` on, in one transaction (a password change ends sessions, ASVS
@@ -41,6 +66,7 @@ pub trait UserStore: Send + Sync {
         username: &str,
         password_hash: &str,
         now: UnixMillis,
+        event: Option<EventRecord>,
     ) -> Result<(), StoreError>;
     /// Replaces the password hash after a successful login with outdated parameters;
     /// sessions stay. Only applies if the hash is still `old_hash`.
@@ -51,7 +77,12 @@ pub trait UserStore: Send + Sync {
         new_hash: &str,
     ) -> Result<(), StoreError>;
     /// Deletes a user and all their sessions.
-    async fn delete_user(&self, env: &str, username: &str) -> Result<(), StoreError>;
+    async fn delete_user(
+        &self,
+        env: &str,
+        username: &str,
+        event: Option<EventRecord>,
+    ) -> Result<(), StoreError>;
     /// The distinct parameter parts (`m=…,t=…,p=…`) of the stored Argon2id (v=19)
     /// password hashes: what a password check can cost (the timing defence).
     async fn password_hash_params(&self) -> Result<Vec<String>, StoreError>;
@@ -88,13 +119,16 @@ pub trait SessionStore: Send + Sync {
         rotation: Rotation,
         guard: RotationGuard,
     ) -> Result<bool, StoreError>;
-    /// Revokes one session; `Ok(false)` if there was no such session or it was revoked already.
+    /// Revokes one session; `Ok(false)` if there was no such session or it was revoked
+    /// already. `event` is written only when the session was revoked by this call (so
+    /// that replaying a dead token cannot grow the event log).
     async fn revoke_session(
         &self,
         env: &str,
         id: i64,
         now: UnixMillis,
         reason: &str,
+        event: Option<EventRecord>,
     ) -> Result<bool, StoreError>;
     /// Revokes every live session of a user and moves its `session_epoch` on, in one
     /// transaction; returns how many sessions.
@@ -104,12 +138,24 @@ pub trait SessionStore: Send + Sync {
         username: &str,
         now: UnixMillis,
         reason: &str,
+        event: Option<EventRecord>,
     ) -> Result<u64, StoreError>;
-    /// Sessions of an environment, optionally of one user, newest first.
+    /// Revokes every live session of an environment and moves every user's
+    /// `session_epoch` on, in one transaction (the incident button); returns how many.
+    async fn revoke_env_sessions(
+        &self,
+        env: &str,
+        now: UnixMillis,
+        reason: &str,
+        event: Option<EventRecord>,
+    ) -> Result<u64, StoreError>;
+    /// Sessions of an environment, optionally of one user, newest first, with an id
+    /// below `before` (the previous page's last) when given.
     async fn list_sessions(
         &self,
         env: &str,
         username: Option<&str>,
+        before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<SessionSummary>, StoreError>;
     /// Deletes dead sessions among the next `batch` ids after `after_id`. Returns how many
@@ -128,7 +174,11 @@ pub trait KeyStore: Send + Sync {
     /// Every key of an environment, oldest first.
     async fn list_keys(&self, env: &str) -> Result<Vec<KeyRecord>, StoreError>;
     /// Adds a key.
-    async fn insert_key(&self, key: KeyRecord) -> Result<(), StoreError>;
+    async fn insert_key(
+        &self,
+        key: KeyRecord,
+        event: Option<EventRecord>,
+    ) -> Result<(), StoreError>;
     /// Removes keys that no token can need any more.
     async fn delete_key(&self, env: &str, kid: &str) -> Result<(), StoreError>;
 }
@@ -197,10 +247,59 @@ pub trait IntrospectorStore: Send + Sync {
     async fn remove_introspector(&self, env: &str, name: &str) -> Result<bool, StoreError>;
 }
 
+/// The event log (SPEC §12). Events are written by the changes that cause them (the
+/// `event` arguments above, and the failed-login counters' updates); here they are read
+/// and purged.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// A page of events, newest first (by time, then id).
+    async fn list_events(&self, query: EventQuery) -> Result<Vec<EventRecord>, StoreError>;
+    /// Deletes up to `batch` events older than `before`; returns how many.
+    async fn purge_events(&self, before: UnixMillis, batch: u32) -> Result<u64, StoreError>;
+}
+
+/// Admin keys and the `Idempotency-Key` records of the admin API (SPEC §11).
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    /// Adds a key; `Conflict` if the name (or id) is taken, revoked keys included.
+    async fn create_admin_key(&self, key: AdminKeyRecord) -> Result<(), StoreError>;
+    /// The key with this id, revoked or not.
+    async fn find_admin_key(&self, id: &str) -> Result<Option<AdminKeyRecord>, StoreError>;
+    /// Every key, by name.
+    async fn list_admin_keys(&self) -> Result<Vec<AdminKeyRecord>, StoreError>;
+    /// Revokes the key called `name`; `Ok(false)` if there is no live one.
+    async fn revoke_admin_key(&self, name: &str, now: UnixMillis) -> Result<bool, StoreError>;
+    /// Stores `record` (without a response) unless its `(owner, key)` is known; returns
+    /// the stored record when it is (then nothing is written).
+    async fn claim_idempotency_key(
+        &self,
+        record: IdempotencyRecord,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+    /// Stores the answer of a claimed key.
+    async fn complete_idempotency_key(
+        &self,
+        owner: &str,
+        key: &str,
+        status: u16,
+        body_sealed: Vec<u8>,
+    ) -> Result<(), StoreError>;
+    /// Forgets a claimed key whose request failed without an answer worth keeping.
+    async fn release_idempotency_key(&self, owner: &str, key: &str) -> Result<(), StoreError>;
+    /// Deletes idempotency records created before `before`; returns how many.
+    async fn purge_idempotency_keys(&self, before: UnixMillis) -> Result<u64, StoreError>;
+}
+
 /// Everything a backend provides.
 #[async_trait]
 pub trait Store:
-    UserStore + SessionStore + KeyStore + TransferStore + LoginGuardStore + IntrospectorStore
+    UserStore
+    + SessionStore
+    + KeyStore
+    + TransferStore
+    + LoginGuardStore
+    + IntrospectorStore
+    + EventStore
+    + AdminStore
 {
     /// Checks that the database answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;

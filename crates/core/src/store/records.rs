@@ -124,6 +124,8 @@ pub struct NewSession {
     pub access_token_sealed: Vec<u8>,
     /// Its expiry.
     pub access_expires_at: UnixMillis,
+    /// The address the login came from, if known.
+    pub client_addr: Option<String>,
 }
 
 /// What a rotation writes, applied only if the session still is at `expected_generation`,
@@ -192,6 +194,8 @@ pub struct SessionSummary {
     pub revoked_at: Option<UnixMillis>,
     /// Revocation reason.
     pub revoked_reason: Option<String>,
+    /// The address the login came from, if known.
+    pub client_addr: Option<String>,
 }
 
 /// Cut-off times for the background purge: a session is deleted when it was last used
@@ -248,8 +252,9 @@ impl GuardCounter {
 }
 
 /// A change of failed-login counters, decided by the lockout rules (`crate::lockout`)
-/// and applied by a store in one atomic step.
-pub type GuardUpdate = Box<dyn FnOnce(&mut [GuardCounter]) + Send>;
+/// and applied by a store in one atomic step; the events it returns (lockouts) are
+/// written in the same transaction.
+pub type GuardUpdate = Box<dyn FnOnce(&mut [GuardCounter]) -> Vec<super::EventRecord> + Send>;
 
 /// A change of the counters of `keys`, made together with another write.
 pub struct GuardChange {

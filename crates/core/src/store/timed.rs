@@ -36,13 +36,15 @@ macro_rules! timed {
 }
 
 timed!(UserStore {
-    fn create_user(&self, user: UserRecord) -> ();
+    fn create_user(&self, user: UserRecord, event: Option<EventRecord>) -> ();
     fn find_user(&self, env: &str, username: &str) -> Option<UserRecord>;
     fn list_users(&self, env: &str) -> Vec<UserRecord>;
-    fn set_user_disabled(&self, env: &str, username: &str, disabled: bool, now: UnixMillis) -> ();
-    fn change_password(&self, env: &str, username: &str, password_hash: &str, now: UnixMillis) -> ();
+    fn users_page(&self, env: &str, prefix: &str, after: Option<&str>, limit: u32) -> Vec<UserRecord>;
+    fn env_stats(&self, env: &str, used_after: UnixMillis, created_after: UnixMillis) -> EnvStats;
+    fn set_user_disabled(&self, env: &str, username: &str, disabled: bool, now: UnixMillis, event: Option<EventRecord>) -> ();
+    fn change_password(&self, env: &str, username: &str, password_hash: &str, now: UnixMillis, event: Option<EventRecord>) -> ();
     fn rehash_password(&self, user_id: &str, old_hash: &str, new_hash: &str) -> ();
-    fn delete_user(&self, env: &str, username: &str) -> ();
+    fn delete_user(&self, env: &str, username: &str, event: Option<EventRecord>) -> ();
     fn password_hash_params(&self) -> Vec<String>;
 });
 
@@ -51,15 +53,16 @@ timed!(SessionStore {
     fn load_session(&self, env: &str, id: i64) -> Option<SessionRecord>;
     fn rotate(&self, rotation: Rotation) -> bool;
     fn rotate_guarded(&self, rotation: Rotation, guard: RotationGuard) -> bool;
-    fn revoke_session(&self, env: &str, id: i64, now: UnixMillis, reason: &str) -> bool;
-    fn revoke_user_sessions(&self, env: &str, username: &str, now: UnixMillis, reason: &str) -> u64;
-    fn list_sessions(&self, env: &str, username: Option<&str>, limit: u32) -> Vec<SessionSummary>;
+    fn revoke_session(&self, env: &str, id: i64, now: UnixMillis, reason: &str, event: Option<EventRecord>) -> bool;
+    fn revoke_user_sessions(&self, env: &str, username: &str, now: UnixMillis, reason: &str, event: Option<EventRecord>) -> u64;
+    fn revoke_env_sessions(&self, env: &str, now: UnixMillis, reason: &str, event: Option<EventRecord>) -> u64;
+    fn list_sessions(&self, env: &str, username: Option<&str>, before: Option<i64>, limit: u32) -> Vec<SessionSummary>;
     fn purge_sessions(&self, after_id: i64, batch: u32, cutoffs: PurgeCutoffs) -> (u64, i64);
 });
 
 timed!(KeyStore {
     fn list_keys(&self, env: &str) -> Vec<KeyRecord>;
-    fn insert_key(&self, key: KeyRecord) -> ();
+    fn insert_key(&self, key: KeyRecord, event: Option<EventRecord>) -> ();
     fn delete_key(&self, env: &str, kid: &str) -> ();
 });
 
@@ -81,6 +84,22 @@ timed!(IntrospectorStore {
     fn find_introspector(&self, env: &str, name: &str) -> Option<IntrospectorRecord>;
     fn list_introspectors(&self, env: &str) -> Vec<IntrospectorRecord>;
     fn remove_introspector(&self, env: &str, name: &str) -> bool;
+});
+
+timed!(EventStore {
+    fn list_events(&self, query: EventQuery) -> Vec<EventRecord>;
+    fn purge_events(&self, before: UnixMillis, batch: u32) -> u64;
+});
+
+timed!(AdminStore {
+    fn create_admin_key(&self, key: AdminKeyRecord) -> ();
+    fn find_admin_key(&self, id: &str) -> Option<AdminKeyRecord>;
+    fn list_admin_keys(&self) -> Vec<AdminKeyRecord>;
+    fn revoke_admin_key(&self, name: &str, now: UnixMillis) -> bool;
+    fn claim_idempotency_key(&self, record: IdempotencyRecord) -> Option<IdempotencyRecord>;
+    fn complete_idempotency_key(&self, owner: &str, key: &str, status: u16, body_sealed: Vec<u8>) -> ();
+    fn release_idempotency_key(&self, owner: &str, key: &str) -> ();
+    fn purge_idempotency_keys(&self, before: UnixMillis) -> u64;
 });
 
 timed!(Store {

@@ -1,6 +1,7 @@
 //! `wirecash-auth introspector …`: resource servers' introspection credentials.
 
 use clap::Subcommand;
+use wirecash_core::events::Actor;
 
 use super::admin::{admin, check_env, core, time};
 use crate::config::Config;
@@ -40,7 +41,10 @@ pub async fn introspector(config: &Config, cmd: IntrospectorCommand) -> anyhow::
         IntrospectorCommand::Add { name, env } => {
             let env = check_env(config, &env)?;
             let name = IntrospectorName::parse(&name).map_err(core)?;
-            let secret = a.add_introspector(&env, &name).await.map_err(core)?;
+            let secret = a
+                .add_introspector(&Actor::Cli, &env, &name)
+                .await
+                .map_err(core)?;
             println!("added introspector {name} in {env}");
             println!("client_id:     {name}");
             println!("client_secret: {} (shown once)", secret.as_str());
@@ -55,7 +59,9 @@ pub async fn introspector(config: &Config, cmd: IntrospectorCommand) -> anyhow::
         IntrospectorCommand::Remove { name, env } => {
             let env = check_env(config, &env)?;
             let name = IntrospectorName::parse(&name).map_err(core)?;
-            a.remove_introspector(&env, &name).await.map_err(core)?;
+            a.remove_introspector(&Actor::Cli, &env, &name)
+                .await
+                .map_err(core)?;
             println!("removed introspector {name} from {env}");
         }
     }

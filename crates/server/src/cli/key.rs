@@ -2,6 +2,7 @@
 
 use clap::Subcommand;
 use wirecash_core::SystemClock;
+use wirecash_core::events::Actor;
 use wirecash_core::keys::KeyState;
 
 use super::admin::{admin, check_env, core, time};
@@ -57,7 +58,12 @@ pub async fn key(config: &Config, cmd: KeyCommand) -> anyhow::Result<()> {
             let env = check_env(config, &env)?;
             let master = crate::masterkey::load(config)?;
             let k = a
-                .rotate_key(&master, &config.tokens, &env)
+                .rotate_key(
+                    &Actor::Cli,
+                    &master.key_wrapper().map_err(core)?,
+                    &config.tokens,
+                    &env,
+                )
                 .await
                 .map_err(core)?;
             println!(

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{Config, LogFormat, Overrides, redact_text};
 
 mod admin;
+pub mod admin_key;
 mod docs;
 pub mod introspector;
 pub mod key;
@@ -19,6 +20,7 @@ pub mod session;
 pub mod token;
 pub mod user;
 
+pub use admin_key::AdminKeyCommand;
 pub use introspector::IntrospectorCommand;
 pub use key::KeyCommand;
 pub use session::SessionCommand;
@@ -104,6 +106,13 @@ pub enum Command {
         options: ServiceOptions,
         #[command(subcommand)]
         command: KeyCommand,
+    },
+    /// Manage the keys of the admin API (`admin_listen`).
+    AdminKey {
+        #[command(flatten)]
+        options: ServiceOptions,
+        #[command(subcommand)]
+        command: AdminKeyCommand,
     },
     /// Manage the resource servers allowed to call `POST /{env}/introspect`.
     Introspector {
@@ -220,6 +229,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             session::session(&load(&options, None)?, command).await
         }
         Command::Key { options, command } => key::key(&load(&options, None)?, command).await,
+        Command::AdminKey { options, command } => {
+            admin_key::admin_key(&load(&options, None)?, command).await
+        }
         Command::Introspector { options, command } => {
             introspector::introspector(&load(&options, None)?, command).await
         }

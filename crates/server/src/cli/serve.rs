@@ -26,6 +26,16 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
             )
         })?;
     let addr = listener.local_addr()?;
+    let admin = match config.admin_listen {
+        None => None,
+        Some(a) => Some(tokio::net::TcpListener::bind(a).await.map_err(|e| {
+            anyhow!(
+                "cannot listen on {a} for the admin API: {e}; choose another address with \
+                 admin_listen (or WIRECASH_AUTH_ADMIN_LISTEN), or \"\" to turn it off"
+            )
+        })?),
+    };
+    let admin_addr = admin.as_ref().map(|l| l.local_addr()).transpose()?;
     // `--listen …:0` picks a port: the default issuer base names that one.
     if config.listen.port() == 0 && config.source("public_url") == Source::Default {
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -40,8 +50,16 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
     // The ready line: tests and scripts wait for it (and read the port from it).
     println!("wirecash-auth listening on {addr}");
-    tracing::info!(%addr, tls = tls.is_some(), database = %db.name, environments = ?config.environments, "wirecash-auth ready");
-    crate::run_with_tls(listener, service, &config, tls, shutdown).await?;
+    if let Some(a) = admin_addr {
+        // After the ready line, which a reader may stop at and close: no panic on EPIPE.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stdout(),
+            "wirecash-auth admin API listening on {a}"
+        );
+    }
+    tracing::info!(%addr, admin = ?admin_addr, tls = tls.is_some(), database = %db.name, environments = ?config.environments, "wirecash-auth ready");
+    crate::run_with_tls(listener, admin, service, &config, tls, shutdown).await?;
     tracing::info!("wirecash-auth stopped");
     drop(db);
     Ok(())

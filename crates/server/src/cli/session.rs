@@ -2,6 +2,7 @@
 
 use anyhow::bail;
 use clap::Subcommand;
+use wirecash_core::events::Actor;
 
 use super::admin::{admin, check_env, core, time};
 use crate::config::Config;
@@ -48,7 +49,11 @@ pub async fn session(config: &Config, cmd: SessionCommand) -> anyhow::Result<()>
                 "{:<20}  {:<18}  {:<20}  {:<20}  {:>10}  {:<28}  USERNAME",
                 "ID", "KIND", "CREATED", "LAST USED", "ROTATIONS", "STATE"
             );
-            for s in a.sessions(&env, user.as_ref(), limit).await.map_err(core)? {
+            for s in a
+                .sessions(&env, user.as_ref(), None, limit)
+                .await
+                .map_err(core)?
+            {
                 let state = match (&s.revoked_at, &s.revoked_reason) {
                     (Some(_), Some(r)) => format!("revoked ({r})"),
                     (Some(_), None) => "revoked".to_string(),
@@ -70,12 +75,17 @@ pub async fn session(config: &Config, cmd: SessionCommand) -> anyhow::Result<()>
             let env = check_env(config, &env)?;
             match (id, user) {
                 (Some(id), _) => {
-                    a.revoke_session(&env, id).await.map_err(core)?;
+                    a.revoke_session(&Actor::Cli, &env, id)
+                        .await
+                        .map_err(core)?;
                     println!("revoked session {id}");
                 }
                 (None, Some(u)) => {
                     let u = wirecash_core::validate::Username::parse(&u).map_err(core)?;
-                    let n = a.revoke_user_sessions(&env, &u).await.map_err(core)?;
+                    let n = a
+                        .revoke_user_sessions(&Actor::Cli, &env, &u)
+                        .await
+                        .map_err(core)?;
                     println!("revoked {n} session(s) of {u}");
                 }
                 (None, None) => bail!("give a session id or --user NAME"),

@@ -3,6 +3,7 @@
 use anyhow::anyhow;
 use base64::Engine;
 use clap::{Args, Subcommand};
+use wirecash_core::events::Actor;
 use zeroize::Zeroizing;
 
 use wirecash_core::validate::Username;
@@ -119,7 +120,10 @@ pub async fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
             let name = Username::parse_new(&name).map_err(core)?;
             let pw = read_password(&password, &name)?;
             let hasher = crate::password_hasher(config)?;
-            let u = a.add_user(&hasher, &env, &name, pw).await.map_err(core)?;
+            let u = a
+                .add_user(&Actor::Cli, &hasher, &env, &name, pw)
+                .await
+                .map_err(core)?;
             println!("created user {} in {} (id {})", u.username, u.env, u.id);
         }
         UserCommand::List { env } => {
@@ -141,7 +145,7 @@ pub async fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
             let name = Username::parse(&name).map_err(core)?;
             let u = a.user(&env, &name).await.map_err(core)?;
             let live = a
-                .sessions(&env, Some(&name), 1000)
+                .sessions(&env, Some(&name), None, 1000)
                 .await
                 .map_err(core)?
                 .iter()
@@ -160,19 +164,25 @@ pub async fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
         UserCommand::Disable { name, env } => {
             let env = check_env(config, &env)?;
             let name = Username::parse(&name).map_err(core)?;
-            a.set_disabled(&env, &name, true).await.map_err(core)?;
+            a.set_disabled(&Actor::Cli, &env, &name, true)
+                .await
+                .map_err(core)?;
             println!("disabled {name} in {env}; their sessions are revoked");
         }
         UserCommand::Enable { name, env } => {
             let env = check_env(config, &env)?;
             let name = Username::parse(&name).map_err(core)?;
-            a.set_disabled(&env, &name, false).await.map_err(core)?;
+            a.set_disabled(&Actor::Cli, &env, &name, false)
+                .await
+                .map_err(core)?;
             println!("enabled {name} in {env}");
         }
         UserCommand::Delete { name, env } => {
             let env = check_env(config, &env)?;
             let name = Username::parse(&name).map_err(core)?;
-            a.delete_user(&env, &name).await.map_err(core)?;
+            a.delete_user(&Actor::Cli, &env, &name)
+                .await
+                .map_err(core)?;
             println!("deleted {name} from {env} with their sessions");
         }
         UserCommand::Passwd {
@@ -185,7 +195,7 @@ pub async fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
             a.user(&env, &name).await.map_err(core)?;
             let pw = read_password(&password, &name)?;
             let hasher = crate::password_hasher(config)?;
-            a.set_password(&hasher, &env, &name, pw)
+            a.set_password(&Actor::Cli, &hasher, &env, &name, pw)
                 .await
                 .map_err(core)?;
             println!("changed the password of {name} in {env}; their sessions are revoked");

@@ -21,6 +21,7 @@ pub(super) enum Kind {
 /// Every configuration key: (section, key, kind); `""` is the top level.
 pub(super) const KEYS: &[(&str, &str, Kind)] = &[
     ("", "listen", Kind::Str),
+    ("", "admin_listen", Kind::Str),
     ("", "database", Kind::Str),
     ("", "public_url", Kind::Str),
     ("", "environments", Kind::List),
@@ -49,6 +50,8 @@ pub(super) const KEYS: &[(&str, &str, Kind)] = &[
     ("postgres", "query_timeout", Kind::Str),
     ("http", "header_read_timeout", Kind::Str),
     ("http", "max_connections", Kind::Int),
+    ("admin", "event_retention", Kind::Str),
+    ("admin", "console_idle_timeout", Kind::Str),
     ("tls", "cert", Kind::Str),
     ("tls", "key", Kind::Str),
     ("tls", "hsts_max_age", Kind::Str),

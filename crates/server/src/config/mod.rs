@@ -99,6 +99,15 @@ pub struct HttpConfig {
     pub max_connections: usize,
 }
 
+/// `[admin]`: the operator plane (SPEC §11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// Events older than this are purged.
+    pub event_retention: Duration,
+    /// A console session unused for this long is signed out.
+    pub console_idle_timeout: Duration,
+}
+
 /// `[tls]`: HTTPS served by the service itself (absent: plain HTTP).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsConfig {
@@ -119,6 +128,10 @@ pub struct TlsConfig {
 pub struct Config {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Address of the admin API and console; `None` turns them off.
+    pub admin_listen: Option<SocketAddr>,
+    /// The operator plane's settings.
+    pub admin: AdminConfig,
     /// Where the data lives.
     pub database: Database,
     /// Base URL of issuers: `{public_url}/{env}`.

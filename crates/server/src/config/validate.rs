@@ -19,6 +19,19 @@ pub(super) fn config(v: &Values) -> anyhow::Result<Config> {
     let listen: SocketAddr = listen_s.parse().map_err(|_| {
         anyhow!("configuration key listen: {listen_s:?} is not an address like 127.0.0.1:8080")
     })?;
+    let admin_listen = match v.str("admin_listen")?.as_deref().map(str::trim) {
+        None => Some(SocketAddr::from(([127, 0, 0, 1], 8081))),
+        Some("") => None,
+        Some(s) => Some(s.parse().map_err(|_| {
+            anyhow!(
+                "configuration key admin_listen: {s:?} is not an address like 127.0.0.1:8081 \
+                 (or \"\" to turn the admin listener off)"
+            )
+        })?),
+    };
+    if admin_listen == Some(listen) && listen.port() != 0 {
+        bail!("configuration key admin_listen: {listen} is the public listen address too");
+    }
     let database = v
         .str("database")?
         .unwrap_or_else(|| "sqlite://wirecash-auth.db".into());
@@ -41,6 +54,8 @@ pub(super) fn config(v: &Values) -> anyhow::Result<Config> {
     let (tokens, key_reload_interval) = tokens(v)?;
     Ok(Config {
         listen,
+        admin_listen,
+        admin: admin(v)?,
         database,
         public_url: public_url.trim_end_matches('/').to_string(),
         environments: environments(v)?,
@@ -191,6 +206,29 @@ fn postgres(v: &Values) -> anyhow::Result<PostgresConfig> {
             Duration::from_secs(5),
             Duration::from_millis(100),
         )?,
+    })
+}
+
+/// `[admin]`.
+fn admin(v: &Values) -> anyhow::Result<super::AdminConfig> {
+    let event_retention = at_least(
+        v,
+        "admin.event_retention",
+        Duration::from_secs(90 * 86_400),
+        Duration::from_secs(3600),
+    )?;
+    let console_idle_timeout = at_least(
+        v,
+        "admin.console_idle_timeout",
+        Duration::from_secs(30 * 60),
+        Duration::from_secs(60),
+    )?;
+    if console_idle_timeout > Duration::from_secs(86_400) {
+        bail!("configuration key admin.console_idle_timeout: at most 1d");
+    }
+    Ok(super::AdminConfig {
+        event_retention,
+        console_idle_timeout,
     })
 }
 

@@ -260,6 +260,43 @@ impl JsonObject {
             ))),
         }
     }
+
+    /// An optional string field: absent is `None`; present, the rules of `required_str`.
+    pub fn optional_str(&self, field: &str, max: usize) -> Result<Option<&str>, ApiError> {
+        match self.0.get(field) {
+            None => Ok(None),
+            Some(_) => self.required_str(field, max).map(Some),
+        }
+    }
+
+    /// A required boolean field.
+    pub fn required_bool(&self, field: &str) -> Result<bool, ApiError> {
+        match self.0.get(field) {
+            Some(Value::Bool(b)) => Ok(*b),
+            None => Err(ApiError::InvalidRequest(format!(
+                "the field `{field}` is required"
+            ))),
+            Some(_) => Err(ApiError::InvalidRequest(format!(
+                "the field `{field}` must be true or false"
+            ))),
+        }
+    }
+
+    /// Refuses any field not in `known` (a typo must not be silently ignored).
+    pub fn only(&self, known: &[&str]) -> Result<(), ApiError> {
+        match self.0.keys().find(|k| !known.contains(&k.as_str())) {
+            Some(k) => Err(ApiError::InvalidRequest(format!(
+                "unknown field `{}`; this endpoint takes {}",
+                k.chars().take(64).collect::<String>(),
+                known
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -60,6 +60,22 @@ fn cli(db: &ScratchDb, args: &[&str], stdin: Option<&str>) -> String {
     String::from_utf8(out.stderr).unwrap()
 }
 
+/// `cli`, also returning standard output.
+fn cli_out(db: &ScratchDb, args: &[&str]) -> (String, String) {
+    let mut full = vec!["--log-format", "json"];
+    full.extend_from_slice(args);
+    let out = run_cli_with(db, &full, None, &[("RUST_LOG", "info")]);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
 #[tokio::test]
 async fn every_event_has_its_documented_shape() {
     let documented = documented();
@@ -162,7 +178,33 @@ async fn every_event_has_its_documented_shape() {
         .unwrap()
         .status();
     assert_eq!(status, 401);
-    // Two live sessions: the CLI revokes one by id, then the user's others.
+    // Two live sessions, ended by the incident button below.
+    keep(login().await.unwrap().tokens());
+    keep(login().await.unwrap().tokens());
+    // The admin API: a refused key, then the incident button with a key the CLI made
+    // (admin_key_created) and revokes afterwards (admin_key_revoked).
+    let admin = server.admin_base.clone().expect("the admin listener is on");
+    let refused = client
+        .get(format!("{admin}/admin/v1/environments"))
+        .bearer_auth("wcak_not_a_key")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(refused, 401);
+    let created = cli_out(&db, &["admin-key", "create", "ops", "--role", "operator"]);
+    logs.push_str(&created.1);
+    let admin_key = created.0.trim().to_string();
+    let status = client
+        .post(format!("{admin}/admin/v1/sandbox/sessions/revoke-all"))
+        .bearer_auth(&admin_key)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    logs.push_str(&cli(&db, &["admin-key", "revoke", "ops"], None));
+    // Two live sessions again: the CLI revokes one by id, then the user's others.
     keep(login().await.unwrap().tokens());
     let t = keep(login().await.unwrap().tokens());
     let sid = crate::support::claims(&t.access_token)["sid"]
@@ -205,11 +247,11 @@ async fn every_event_has_its_documented_shape() {
         logs.push_str(&cli(&db, &args, stdin));
     }
 
-    for secret in secrets
-        .iter()
-        .map(String::as_str)
-        .chain(["another long password", "mallory"])
-    {
+    for secret in secrets.iter().map(String::as_str).chain([
+        "another long password",
+        "mallory",
+        admin_key.as_str(),
+    ]) {
         assert!(!logs.contains(secret), "a secret reached the log: {secret}");
     }
     let records = audit_records(&logs);
@@ -222,9 +264,12 @@ async fn every_event_has_its_documented_shape() {
             .get(event)
             .unwrap_or_else(|| panic!("undocumented audit event {event}: {r}"));
         assert_eq!(r["level"].as_str(), Some(level.as_str()), "{r}");
-        // Keys are created for every environment; everything else happened in sandbox.
+        // Keys are created for every environment; admin keys belong to none; everything
+        // else happened in sandbox.
         let envs: &[&str] = if event == "key_created" {
             &["sandbox", "production"]
+        } else if event.starts_with("admin_key_") {
+            &[""]
         } else {
             &["sandbox"]
         };
@@ -241,7 +286,7 @@ async fn every_event_has_its_documented_shape() {
     }
     let expected: BTreeMap<&str, usize> = [
         ("key_created", 2), // one per environment
-        ("login_ok", 4),
+        ("login_ok", 6),
         ("refresh", 2),
         ("refresh_replayed", 1),
         ("reuse_detected", 1),
@@ -261,6 +306,10 @@ async fn every_event_has_its_documented_shape() {
         ("user_enabled", 1),
         ("password_changed", 1),
         ("user_deleted", 1),
+        ("admin_key_created", 1),
+        ("admin_key_revoked", 1),
+        ("admin_key_refused", 1),
+        ("env_sessions_revoked", 1),
     ]
     .into_iter()
     .collect();
@@ -300,7 +349,7 @@ async fn every_event_has_its_documented_shape() {
             .find(|r| r["event"] == "session_revoked" && r["actor"] == actor)
             .unwrap()
     };
-    assert_eq!(by_actor("admin")["sid"].to_string(), sid);
+    assert_eq!(by_actor("cli")["sid"].to_string(), sid);
     assert_eq!(
         by_actor("client")["sid"].to_string(),
         crate::support::claims(&r.access_token)["sid"]

@@ -1,6 +1,7 @@
 //! `POST /{env}/authenticate`.
 
 use serde_json::json;
+use wirecash_core::events::Actor;
 
 use crate::support::{TestApp, claims};
 use crate::support::{env, user};
@@ -36,7 +37,7 @@ async fn unknown_user_wrong_password_and_disabled_user_get_the_same_answer() {
     let pw = app.add_user("sandbox", "alice").await;
     let pw_bob = app.add_user("sandbox", "bob").await;
     app.admin()
-        .set_disabled(&env("sandbox"), &user("bob"), true)
+        .set_disabled(&Actor::Cli, &env("sandbox"), &user("bob"), true)
         .await
         .unwrap();
     let unknown = app.authenticate_raw("sandbox", "mallory", &pw).await;

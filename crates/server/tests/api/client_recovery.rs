@@ -7,6 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use wirecash_core::events::Actor;
 
 use wirecash_client::{Error, Session, SessionEvent, WhenEnded};
 
@@ -180,6 +181,7 @@ async fn an_operators_revoke_is_reported_and_by_default_the_session_starts_again
     app.remember(t0.as_str());
     app.admin()
         .revoke_user_sessions(
+            &Actor::Cli,
             &crate::support::env("sandbox"),
             &crate::support::user("alice"),
         )
@@ -210,6 +212,7 @@ async fn with_the_stop_policy_an_operators_revoke_ends_the_session_for_good() {
     app.remember(session.token().await.unwrap().as_str());
     app.admin()
         .revoke_user_sessions(
+            &Actor::Cli,
             &crate::support::env("sandbox"),
             &crate::support::user("alice"),
         )
@@ -245,6 +248,7 @@ async fn a_disabled_user_is_reported_as_a_refused_password() {
     app.remember(session.token().await.unwrap().as_str());
     app.admin()
         .set_disabled(
+            &Actor::Cli,
             &crate::support::env("sandbox"),
             &crate::support::user("alice"),
             true,

@@ -1,6 +1,7 @@
 //! Environments are isolated (SPEC §1).
 
 use crate::support::TestApp;
+use wirecash_core::events::Actor;
 
 #[tokio::test]
 async fn a_sandbox_token_is_refused_in_production() {
@@ -10,6 +11,7 @@ async fn a_sandbox_token_is_refused_in_production() {
     let hasher = wirecash_auth::password_hasher(&app.config).unwrap();
     app.admin()
         .add_user(
+            &Actor::Cli,
             &hasher,
             &crate::support::env("production"),
             &crate::support::user("alice"),

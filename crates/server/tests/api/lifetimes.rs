@@ -85,7 +85,12 @@ async fn beyond_max_sessions_per_user_the_least_recently_used_session_ends() {
     }
     let all = app
         .admin()
-        .sessions(&env("sandbox"), Some(&crate::support::user("alice")), 1000)
+        .sessions(
+            &env("sandbox"),
+            Some(&crate::support::user("alice")),
+            None,
+            1000,
+        )
         .await
         .unwrap();
     assert_eq!(all.len(), 3);

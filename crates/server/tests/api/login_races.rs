@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use wirecash_core::events::Actor;
 
 use serde_json::json;
 
@@ -72,6 +73,7 @@ async fn apply(app: &TestApp, change: Change, user: &str) {
             app.remember(&new);
             admin
                 .set_password(
+                    &Actor::Cli,
                     &hasher,
                     &env("sandbox"),
                     &name(user),
@@ -81,17 +83,17 @@ async fn apply(app: &TestApp, change: Change, user: &str) {
                 .unwrap();
         }
         Change::Disable => admin
-            .set_disabled(&env("sandbox"), &name(user), true)
+            .set_disabled(&Actor::Cli, &env("sandbox"), &name(user), true)
             .await
             .unwrap(),
         Change::RevokeAll => {
             admin
-                .revoke_user_sessions(&env("sandbox"), &name(user))
+                .revoke_user_sessions(&Actor::Cli, &env("sandbox"), &name(user))
                 .await
                 .unwrap();
         }
         Change::Delete => admin
-            .delete_user(&env("sandbox"), &name(user))
+            .delete_user(&Actor::Cli, &env("sandbox"), &name(user))
             .await
             .unwrap(),
     }
@@ -114,7 +116,7 @@ async fn check_round(
     }
     if change == Change::Disable {
         app.admin()
-            .set_disabled(&env("sandbox"), &name(user), false)
+            .set_disabled(&Actor::Cli, &env("sandbox"), &name(user), false)
             .await
             .unwrap();
     }

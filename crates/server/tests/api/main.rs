@@ -13,6 +13,7 @@ mod support;
 /// This binary's databases are SQLite files.
 pub const BACKEND: support::Backend = support::Backend::Sqlite;
 
+mod admin_api;
 mod admin_cli;
 mod audit;
 mod authenticate;

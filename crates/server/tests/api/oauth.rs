@@ -5,6 +5,7 @@
 // client authentication, RFC 7009 revocation and RFC 7662 introspection.
 
 use std::time::Duration;
+use wirecash_core::events::Actor;
 
 use serde_json::Value;
 
@@ -556,7 +557,11 @@ async fn revocation_needs_the_owner_and_ignores_unknown_tokens() {
 async fn introspector(app: &TestApp, name: &str) -> String {
     let secret = app
         .admin()
-        .add_introspector(&env("sandbox"), &crate::support::introspector(name))
+        .add_introspector(
+            &Actor::Cli,
+            &env("sandbox"),
+            &crate::support::introspector(name),
+        )
         .await
         .unwrap();
     app.remember(&secret);
@@ -658,7 +663,7 @@ async fn revoked_sessions_and_expired_tokens_are_inactive() {
     );
     // A disabled user's tokens are inactive.
     app.admin()
-        .set_disabled(&env("sandbox"), &user("alice"), true)
+        .set_disabled(&Actor::Cli, &env("sandbox"), &user("alice"), true)
         .await
         .unwrap();
     assert_eq!(
@@ -733,7 +738,11 @@ async fn introspection_needs_introspector_credentials() {
     assert_eq!(post.body["active"], true);
     // Removed: refused at once.
     app.admin()
-        .remove_introspector(&env("sandbox"), &crate::support::introspector("rs"))
+        .remove_introspector(
+            &Actor::Cli,
+            &env("sandbox"),
+            &crate::support::introspector("rs"),
+        )
         .await
         .unwrap();
     assert_oauth_error(

@@ -203,6 +203,8 @@ async fn readme_walk_through_runs_as_written_and_every_answer_is_the_one_shown()
         ("WIRECASH_AUTH_PASSWORD_HASH_MEMORY_KIB", "64"),
         ("WIRECASH_AUTH_PASSWORD_HASH_ITERATIONS", "1"),
         ("WIRECASH_AUTH_TOKENS_REFRESH_REUSE_GRACE", "1s"),
+        // Tests run side by side: no fixed admin port.
+        ("WIRECASH_AUTH_ADMIN_LISTEN", "127.0.0.1:0"),
         ("HOME", home.to_str().unwrap()),
         ("XDG_CACHE_HOME", ""),
         ("RUST_LOG", "warn"),

@@ -13,6 +13,8 @@ use crate::support::{ScratchDb, answer, bin_command_via};
 pub struct Server {
     pub child: Child,
     pub base: String,
+    /// The admin listener's base URL, when it is on.
+    pub admin_base: Option<String>,
 }
 
 /// Kills the server when a test fails half-way, so that no process outlives the test.
@@ -71,11 +73,22 @@ pub fn start_node_via(
 /// Spawns a `serve` command whose standard output is piped and waits for its ready
 /// line.
 pub fn spawn_ready(mut cmd: Command) -> Server {
+    let admin_on = cmd
+        .get_envs()
+        .any(|(k, v)| k == "WIRECASH_AUTH_ADMIN_LISTEN" && v.is_some_and(|v| !v.is_empty()));
     let mut child = cmd.spawn().unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut line).unwrap();
+    // The admin listener's line follows the ready line.
+    let mut admin_line = String::new();
+    if admin_on && line.starts_with("wirecash-auth listening on ") {
+        stdout.read_line(&mut admin_line).unwrap();
+    }
+    let admin_base = admin_line
+        .trim()
+        .strip_prefix("wirecash-auth admin API listening on ")
+        .map(|a| format!("http://{a}"));
     let Some(addr) = line.trim().strip_prefix("wirecash-auth listening on ") else {
         let _ = child.kill();
         panic!("no ready line: {line:?} (exit {:?})", child.wait());
@@ -83,6 +96,7 @@ pub fn spawn_ready(mut cmd: Command) -> Server {
     Server {
         child,
         base: format!("http://{addr}"),
+        admin_base,
     }
 }
 

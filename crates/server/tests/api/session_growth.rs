@@ -9,7 +9,12 @@ use crate::support::env;
 
 async fn session_rows(app: &TestApp, user: &str) -> usize {
     app.admin()
-        .sessions(&env("sandbox"), Some(&crate::support::user(user)), 100_000)
+        .sessions(
+            &env("sandbox"),
+            Some(&crate::support::user(user)),
+            None,
+            100_000,
+        )
         .await
         .unwrap()
         .len()

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use wirecash_core::events::Actor;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -105,15 +106,18 @@ impl ScratchDb {
             .await
             .unwrap();
         db.store
-            .create_user(wirecash_core::store::UserRecord {
-                id: uuid::Uuid::new_v4().to_string(),
-                env: env.to_string(),
-                username: name.to_string(),
-                password_hash: hash,
-                disabled: false,
-                created_at: wirecash_core::Clock::now(&SystemClock),
-                session_epoch: 0,
-            })
+            .create_user(
+                wirecash_core::store::UserRecord {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    env: env.to_string(),
+                    username: name.to_string(),
+                    password_hash: hash,
+                    disabled: false,
+                    created_at: wirecash_core::Clock::now(&SystemClock),
+                    session_epoch: 0,
+                },
+                None,
+            )
             .await
             .unwrap();
     }
@@ -223,6 +227,8 @@ impl Answer {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
+    /// The admin listener's base URL (`http://127.0.0.1:PORT`).
+    pub admin_base: String,
     pub client: reqwest::Client,
     pub clock: FakeClock,
     pub service: Arc<AuthService>,
@@ -270,6 +276,8 @@ impl TestApp {
     async fn start(dir: TempDir, db: ScratchDb, mut config: Config) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin_base = format!("http://{}", admin_listener.local_addr().unwrap());
         // The default public URL names the configured port 0; the issuer and the
         // metadata's endpoints should name the real one.
         if config.public_url.ends_with(":0") {
@@ -284,14 +292,16 @@ impl TestApp {
         let svc = service.clone();
         let cfg = config.clone();
         tokio::spawn(async move {
-            let _ = wirecash_auth::run(listener, svc, &cfg, async {
-                let _ = rx.await;
-            })
-            .await;
+            let _ =
+                wirecash_auth::run_with_admin(listener, Some(admin_listener), svc, &cfg, async {
+                    let _ = rx.await;
+                })
+                .await;
         });
         TestApp {
             addr,
             base: format!("http://{addr}"),
+            admin_base,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -346,6 +356,7 @@ impl TestApp {
         let hasher = wirecash_auth::password_hasher(&self.config).unwrap();
         self.admin()
             .add_user(
+                &Actor::Cli,
                 &hasher,
                 &self::env(env),
                 &user(name),
@@ -452,7 +463,7 @@ impl TestApp {
     /// Number of live (unrevoked) sessions of a user.
     pub async fn live_sessions(&self, env: &str, user: &str) -> usize {
         self.admin()
-            .sessions(&self::env(env), Some(&self::user(user)), 10_000)
+            .sessions(&self::env(env), Some(&self::user(user)), None, 10_000)
             .await
             .unwrap()
             .iter()
@@ -561,7 +572,9 @@ pub fn bin_command_via(prefix: &[&str], envs: &[(&str, &str)]) -> std::process::
     for (var, _) in std::env::vars().filter(|(v, _)| v.starts_with("WIRECASH_AUTH_")) {
         cmd.env_remove(var);
     }
-    cmd.env("WIRECASH_AUTH_PASSWORD_HASH_MEMORY_KIB", "64")
+    // Tests run side by side: no fixed admin port unless a test asks for one.
+    cmd.env("WIRECASH_AUTH_ADMIN_LISTEN", "127.0.0.1:0")
+        .env("WIRECASH_AUTH_PASSWORD_HASH_MEMORY_KIB", "64")
         .env("WIRECASH_AUTH_PASSWORD_HASH_ITERATIONS", "1")
         .env("WIRECASH_AUTH_RATE_LIMIT_AUTHENTICATE_RPS", "0")
         .env("WIRECASH_AUTH_RATE_LIMIT_TOKEN_RPS", "0")

@@ -6,6 +6,7 @@
 // (pinned versions; PyPI must be reachable the first time).
 
 use std::path::{Path, PathBuf};
+use wirecash_core::events::Actor;
 
 use crate::support::TestApp;
 
@@ -72,6 +73,7 @@ async fn authlib_gets_refreshes_revokes_and_introspects_tokens() {
     let secret = app
         .admin()
         .add_introspector(
+            &Actor::Cli,
             &crate::support::env("sandbox"),
             &crate::support::introspector("orders-api"),
         )

@@ -471,6 +471,7 @@ fn failed_start(db: &ScratchDb, envs: &[(&str, &str)]) -> String {
         .args(["serve", "--listen", "127.0.0.1:0", "--database", &db.url])
         .env_remove("WIRECASH_AUTH_MASTER_KEY")
         .env_remove("WIRECASH_AUTH_CONFIG")
+        .env("WIRECASH_AUTH_ADMIN_LISTEN", "127.0.0.1:0")
         .envs(db.env())
         .envs(envs.iter().copied())
         .stdout(Stdio::null())

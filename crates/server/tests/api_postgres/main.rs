@@ -12,6 +12,8 @@ mod support;
 /// This binary's databases are scratch PostgreSQL databases.
 pub const BACKEND: support::Backend = support::Backend::Postgres;
 
+#[path = "../api/admin_api.rs"]
+mod admin_api;
 #[path = "../api/admin_cli.rs"]
 mod admin_cli;
 #[path = "../api/authenticate.rs"]

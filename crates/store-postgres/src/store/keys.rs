@@ -2,9 +2,10 @@
 
 use async_trait::async_trait;
 use wirecash_core::StoreError;
-use wirecash_core::store::{KeyRecord, KeyStore};
+use wirecash_core::store::{EventRecord, KeyRecord, KeyStore};
 
 use super::PostgresStore;
+use super::events::insert_events;
 use super::rows::*;
 
 #[async_trait]
@@ -22,20 +23,22 @@ impl KeyStore for PostgresStore {
         .await
     }
 
-    async fn insert_key(&self, k: KeyRecord) -> Result<(), StoreError> {
+    async fn insert_key(&self, k: KeyRecord, event: Option<EventRecord>) -> Result<(), StoreError> {
         self.with(async |c| {
-            let st = c
+            let tx = c.transaction().await?;
+            let st = tx
                 .prepare_cached(
                     "INSERT INTO signing_keys (env, kid, alg, private_key_sealed, created_at, activates_at)
                      VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .await?;
-            c.execute(
+            tx.execute(
                 &st,
                 &[&k.env, &k.kid, &k.alg, &k.private_key_sealed, &k.created_at, &k.activates_at],
             )
-            .await
-            .map(|_| ())
+            .await?;
+            insert_events(&tx, event.as_slice()).await?;
+            tx.commit().await
         })
         .await
     }

@@ -5,6 +5,7 @@ use wirecash_core::StoreError;
 use wirecash_core::store::{GuardCounter, GuardUpdate, LoginGuardStore};
 
 use super::PostgresStore;
+use super::events::insert_events;
 use super::rows::*;
 
 #[async_trait]
@@ -43,7 +44,7 @@ impl LoginGuardStore for PostgresStore {
 
 /// Reads the counters of `keys` locked (`FOR UPDATE`, in key order, so that two logins
 /// with overlapping counters cannot deadlock), lets `update` change them and writes them
-/// back, in the caller's transaction.
+/// back, with the events it returns, in the caller's transaction.
 pub(super) async fn update_guards(
     tx: &deadpool_postgres::Transaction<'_>,
     keys: &[[u8; 32]],
@@ -78,7 +79,7 @@ pub(super) async fn update_guards(
             .find(|r| r.try_get::<_, &[u8]>(0).ok() == Some(*key));
         counters.push(row.map(guard_from_row).transpose()?.unwrap_or_default());
     }
-    update(&mut counters);
+    let events = update(&mut counters);
     let (mut gone, mut kept) = (Vec::new(), Vec::new());
     for (key, n) in wanted.iter().zip(&counters) {
         if n.is_empty() {
@@ -123,5 +124,6 @@ pub(super) async fn update_guards(
             .await?;
         tx.execute(&delete, &[&gone]).await?;
     }
+    insert_events(tx, &events).await?;
     Ok(())
 }

@@ -11,6 +11,8 @@ use wirecash_core::store::Store;
 
 use crate::schema;
 
+mod admin;
+mod events;
 mod introspectors;
 mod keys;
 mod login_guard;

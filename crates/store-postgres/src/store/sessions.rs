@@ -3,11 +3,12 @@
 use async_trait::async_trait;
 use wirecash_core::StoreError;
 use wirecash_core::store::{
-    GuardChange, NewSession, PurgeCutoffs, REVOKED_SESSIONS_KEPT, Rotation, RotationGuard,
-    SessionRecord, SessionStore, SessionSummary,
+    EventRecord, GuardChange, NewSession, PurgeCutoffs, REVOKED_SESSIONS_KEPT, Rotation,
+    RotationGuard, SessionRecord, SessionStore, SessionSummary,
 };
 
 use super::PostgresStore;
+use super::events::insert_events;
 use super::rows::*;
 
 /// The compare-and-set of a rotation, with the guard's extra conditions when they are
@@ -27,6 +28,21 @@ const ROTATE: &str = "
       AND ($15::bigint IS NULL OR s.last_used_at > $15)
       AND ($16::bigint IS NULL OR s.created_at > $16)
       AND ($17::text IS NULL OR (u.username = $17 AND NOT u.disabled))";
+
+/// Revokes one session and writes the event (`$5`…`$11`, all NULL when there is none)
+/// only if this statement revoked it: one statement, so a racing revoke of the same
+/// session waits for this one, then finds it revoked and writes nothing. Returns how many
+/// sessions were revoked (0 or 1).
+const REVOKE_SESSION: &str = "
+    WITH revoked AS (
+        UPDATE sessions SET revoked_at = $1, revoked_reason = $2
+        WHERE id = $3 AND env = $4 AND revoked_at IS NULL
+        RETURNING 1),
+    logged AS (
+        INSERT INTO events (id, env, kind, at, actor, username, data)
+        SELECT $5::text, $6::text, $7::text, $8::bigint, $9::text, $10::text, $11::text
+        FROM revoked WHERE $5::text IS NOT NULL)
+    SELECT count(*) FROM revoked";
 
 impl PostgresStore {
     async fn rotate_with(&self, r: Rotation, g: Option<RotationGuard>) -> Result<bool, StoreError> {
@@ -99,8 +115,9 @@ impl SessionStore for PostgresStore {
                 let insert = tx
                     .prepare_cached(
                         "INSERT INTO sessions (id, env, kind, user_id, created_at, last_used_at, generation,
-                            current_hash, current_access_hash, rotated_at, access_token_sealed, access_expires_at)
-                         VALUES ($1, $2, $3, $4, $5, $5, 0, $6, $7, $5, $8, $9)",
+                            current_hash, current_access_hash, rotated_at, access_token_sealed, access_expires_at,
+                            client_addr)
+                         VALUES ($1, $2, $3, $4, $5, $5, 0, $6, $7, $5, $8, $9, $10)",
                     )
                     .await?;
                 tx.execute(
@@ -115,6 +132,7 @@ impl SessionStore for PostgresStore {
                         &&s.current_access_hash[..],
                         &s.access_token_sealed,
                         &s.access_expires_at,
+                        &s.client_addr,
                     ],
                 )
                 .await?;
@@ -187,19 +205,33 @@ impl SessionStore for PostgresStore {
         id: i64,
         now: i64,
         reason: &str,
+        event: Option<EventRecord>,
     ) -> Result<bool, StoreError> {
-        self.with(async |c| {
-            let st = c
-                .prepare_cached(
-                    "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
-                     WHERE id = $3 AND env = $4 AND revoked_at IS NULL",
+        let e = event.as_ref();
+        let revoked: i64 = self
+            .with(async |c| {
+                let st = c.prepare_cached(REVOKE_SESSION).await?;
+                c.query_one(
+                    &st,
+                    &[
+                        &now,
+                        &reason,
+                        &id,
+                        &env,
+                        &e.map(|e| e.id.as_str()),
+                        &e.map(|e| e.env.as_str()),
+                        &e.map(|e| e.kind.as_str()),
+                        &e.map(|e| e.at),
+                        &e.map(|e| e.actor.as_str()),
+                        &e.and_then(|e| e.username.as_deref()),
+                        &e.map(|e| e.data.as_str()),
+                    ],
                 )
-                .await?;
-            c.execute(&st, &[&now, &reason, &id, &env])
-                .await
-                .map(|n| n == 1)
-        })
-        .await
+                .await?
+                .try_get(0)
+            })
+            .await?;
+        Ok(revoked == 1)
     }
 
     async fn revoke_user_sessions(
@@ -208,9 +240,10 @@ impl SessionStore for PostgresStore {
         username: &str,
         now: i64,
         reason: &str,
+        event: Option<EventRecord>,
     ) -> Result<u64, StoreError> {
         match self
-            .end_user_sessions("", env, username, None, Some((now, reason)))
+            .end_user_sessions("", env, username, None, Some((now, reason)), event)
             .await
         {
             Err(StoreError::NotFound) => Ok(0),
@@ -218,10 +251,42 @@ impl SessionStore for PostgresStore {
         }
     }
 
+    async fn revoke_env_sessions(
+        &self,
+        env: &str,
+        now: i64,
+        reason: &str,
+        event: Option<EventRecord>,
+    ) -> Result<u64, StoreError> {
+        self.with(async |c| {
+            let tx = c.transaction().await?;
+            // As in `end_user_sessions`: the users are locked first, and the revoke is a
+            // statement of its own, so its snapshot also holds the sessions that logins
+            // inserted while this waited for their users' rows; a login that comes after
+            // finds the epoch moved on and makes no session.
+            let bump = tx
+                .prepare_cached("UPDATE users SET session_epoch = session_epoch + 1 WHERE env = $1")
+                .await?;
+            tx.execute(&bump, &[&env]).await?;
+            let revoke = tx
+                .prepare_cached(
+                    "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
+                     WHERE env = $3 AND revoked_at IS NULL",
+                )
+                .await?;
+            let revoked = tx.execute(&revoke, &[&now, &reason, &env]).await?;
+            insert_events(&tx, event.as_slice()).await?;
+            tx.commit().await?;
+            Ok::<_, tokio_postgres::Error>(revoked)
+        })
+        .await
+    }
+
     async fn list_sessions(
         &self,
         env: &str,
         username: Option<&str>,
+        before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<SessionSummary>, StoreError> {
         let limit = i64::from(limit);
@@ -229,13 +294,14 @@ impl SessionStore for PostgresStore {
             let st = c
                 .prepare_cached(
                     "SELECT s.id, u.username, s.created_at, s.last_used_at, s.generation, s.revoked_at,
-                        s.revoked_reason, s.kind
+                        s.revoked_reason, s.kind, s.client_addr
                      FROM sessions s JOIN users u ON u.id = s.user_id
                      WHERE s.env = $1 AND ($2::text IS NULL OR u.username = $2)
-                     ORDER BY s.id DESC LIMIT $3",
+                       AND ($3::bigint IS NULL OR s.id < $3)
+                     ORDER BY s.id DESC LIMIT $4",
                 )
                 .await?;
-            c.query(&st, &[&env, &username, &limit])
+            c.query(&st, &[&env, &username, &before, &limit])
                 .await?
                 .iter()
                 .map(|r| {
@@ -248,6 +314,7 @@ impl SessionStore for PostgresStore {
                         revoked_at: r.try_get(5)?,
                         revoked_reason: r.try_get(6)?,
                         kind: kind_from_row(r, 7)?,
+                        client_addr: r.try_get(8)?,
                     })
                 })
                 .collect()

@@ -2,9 +2,10 @@
 
 use async_trait::async_trait;
 use wirecash_core::StoreError;
-use wirecash_core::store::{UserRecord, UserStore};
+use wirecash_core::store::{EnvStats, EventRecord, UserRecord, UserStore};
 
 use super::PostgresStore;
+use super::events::insert_events;
 use super::rows::*;
 
 impl PostgresStore {
@@ -14,7 +15,8 @@ impl PostgresStore {
     /// revoke as a statement of its own: its snapshot is taken after the user row was
     /// locked, so it also sees a session that a login inserted while this change waited
     /// for that lock (one statement would revoke by an older snapshot and miss it).
-    /// Returns how many sessions were revoked; `NotFound` if there is no such user.
+    /// `event` is written in the same transaction. Returns how many sessions were
+    /// revoked; `NotFound` if there is no such user (then nothing is written).
     pub(super) async fn end_user_sessions(
         &self,
         set: &'static str,
@@ -22,6 +24,7 @@ impl PostgresStore {
         username: &str,
         value: Option<&(dyn tokio_postgres::types::ToSql + Sync)>,
         end_sessions: Option<(i64, &str)>,
+        event: Option<EventRecord>,
     ) -> Result<u64, StoreError> {
         let update = match (value.is_some(), end_sessions.is_some()) {
             (true, true) => format!(
@@ -55,6 +58,7 @@ impl PostgresStore {
                         .await?;
                     revoked = tx.execute(&st, &[&now, &reason, &id]).await?;
                 }
+                insert_events(&tx, event.as_slice()).await?;
                 tx.commit().await?;
                 Ok(Some(revoked))
             })
@@ -65,15 +69,20 @@ impl PostgresStore {
 
 #[async_trait]
 impl UserStore for PostgresStore {
-    async fn create_user(&self, u: UserRecord) -> Result<(), StoreError> {
+    async fn create_user(
+        &self,
+        u: UserRecord,
+        event: Option<EventRecord>,
+    ) -> Result<(), StoreError> {
         self.with(async |c| {
-            let st = c
+            let tx = c.transaction().await?;
+            let st = tx
                 .prepare_cached(
                     "INSERT INTO users (id, env, username, password_hash, disabled, created_at, session_epoch)
                      VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .await?;
-            c.execute(
+            tx.execute(
                 &st,
                 &[
                     &u.id,
@@ -85,8 +94,9 @@ impl UserStore for PostgresStore {
                     &u.session_epoch,
                 ],
             )
-            .await
-            .map(|_| ())
+            .await?;
+            insert_events(&tx, event.as_slice()).await?;
+            tx.commit().await
         })
         .await
     }
@@ -123,15 +133,73 @@ impl UserStore for PostgresStore {
         .await
     }
 
+    async fn users_page(
+        &self,
+        env: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>, StoreError> {
+        let limit = i64::from(limit);
+        self.with(async |c| {
+            // starts_with, not LIKE: `%` and `_` in a prefix are plain characters. Names in
+            // byte order (COLLATE "C", as in SQLite), whatever the database's locale, so
+            // that `after` continues where the previous page ended.
+            let st = c
+                .prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users
+                     WHERE env = $1 AND starts_with(username, $2)
+                       AND ($3::text IS NULL OR username COLLATE \"C\" > $3::text)
+                     ORDER BY username COLLATE \"C\" LIMIT $4"
+                ))
+                .await?;
+            c.query(&st, &[&env, &prefix, &after, &limit])
+                .await?
+                .iter()
+                .map(user_from_row)
+                .collect()
+        })
+        .await
+    }
+
+    async fn env_stats(
+        &self,
+        env: &str,
+        used_after: i64,
+        created_after: i64,
+    ) -> Result<EnvStats, StoreError> {
+        let (users, live): (i64, i64) = self
+            .with(async |c| {
+                let st = c
+                    .prepare_cached(
+                        "SELECT (SELECT count(*) FROM users WHERE env = $1),
+                                (SELECT count(*) FROM sessions WHERE env = $1
+                                    AND revoked_at IS NULL AND last_used_at > $2
+                                    AND created_at > $3)",
+                    )
+                    .await?;
+                let row = c
+                    .query_one(&st, &[&env, &used_after, &created_after])
+                    .await?;
+                Ok::<_, tokio_postgres::Error>((row.try_get(0)?, row.try_get(1)?))
+            })
+            .await?;
+        Ok(EnvStats {
+            users: u64::try_from(users).unwrap_or(0),
+            live_sessions: u64::try_from(live).unwrap_or(0),
+        })
+    }
+
     async fn set_user_disabled(
         &self,
         env: &str,
         username: &str,
         disabled: bool,
         now: i64,
+        event: Option<EventRecord>,
     ) -> Result<(), StoreError> {
         let end = disabled.then_some((now, "user disabled"));
-        self.end_user_sessions("disabled = $3", env, username, Some(&disabled), end)
+        self.end_user_sessions("disabled = $3", env, username, Some(&disabled), end, event)
             .await
             .map(|_| ())
     }
@@ -142,9 +210,10 @@ impl UserStore for PostgresStore {
         username: &str,
         hash: &str,
         now: i64,
+        event: Option<EventRecord>,
     ) -> Result<(), StoreError> {
         let end = Some((now, "password changed"));
-        self.end_user_sessions("password_hash = $3", env, username, Some(&hash), end)
+        self.end_user_sessions("password_hash = $3", env, username, Some(&hash), end, event)
             .await
             .map(|_| ())
     }
@@ -168,20 +237,32 @@ impl UserStore for PostgresStore {
         .await
     }
 
-    async fn delete_user(&self, env: &str, username: &str) -> Result<(), StoreError> {
+    async fn delete_user(
+        &self,
+        env: &str,
+        username: &str,
+        event: Option<EventRecord>,
+    ) -> Result<(), StoreError> {
         // Sessions go with the user (ON DELETE CASCADE), in the same statement.
-        let n = self
+        let deleted = self
             .with(async |c| {
-                let st = c
+                let tx = c.transaction().await?;
+                let st = tx
                     .prepare_cached("DELETE FROM users WHERE env = $1 AND username = $2")
                     .await?;
-                c.execute(&st, &[&env, &username]).await
+                if tx.execute(&st, &[&env, &username]).await? == 0 {
+                    // Nothing changed: the transaction rolls back, no event is written.
+                    return Ok::<_, tokio_postgres::Error>(false);
+                }
+                insert_events(&tx, event.as_slice()).await?;
+                tx.commit().await?;
+                Ok(true)
             })
             .await?;
-        if n == 0 {
-            Err(StoreError::NotFound)
-        } else {
+        if deleted {
             Ok(())
+        } else {
+            Err(StoreError::NotFound)
         }
     }
 

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use rusqlite::params;
 use wirecash_core::StoreError;
-use wirecash_core::store::{KeyRecord, KeyStore};
+use wirecash_core::store::{EventRecord, KeyRecord, KeyStore};
 
 use super::SqliteStore;
 use super::rows::*;
@@ -21,14 +21,14 @@ impl KeyStore for SqliteStore {
         })
     }
 
-    async fn insert_key(&self, k: KeyRecord) -> Result<(), StoreError> {
+    async fn insert_key(&self, k: KeyRecord, event: Option<EventRecord>) -> Result<(), StoreError> {
         self.write(move |c| {
             c.prepare_cached(
                 "INSERT INTO signing_keys (env, kid, alg, private_key_sealed, created_at, activates_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![k.env, k.kid, k.alg, k.private_key_sealed, k.created_at, k.activates_at])
-            .map(|_| ())
+            .execute(params![k.env, k.kid, k.alg, k.private_key_sealed, k.created_at, k.activates_at])?;
+            super::events::insert_event(c, event.as_ref())
         })
         .await
     }

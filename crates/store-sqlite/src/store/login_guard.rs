@@ -64,7 +64,7 @@ pub(super) fn update_guards(
             .optional()?;
         counters.push(counter.unwrap_or_default());
     }
-    update(&mut counters);
+    let events = update(&mut counters);
     for (key, n) in keys.iter().zip(&counters) {
         if n.is_empty() {
             c.prepare_cached("DELETE FROM login_failures WHERE key = ?1")?
@@ -87,6 +87,9 @@ pub(super) fn update_guards(
                 n.reserved_at,
                 n.succeeded_at
             ])?;
+    }
+    for event in &events {
+        super::events::insert_event(c, Some(event))?;
     }
     Ok(())
 }

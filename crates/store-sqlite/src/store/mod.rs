@@ -12,6 +12,8 @@ use crate::readers::Readers;
 use crate::schema;
 use crate::writer::Writer;
 
+mod admin;
+mod events;
 mod introspectors;
 mod keys;
 mod login_guard;

@@ -4,11 +4,12 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 use wirecash_core::StoreError;
 use wirecash_core::store::{
-    GuardChange, NewSession, PurgeCutoffs, REVOKED_SESSIONS_KEPT, Rotation, RotationGuard,
-    SessionRecord, SessionStore, SessionSummary,
+    EventRecord, GuardChange, NewSession, PurgeCutoffs, REVOKED_SESSIONS_KEPT, Rotation,
+    RotationGuard, SessionRecord, SessionStore, SessionSummary,
 };
 
 use super::SqliteStore;
+use super::events::insert_event;
 use super::rows::*;
 use super::users::end_sessions_of;
 
@@ -71,8 +72,9 @@ impl SessionStore for SqliteStore {
             let inserted = c
                 .prepare_cached(
                     "INSERT INTO sessions (id, env, kind, user_id, created_at, last_used_at, generation,
-                        current_hash, current_access_hash, rotated_at, access_token_sealed, access_expires_at)
-                     SELECT ?1, ?2, ?3, id, ?5, ?5, 0, ?6, ?7, ?5, ?8, ?9 FROM users
+                        current_hash, current_access_hash, rotated_at, access_token_sealed, access_expires_at,
+                        client_addr)
+                     SELECT ?1, ?2, ?3, id, ?5, ?5, 0, ?6, ?7, ?5, ?8, ?9, ?11 FROM users
                      WHERE id = ?4 AND env = ?2 AND disabled = 0 AND session_epoch = ?10",
                 )?
                 .execute(params![
@@ -85,7 +87,8 @@ impl SessionStore for SqliteStore {
                     &s.current_access_hash[..],
                     s.access_token_sealed,
                     s.access_expires_at,
-                    s.user_epoch
+                    s.user_epoch,
+                    s.client_addr
                 ])?;
             if inserted == 0 {
                 return Err(rusqlite::Error::QueryReturnedNoRows);
@@ -142,15 +145,21 @@ impl SessionStore for SqliteStore {
         id: i64,
         now: i64,
         reason: &str,
+        event: Option<EventRecord>,
     ) -> Result<bool, StoreError> {
         let (env, reason) = (env.to_string(), reason.to_string());
         self.write(move |c| {
-            c.prepare_cached(
-                "UPDATE sessions SET revoked_at = ?1, revoked_reason = ?2
-                 WHERE id = ?3 AND env = ?4 AND revoked_at IS NULL",
-            )?
-            .execute(params![now, reason, id, env])
-            .map(|n| n == 1)
+            let revoked = c
+                .prepare_cached(
+                    "UPDATE sessions SET revoked_at = ?1, revoked_reason = ?2
+                     WHERE id = ?3 AND env = ?4 AND revoked_at IS NULL",
+                )?
+                .execute(params![now, reason, id, env])?
+                == 1;
+            if revoked {
+                insert_event(c, event.as_ref())?;
+            }
+            Ok(revoked)
         })
         .await
     }
@@ -161,27 +170,57 @@ impl SessionStore for SqliteStore {
         username: &str,
         now: i64,
         reason: &str,
+        event: Option<EventRecord>,
     ) -> Result<u64, StoreError> {
         let (env, username, reason) = (env.to_string(), username.to_string(), reason.to_string());
-        self.write(move |c| end_sessions_of(c, &env, &username, now, &reason).map(|n| n as u64))
-            .await
+        self.write(move |c| {
+            let n = end_sessions_of(c, &env, &username, now, &reason)?;
+            insert_event(c, event.as_ref())?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn revoke_env_sessions(
+        &self,
+        env: &str,
+        now: i64,
+        reason: &str,
+        event: Option<EventRecord>,
+    ) -> Result<u64, StoreError> {
+        let (env, reason) = (env.to_string(), reason.to_string());
+        self.write(move |c| {
+            // Every user's epoch moves on, so that a login checked before makes no session.
+            c.prepare_cached("UPDATE users SET session_epoch = session_epoch + 1 WHERE env = ?1")?
+                .execute(params![env])?;
+            let n = c
+                .prepare_cached(
+                    "UPDATE sessions SET revoked_at = ?1, revoked_reason = ?2
+                     WHERE env = ?3 AND revoked_at IS NULL",
+                )?
+                .execute(params![now, reason, env])?;
+            insert_event(c, event.as_ref())?;
+            Ok(n as u64)
+        })
+        .await
     }
 
     async fn list_sessions(
         &self,
         env: &str,
         username: Option<&str>,
+        before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<SessionSummary>, StoreError> {
         self.read(|c| {
             c.prepare_cached(
                 "SELECT s.id, u.username, s.created_at, s.last_used_at, s.generation, s.revoked_at,
-                    s.revoked_reason, s.kind
+                    s.revoked_reason, s.kind, s.client_addr
                  FROM sessions s JOIN users u ON u.id = s.user_id
-                 WHERE s.env = ?1 AND (?2 IS NULL OR u.username = ?2)
-                 ORDER BY s.id DESC LIMIT ?3",
+                 WHERE s.env = ?1 AND (?2 IS NULL OR u.username = ?2) AND (?3 IS NULL OR s.id < ?3)
+                 ORDER BY s.id DESC LIMIT ?4",
             )?
-            .query_map(params![env, username, limit], |r| {
+            .query_map(params![env, username, before, limit], |r| {
                 Ok(SessionSummary {
                     id: r.get(0)?,
                     username: r.get(1)?,
@@ -191,6 +230,7 @@ impl SessionStore for SqliteStore {
                     revoked_at: r.get(5)?,
                     revoked_reason: r.get(6)?,
                     kind: kind_from_row(r, 7)?,
+                    client_addr: r.get(8)?,
                 })
             })?
             .collect()

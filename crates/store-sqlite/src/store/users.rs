@@ -3,9 +3,10 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use wirecash_core::StoreError;
-use wirecash_core::store::{UserRecord, UserStore};
+use wirecash_core::store::{EnvStats, EventRecord, UserRecord, UserStore};
 
 use super::SqliteStore;
+use super::events::insert_event;
 use super::rows::*;
 
 /// Ends every session of a user: moves its `session_epoch` on (so that a login checked
@@ -30,7 +31,11 @@ pub(super) fn end_sessions_of(
 
 #[async_trait]
 impl UserStore for SqliteStore {
-    async fn create_user(&self, u: UserRecord) -> Result<(), StoreError> {
+    async fn create_user(
+        &self,
+        u: UserRecord,
+        event: Option<EventRecord>,
+    ) -> Result<(), StoreError> {
         self.write(move |c| {
             c.prepare_cached(
                 "INSERT INTO users (id, env, username, password_hash, disabled, created_at, session_epoch)
@@ -44,8 +49,8 @@ impl UserStore for SqliteStore {
                 u.disabled,
                 u.created_at,
                 u.session_epoch
-            ])
-            .map(|_| ())
+            ])?;
+            insert_event(c, event.as_ref())
         })
         .await
     }
@@ -70,12 +75,58 @@ impl UserStore for SqliteStore {
         })
     }
 
+    async fn users_page(
+        &self,
+        env: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>, StoreError> {
+        // Names compare as bytes (BINARY collation): a prefix is a range of the
+        // (env, username) index, `prefix` up to `prefix` followed by the largest code point.
+        let upper = (!prefix.is_empty()).then(|| format!("{prefix}\u{10FFFF}"));
+        self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users
+                 WHERE env = ?1 AND username >= ?2 AND (?3 IS NULL OR username < ?3)
+                   AND (?4 IS NULL OR username > ?4)
+                 ORDER BY username LIMIT ?5"
+            ))?
+            .query_map(params![env, prefix, upper, after, limit], user_from_row)?
+            .collect()
+        })
+    }
+
+    async fn env_stats(
+        &self,
+        env: &str,
+        used_after: i64,
+        created_after: i64,
+    ) -> Result<EnvStats, StoreError> {
+        self.read(|c| {
+            let users: i64 = c
+                .prepare_cached("SELECT count(*) FROM users WHERE env = ?1")?
+                .query_row(params![env], |r| r.get(0))?;
+            let live_sessions: i64 = c
+                .prepare_cached(
+                    "SELECT count(*) FROM sessions WHERE env = ?1 AND revoked_at IS NULL
+                       AND last_used_at > ?2 AND created_at > ?3",
+                )?
+                .query_row(params![env, used_after, created_after], |r| r.get(0))?;
+            Ok(EnvStats {
+                users: users.unsigned_abs(),
+                live_sessions: live_sessions.unsigned_abs(),
+            })
+        })
+    }
+
     async fn set_user_disabled(
         &self,
         env: &str,
         username: &str,
         disabled: bool,
         now: i64,
+        event: Option<EventRecord>,
     ) -> Result<(), StoreError> {
         let (env, username) = (env.to_string(), username.to_string());
         self.write(move |c| {
@@ -88,7 +139,7 @@ impl UserStore for SqliteStore {
             if disabled {
                 end_sessions_of(c, &env, &username, now, "user disabled")?;
             }
-            Ok(())
+            insert_event(c, event.as_ref())
         })
         .await
     }
@@ -99,6 +150,7 @@ impl UserStore for SqliteStore {
         username: &str,
         hash: &str,
         now: i64,
+        event: Option<EventRecord>,
     ) -> Result<(), StoreError> {
         let (env, username, hash) = (env.to_string(), username.to_string(), hash.to_string());
         self.write(move |c| {
@@ -110,7 +162,8 @@ impl UserStore for SqliteStore {
             if n == 0 {
                 return Err(rusqlite::Error::QueryReturnedNoRows);
             }
-            end_sessions_of(c, &env, &username, now, "password changed").map(|_| ())
+            end_sessions_of(c, &env, &username, now, "password changed")?;
+            insert_event(c, event.as_ref())
         })
         .await
     }
@@ -136,7 +189,12 @@ impl UserStore for SqliteStore {
         .await
     }
 
-    async fn delete_user(&self, env: &str, username: &str) -> Result<(), StoreError> {
+    async fn delete_user(
+        &self,
+        env: &str,
+        username: &str,
+        event: Option<EventRecord>,
+    ) -> Result<(), StoreError> {
         let (env, username) = (env.to_string(), username.to_string());
         self.write(move |c| {
             c.prepare_cached(
@@ -146,7 +204,10 @@ impl UserStore for SqliteStore {
             let n = c
                 .prepare_cached("DELETE FROM users WHERE env = ?1 AND username = ?2")?
                 .execute(params![env, username])?;
-            if n == 0 { Err(rusqlite::Error::QueryReturnedNoRows) } else { Ok(()) }
+            if n == 0 {
+                return Err(rusqlite::Error::QueryReturnedNoRows);
+            }
+            insert_event(c, event.as_ref())
         })
         .await
     }

@@ -1,5 +1,9 @@
-//! `AdminService`: what the admin CLI does, over a `Store` — users, sessions, keys and
-//! introspectors. The CLI only parses arguments and prints; every rule lives here.
+//! `AdminService`: what the admin CLI and the admin API do, over a `Store` — users,
+//! sessions, keys, introspectors and events. The callers only parse and print.
+
+mod access;
+
+pub use access::{AdminKeyIssued, AdminPrincipal, parse_admin_key};
 
 use std::sync::Arc;
 
@@ -9,14 +13,18 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::audit;
-use crate::clock::{Clock, millis};
-use crate::crypto::MasterKey;
+use crate::clock::{Clock, UnixMillis, millis};
+use crate::crypto::Sealer;
 use crate::crypto::random_bytes;
 use crate::error::{Error, StoreError};
+use crate::events::{self, Actor, Revoked};
 use crate::keys::SigningKey;
 use crate::password::PasswordHasher;
 use crate::policy::TokenPolicy;
-use crate::store::{IntrospectorRecord, KeyRecord, SessionSummary, Store, UserRecord};
+use crate::store::{
+    EnvStats, EventQuery, EventRecord, IntrospectorRecord, KeyRecord, SessionSummary, Store,
+    UserRecord,
+};
 use crate::validate::{self, EnvName, IntrospectorName, Username};
 
 /// Random bytes in a generated introspector secret.
@@ -41,6 +49,7 @@ impl AdminService {
     /// Creates a user with an Argon2id hash of `password`.
     pub async fn add_user(
         &self,
+        actor: &Actor,
         hasher: &Arc<PasswordHasher>,
         env: &EnvName,
         username: &Username,
@@ -58,8 +67,9 @@ impl AdminService {
             created_at: self.clock.now(),
             session_epoch: 0,
         };
+        let event = events::user_created(env, user.created_at, actor, username, &user.id);
         self.store
-            .create_user(user.clone())
+            .create_user(user.clone(), Some(event))
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(_) => {
@@ -67,13 +77,14 @@ impl AdminService {
                 }
                 other => other.into(),
             })?;
-        audit::user_added(env, username, &user.id);
+        audit::user_added(env, username, &user.id, actor);
         Ok(user)
     }
 
     /// Sets a new password; ends every session of the user.
     pub async fn set_password(
         &self,
+        actor: &Actor,
         hasher: &Arc<PasswordHasher>,
         env: &EnvName,
         username: &Username,
@@ -81,36 +92,47 @@ impl AdminService {
     ) -> Result<(), Error> {
         validate::new_password(&password)?;
         let hash = hasher.hash(password).await?;
+        let now = self.clock.now();
+        let event = events::credentials_rotated(env, now, actor, username, None);
         self.store
-            .change_password(env, username, &hash, self.clock.now())
+            .change_password(env, username, &hash, now, Some(event))
             .await
             .map_err(not_found(format!("no user {username:?} in {env}")))?;
-        audit::password_changed(env, username);
+        audit::password_changed(env, username, actor);
         Ok(())
     }
 
     /// Enables or disables a user; disabling ends every session.
     pub async fn set_disabled(
         &self,
+        actor: &Actor,
         env: &EnvName,
         username: &Username,
         disabled: bool,
     ) -> Result<(), Error> {
+        let now = self.clock.now();
+        let event = events::user_disabled(env, now, actor, username, disabled);
         self.store
-            .set_user_disabled(env, username, disabled, self.clock.now())
+            .set_user_disabled(env, username, disabled, now, Some(event))
             .await
             .map_err(not_found(format!("no user {username:?} in {env}")))?;
-        audit::user_disabled(env, username, disabled);
+        audit::user_disabled(env, username, disabled, actor);
         Ok(())
     }
 
     /// Deletes a user and their sessions.
-    pub async fn delete_user(&self, env: &EnvName, username: &Username) -> Result<(), Error> {
+    pub async fn delete_user(
+        &self,
+        actor: &Actor,
+        env: &EnvName,
+        username: &Username,
+    ) -> Result<(), Error> {
+        let event = events::user_deleted(env, self.clock.now(), actor, username);
         self.store
-            .delete_user(env, username)
+            .delete_user(env, username, Some(event))
             .await
             .map_err(not_found(format!("no user {username:?} in {env}")))?;
-        audit::user_deleted(env, username);
+        audit::user_deleted(env, username, actor);
         Ok(())
     }
 
@@ -127,25 +149,56 @@ impl AdminService {
         Ok(self.store.list_users(env).await?)
     }
 
-    /// Sessions, newest first.
+    /// A page of users whose name starts with `prefix`, by name, after `after`.
+    pub async fn users_page(
+        &self,
+        env: &EnvName,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>, Error> {
+        Ok(self.store.users_page(env, prefix, after, limit).await?)
+    }
+
+    /// Users and live sessions of an environment (live by `policy`'s lifetimes).
+    pub async fn env_stats(&self, env: &EnvName, policy: &TokenPolicy) -> Result<EnvStats, Error> {
+        let now = self.clock.now();
+        let used_after = now.saturating_sub(millis(policy.refresh_idle_ttl));
+        let created_after = now.saturating_sub(millis(policy.refresh_absolute_ttl));
+        Ok(self.store.env_stats(env, used_after, created_after).await?)
+    }
+
+    /// Sessions, newest first, with an id below `before` when given.
     pub async fn sessions(
         &self,
         env: &EnvName,
         username: Option<&Username>,
+        before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<SessionSummary>, Error> {
         let username = username.map(Username::as_str);
-        Ok(self.store.list_sessions(env, username, limit).await?)
+        Ok(self
+            .store
+            .list_sessions(env, username, before, limit)
+            .await?)
+    }
+
+    /// A page of the event log, newest first.
+    pub async fn events(&self, query: EventQuery) -> Result<Vec<EventRecord>, Error> {
+        Ok(self.store.list_events(query).await?)
     }
 
     /// Revokes one session.
-    pub async fn revoke_session(&self, env: &EnvName, id: i64) -> Result<(), Error> {
+    pub async fn revoke_session(&self, actor: &Actor, env: &EnvName, id: i64) -> Result<(), Error> {
+        let now = self.clock.now();
+        let reason = "revoked by admin";
+        let event = events::sessions_revoked(env, now, actor, Revoked::Session(id), reason);
         if self
             .store
-            .revoke_session(env, id, self.clock.now(), "revoked by admin")
+            .revoke_session(env, id, now, reason, Some(event))
             .await?
         {
-            audit::session_revoked(env, id, "admin");
+            audit::session_revoked(env, id, &actor.to_string());
             Ok(())
         } else {
             Err(Error::NotFound(format!("no live session {id} in {env}")))
@@ -155,16 +208,44 @@ impl AdminService {
     /// Revokes every session of a user; returns how many.
     pub async fn revoke_user_sessions(
         &self,
+        actor: &Actor,
         env: &EnvName,
         username: &Username,
     ) -> Result<u64, Error> {
         self.user(env, username).await?;
+        let now = self.clock.now();
+        let reason = "revoked by admin";
+        let event = events::sessions_revoked(env, now, actor, Revoked::User(username), reason);
         let count = self
             .store
-            .revoke_user_sessions(env, username, self.clock.now(), "revoked by admin")
+            .revoke_user_sessions(env, username, now, reason, Some(event))
             .await?;
-        audit::user_sessions_revoked(env, username, count);
+        audit::user_sessions_revoked(env, username, count, actor);
         Ok(count)
+    }
+
+    /// Revokes every session of an environment (the incident button); returns how many.
+    pub async fn revoke_env_sessions(&self, actor: &Actor, env: &EnvName) -> Result<u64, Error> {
+        let now = self.clock.now();
+        let reason = "every session of the environment revoked by admin";
+        let event = events::sessions_revoked(env, now, actor, Revoked::Environment, reason);
+        let count = self
+            .store
+            .revoke_env_sessions(env, now, reason, Some(event))
+            .await?;
+        audit::env_sessions_revoked(env, count, actor);
+        Ok(count)
+    }
+
+    /// When a session with these times stops working by the lifetimes of `policy`.
+    pub fn session_expiry(
+        policy: &TokenPolicy,
+        created_at: UnixMillis,
+        last_used_at: UnixMillis,
+    ) -> UnixMillis {
+        let idle = last_used_at.saturating_add(millis(policy.refresh_idle_ttl));
+        let absolute = created_at.saturating_add(millis(policy.refresh_absolute_ttl));
+        idle.min(absolute)
     }
 
     /// The stored keys of an environment.
@@ -176,22 +257,19 @@ impl AdminService {
     /// `key_activation_delay`.
     pub async fn rotate_key(
         &self,
-        master: &MasterKey,
+        actor: &Actor,
+        wrapper: &Sealer,
         policy: &TokenPolicy,
         env: &EnvName,
     ) -> Result<KeyRecord, Error> {
         let now = self.clock.now();
         let activates_at = now.saturating_add(millis(policy.key_activation_delay));
-        let (_, record) = SigningKey::generate(
-            env,
-            policy.signing_alg,
-            now,
-            activates_at,
-            &master.key_wrapper()?,
-        )?;
-        self.store.insert_key(record.clone()).await?;
+        let (_, record) =
+            SigningKey::generate(env, policy.signing_alg, now, activates_at, wrapper)?;
+        let event = events::key_rotated(env, now, actor, &record.kid, &record.alg, activates_at);
+        self.store.insert_key(record.clone(), Some(event)).await?;
         let delay = policy.key_activation_delay.as_secs();
-        audit::key_rotated(env, &record.kid, &record.alg, delay);
+        audit::key_rotated(env, &record.kid, &record.alg, delay, actor);
         Ok(record)
     }
 
@@ -201,6 +279,7 @@ impl AdminService {
     /// as a hash.
     pub async fn add_introspector(
         &self,
+        actor: &Actor,
         env: &EnvName,
         name: &IntrospectorName,
     ) -> Result<Zeroizing<String>, Error> {
@@ -222,7 +301,7 @@ impl AdminService {
                 }
                 other => other.into(),
             })?;
-        audit::introspector_added(env, name);
+        audit::introspector_added(env, name, actor);
         Ok(secret)
     }
 
@@ -234,6 +313,7 @@ impl AdminService {
     /// Removes an introspector; its secret stops working at once.
     pub async fn remove_introspector(
         &self,
+        actor: &Actor,
         env: &EnvName,
         name: &IntrospectorName,
     ) -> Result<(), Error> {
@@ -242,7 +322,7 @@ impl AdminService {
                 "no introspector {name:?} in {env}"
             )));
         }
-        audit::introspector_removed(env, name);
+        audit::introspector_removed(env, name, actor);
         Ok(())
     }
 }

@@ -1,0 +1,65 @@
+//! The operator plane (SPEC §11): the admin API under `/admin/v1`, served on its own
+//! listener (`admin_listen`) and nowhere else.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod idempotency;
+pub mod openapi;
+pub mod page;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn;
+use axum::routing::{delete, get, post};
+use wirecash_core::AuthService;
+
+use crate::http;
+
+/// Shared state of the admin handlers.
+#[derive(Clone)]
+pub struct AdminState {
+    /// The token service (its store, clock, policy and admin secrets).
+    pub service: Arc<AuthService>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<[IpAddr]>,
+    /// Failed admin keys per address.
+    pub guard: Arc<auth::KeyGuard>,
+    /// `GET /admin/v1/openapi.json`, serialized once.
+    pub openapi: Bytes,
+}
+
+/// The admin listener's routes: the admin API and `/healthz`, nothing of the public API.
+pub fn router(state: AdminState) -> Router {
+    use api::*;
+    Router::new()
+        .route("/healthz", get(crate::http::ops::healthz))
+        .route("/admin/v1/openapi.json", get(openapi::serve))
+        .route("/admin/v1/environments", get(environments))
+        .route("/admin/v1/{env}/users", get(list_users).post(create_user))
+        .route(
+            "/admin/v1/{env}/users/{username}",
+            get(get_user).patch(patch_user).delete(delete_user),
+        )
+        .route(
+            "/admin/v1/{env}/users/{username}/sessions",
+            get(list_sessions).delete(revoke_user_sessions),
+        )
+        .route("/admin/v1/{env}/sessions/{id}", delete(revoke_session))
+        .route(
+            "/admin/v1/{env}/sessions/revoke-all",
+            post(revoke_all_sessions),
+        )
+        .route("/admin/v1/{env}/keys", get(list_keys))
+        .route("/admin/v1/{env}/keys/rotate", post(rotate_key))
+        .route("/admin/v1/{env}/events", get(list_events))
+        .fallback(http::not_found)
+        .method_not_allowed_fallback(http::method_not_allowed)
+        .layer(DefaultBodyLimit::max(crate::http::extract::MAX_BODY))
+        .layer(from_fn(crate::http::middleware::log_requests))
+        .with_state(state)
+}
