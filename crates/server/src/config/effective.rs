@@ -56,7 +56,6 @@ impl Config {
             "listen" => string(self.listen),
             "admin_listen" => string(self.admin_listen.map_or(String::new(), |a| a.to_string())),
             "admin.event_retention" => duration(self.admin.event_retention),
-            "admin.console_idle_timeout" => duration(self.admin.console_idle_timeout),
             // The only setting that can hold a secret (a password in the URL).
             "database" => string(self.database.redacted()),
             "public_url" => string(&self.public_url),

@@ -51,7 +51,6 @@ pub(super) const KEYS: &[(&str, &str, Kind)] = &[
     ("http", "header_read_timeout", Kind::Str),
     ("http", "max_connections", Kind::Int),
     ("admin", "event_retention", Kind::Str),
-    ("admin", "console_idle_timeout", Kind::Str),
     ("tls", "cert", Kind::Str),
     ("tls", "key", Kind::Str),
     ("tls", "hsts_max_age", Kind::Str),

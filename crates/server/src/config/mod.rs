@@ -104,8 +104,6 @@ pub struct HttpConfig {
 pub struct AdminConfig {
     /// Events older than this are purged.
     pub event_retention: Duration,
-    /// A console session unused for this long is signed out.
-    pub console_idle_timeout: Duration,
 }
 
 /// `[tls]`: HTTPS served by the service itself (absent: plain HTTP).

@@ -217,19 +217,7 @@ fn admin(v: &Values) -> anyhow::Result<super::AdminConfig> {
         Duration::from_secs(90 * 86_400),
         Duration::from_secs(3600),
     )?;
-    let console_idle_timeout = at_least(
-        v,
-        "admin.console_idle_timeout",
-        Duration::from_secs(30 * 60),
-        Duration::from_secs(60),
-    )?;
-    if console_idle_timeout > Duration::from_secs(86_400) {
-        bail!("configuration key admin.console_idle_timeout: at most 1d");
-    }
-    Ok(super::AdminConfig {
-        event_retention,
-        console_idle_timeout,
-    })
+    Ok(super::AdminConfig { event_retention })
 }
 
 fn http(v: &Values) -> anyhow::Result<HttpConfig> {
