@@ -139,6 +139,13 @@ pub fn user_deleted(env: &str, username: &str, actor: &Actor) {
     info!(target: "audit", event = "user_deleted", env, username, actor = %actor, "user deleted");
 }
 
+/// An admin rotated a user's password with an overlap: the old one works for logins for
+/// `overlap_s` more seconds; sessions stay.
+pub fn credentials_rotated(env: &str, username: &str, overlap_s: u64, actor: &Actor) {
+    info!(target: "audit", event = "credentials_rotated", env, username, overlap_s, actor = %actor,
+          "password rotated; the previous one works until the overlap ends");
+}
+
 /// An admin set a user's password; the user's sessions ended.
 pub fn password_changed(env: &str, username: &str, actor: &Actor) {
     info!(target: "audit", event = "password_changed", env, username, actor = %actor,

@@ -24,6 +24,7 @@ pub fn user(env: &str, username: &str) -> UserRecord {
         disabled: false,
         created_at: 1,
         session_epoch: 0,
+        previous_password: None,
     }
 }
 

@@ -106,6 +106,7 @@ macro_rules! conformance_tests {
             operator::users_page_by_prefix_and_env_stats,
             operator::sessions_page_with_cursor_and_client_address,
             operator::revoke_env_sessions_is_scoped_to_its_environment,
+            operator::rotate_password_keeps_the_previous_hash_until_the_overlap_ends,
         );
     };
 }

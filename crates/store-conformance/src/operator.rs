@@ -605,3 +605,88 @@ pub async fn revoke_env_sessions_is_scoped_to_its_environment(
     );
     Ok(())
 }
+
+/// A planned rotation keeps the old hash as the previous one until the overlap ends,
+/// applies only over the hash it was decided on, keeps sessions, stores its event, and a
+/// reset (`change_password`) drops the previous hash.
+pub async fn rotate_password_keeps_the_previous_hash_until_the_overlap_ends(
+    store: Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    let alice = add_user(&*store, "a", "alice").await?;
+    add_session(&*store, 1, &alice, 10, 1).await?;
+    let event = || {
+        Some(event(
+            "a",
+            EventKind::CredentialsRotated,
+            20,
+            1,
+            Some("alice"),
+        ))
+    };
+    ensure!(
+        !store
+            .rotate_password("a", "alice", "$stale", "$new", 500, event())
+            .await?,
+        "a rotation decided on another hash is not applied"
+    );
+    ensure!(
+        !store
+            .rotate_password("a", "nobody", &alice.password_hash, "$new", 500, event())
+            .await?,
+        "no such user"
+    );
+    ensure!(
+        all_events(&*store, "a").await?.is_empty(),
+        "no event without the change"
+    );
+    ensure!(
+        store
+            .rotate_password("a", "alice", &alice.password_hash, "$new", 500, event())
+            .await?,
+        "applied"
+    );
+    let now = store
+        .find_user("a", "alice")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("alice"))?;
+    ensure!(now.password_hash == "$new", "{now:?}");
+    ensure!(
+        now.previous_password == Some((alice.password_hash.clone(), 500)),
+        "{now:?}"
+    );
+    ensure!(now.session_epoch == alice.session_epoch, "sessions stay");
+    let s = store
+        .load_session("a", 1)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("s1"))?;
+    ensure!(s.revoked_at.is_none(), "sessions stay");
+    ensure!(
+        kinds(&*store, "a").await? == [EventKind::CredentialsRotated],
+        "event stored"
+    );
+    // A second rotation replaces the previous hash.
+    store
+        .rotate_password("a", "alice", "$new", "$newer", 900, None)
+        .await?;
+    let now = store
+        .find_user("a", "alice")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("alice"))?;
+    ensure!(
+        now.previous_password == Some(("$new".to_string(), 900)),
+        "{now:?}"
+    );
+    // A reset drops it.
+    store
+        .change_password("a", "alice", "$reset", 950, None)
+        .await?;
+    let now = store
+        .find_user("a", "alice")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("alice"))?;
+    ensure!(
+        now.previous_password.is_none() && now.password_hash == "$reset",
+        "{now:?}"
+    );
+    Ok(())
+}

@@ -112,6 +112,11 @@ CREATE TABLE idempotency_keys (
 );
 CREATE INDEX idempotency_by_time ON idempotency_keys(created_at);
 "#,
+    // Planned credential rotation: the previous password and the end of its overlap.
+    r#"
+ALTER TABLE users ADD COLUMN prev_password_hash TEXT;
+ALTER TABLE users ADD COLUMN prev_password_until BIGINT;
+"#,
 ];
 
 /// Why migrating failed.

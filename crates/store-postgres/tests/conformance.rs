@@ -44,7 +44,7 @@ async fn nodes_starting_together_migrate_once() -> anyhow::Result<()> {
         .map(|r| r.get(0))
         .collect();
     ensure!(
-        versions == vec![1, 2, 3, 4, 5],
+        versions == vec![1, 2, 3, 4, 5, 6],
         "schema versions recorded: {versions:?}"
     );
     let user = UserRecord {
@@ -55,6 +55,7 @@ async fn nodes_starting_together_migrate_once() -> anyhow::Result<()> {
         disabled: false,
         created_at: 1,
         session_epoch: 0,
+        previous_password: None,
     };
     stores[0].create_user(user.clone(), None).await?;
     for s in &stores[1..] {

@@ -105,6 +105,11 @@ CREATE TABLE idempotency_keys (
 ) WITHOUT ROWID;
 CREATE INDEX idempotency_by_time ON idempotency_keys(created_at);
 "#,
+    // Planned credential rotation: the previous password and the end of its overlap.
+    r#"
+ALTER TABLE users ADD COLUMN prev_password_hash TEXT;
+ALTER TABLE users ADD COLUMN prev_password_until INTEGER;
+"#,
 ];
 
 /// Settings every connection gets. `synchronous=FULL` in WAL mode fsyncs the log on

@@ -33,6 +33,7 @@ async fn acknowledged_writes_survive_reopening_the_database() -> anyhow::Result<
         disabled: false,
         created_at: 1,
         session_epoch: 0,
+        previous_password: None,
     };
     let key = KeyRecord {
         env: "a".into(),

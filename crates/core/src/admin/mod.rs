@@ -66,6 +66,7 @@ impl AdminService {
             disabled: false,
             created_at: self.clock.now(),
             session_epoch: 0,
+            previous_password: None,
         };
         let event = events::user_created(env, user.created_at, actor, username, &user.id);
         self.store
@@ -100,6 +101,55 @@ impl AdminService {
             .map_err(not_found(format!("no user {username:?} in {env}")))?;
         audit::password_changed(env, username, actor);
         Ok(())
+    }
+
+    /// Longest overlap of a planned credential rotation.
+    pub const MAX_OVERLAP: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+
+    /// A planned credential rotation: `password` works at once; the old one keeps working
+    /// for logins until `overlap` has passed, and sessions stay. A zero overlap is a
+    /// reset (`set_password`: the old password stops at once and every session ends).
+    /// Returns when the old password stops working (`None` for a reset).
+    pub async fn rotate_credentials(
+        &self,
+        actor: &Actor,
+        hasher: &Arc<PasswordHasher>,
+        env: &EnvName,
+        username: &Username,
+        password: Zeroizing<String>,
+        overlap: std::time::Duration,
+    ) -> Result<Option<UnixMillis>, Error> {
+        if overlap > Self::MAX_OVERLAP {
+            return Err(Error::InvalidRequest(
+                "an overlap is at most 30 days".into(),
+            ));
+        }
+        if overlap.is_zero() {
+            self.set_password(actor, hasher, env, username, password)
+                .await?;
+            return Ok(None);
+        }
+        validate::new_password(&password)?;
+        // The new hash shares the current one's salt and parameters, so that one Argon2
+        // computation checks both passwords during the overlap (`verify_either`).
+        let current = self.user(env, username).await?.password_hash;
+        let hash = hasher.hash_like(password, &current).await?;
+        let now = self.clock.now();
+        let until = now.saturating_add(millis(overlap));
+        let event = events::credentials_rotated(env, now, actor, username, Some(until));
+        if !self
+            .store
+            .rotate_password(env, username, &current, &hash, until, Some(event))
+            .await?
+        {
+            // Deleted, or its password changed since it was read.
+            self.user(env, username).await?;
+            return Err(Error::Conflict(format!(
+                "the credentials of {username:?} changed meanwhile; retry"
+            )));
+        }
+        audit::credentials_rotated(env, username, overlap.as_secs(), actor);
+        Ok(Some(until))
     }
 
     /// Enables or disables a user; disabling ends every session.

@@ -26,8 +26,10 @@ const QUEUE_PER_THREAD: usize = 64;
 /// The result of checking a password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verified {
-    /// The password matched a real user's hash.
+    /// The password matched a real user's hash (the current one or the previous one).
     pub ok: bool,
+    /// It matched the previous password of an overlap, not the current one.
+    pub previous: bool,
     /// The stored hash uses other parameters than the configured ones.
     pub needs_rehash: bool,
     /// How much longer a check with the most expensive parameters in use would have
@@ -60,12 +62,37 @@ enum Job {
     Verify {
         password: Zeroizing<String>,
         stored: Option<String>,
+        previous: Option<String>,
         reply: oneshot::Sender<Verified>,
     },
     Hash {
         password: Zeroizing<String>,
+        like: Option<String>,
         reply: oneshot::Sender<Result<String, Error>>,
     },
+}
+
+/// The parts of a PHC string a check needs.
+struct Parsed<'a> {
+    argon: Argon2<'static>,
+    params: Params,
+    salt: &'a [u8],
+    expected: &'a [u8],
+}
+
+fn parse<'a>(hash: &'a PasswordHash) -> Option<Parsed<'a>> {
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return None;
+    };
+    let params = Params::try_from(hash).ok()?;
+    let algorithm = Algorithm::try_from(hash.algorithm.as_str()).ok()?;
+    let version = Version::try_from(hash.version.unwrap_or(0x13)).ok()?;
+    Some(Parsed {
+        argon: Argon2::new(algorithm, version, params.clone()),
+        params,
+        salt: salt.as_ref(),
+        expected: expected.as_bytes(),
+    })
 }
 
 /// The parts every pool thread shares.
@@ -145,6 +172,38 @@ impl Shared {
         Ok(hash.to_string())
     }
 
+    /// Hashes `password` with the salt and parameters of the stored hash `like`: during
+    /// a credential overlap the old and the new password share them, so that one Argon2
+    /// computation checks both and a login costs the same as anyone else's.
+    fn hash_like(
+        &self,
+        password: &[u8],
+        like: &str,
+        memory: &mut Vec<Block>,
+    ) -> Result<String, Error> {
+        let failed =
+            |e: &dyn std::fmt::Display| Error::Internal(format!("password hashing failed: {e}"));
+        let stored = PasswordHash::new(like).map_err(|e| failed(&e))?;
+        let parsed = parse(&stored).ok_or_else(|| failed(&"the current hash is unreadable"))?;
+        let blocks = parsed.params.block_count();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        let mut out = Zeroizing::new(vec![0u8; parsed.expected.len()]);
+        parsed
+            .argon
+            .hash_password_into_with_memory(password, parsed.salt, &mut out, &mut memory[..blocks])
+            .map_err(|e| failed(&e))?;
+        let hash = PasswordHash {
+            algorithm: stored.algorithm,
+            version: stored.version,
+            params: stored.params.clone(),
+            salt: stored.salt,
+            hash: Some(Output::new(&out).map_err(|e| failed(&e))?),
+        };
+        Ok(hash.to_string())
+    }
+
     fn calibration(&self) -> Arc<Calibration> {
         match self.calibration.read() {
             Ok(c) => Arc::clone(&c),
@@ -152,9 +211,16 @@ impl Shared {
         }
     }
 
-    fn verify(&self, password: &[u8], stored: Option<&str>, memory: &mut Vec<Block>) -> Verified {
+    fn verify(
+        &self,
+        password: &[u8],
+        stored: Option<&str>,
+        previous: Option<&str>,
+        memory: &mut Vec<Block>,
+    ) -> Verified {
         let refused = Verified {
             ok: false,
+            previous: false,
             needs_rehash: false,
             pad: Duration::ZERO,
         };
@@ -195,7 +261,22 @@ impl Shared {
             &mut memory[..blocks],
         );
         let took = started.elapsed();
-        let ok = computed.is_ok() && ct_eq(&out, expected.as_bytes()) && real;
+        let current_ok = computed.is_ok() && ct_eq(&out, expected.as_bytes()) && real;
+        // The previous password of an overlap shares salt and parameters with the
+        // current one (`hash_like`): the same computation checks it. One that does not
+        // (never written so) is not checked at all.
+        let previous_ok = computed.is_ok()
+            && real
+            && previous
+                .and_then(|p| PasswordHash::new(p).ok())
+                .is_some_and(|p| {
+                    let same = p.salt == hash.salt
+                        && p.params == hash.params
+                        && p.algorithm == hash.algorithm
+                        && p.version == hash.version;
+                    same && p.hash.is_some_and(|h| ct_eq(&out, h.as_bytes()))
+                });
+        let ok = current_ok || previous_ok;
         let current = hash.algorithm.as_str() == "argon2id"
             && hash.version == Some(0x13)
             && params.m_cost() == self.params.memory_kib
@@ -203,7 +284,9 @@ impl Shared {
             && params.p_cost() == self.params.parallelism;
         Verified {
             ok,
-            needs_rehash: ok && !current,
+            previous: previous_ok && !current_ok,
+            // Not during an overlap: a new salt would part the two passwords.
+            needs_rehash: current_ok && !current && previous.is_none(),
             pad: pad_for(took, cost(&params), calibration.max_cost),
         }
     }
@@ -248,14 +331,31 @@ fn work(shared: Arc<Shared>, jobs: Arc<Mutex<Receiver<Queued>>>) {
             Job::Verify {
                 password,
                 stored,
+                previous,
                 reply,
             } => {
-                let _ =
-                    reply.send(shared.verify(password.as_bytes(), stored.as_deref(), &mut memory));
+                let _ = reply.send(shared.verify(
+                    password.as_bytes(),
+                    stored.as_deref(),
+                    previous.as_deref(),
+                    &mut memory,
+                ));
                 "verify"
             }
-            Job::Hash { password, reply } => {
+            Job::Hash {
+                password,
+                like: None,
+                reply,
+            } => {
                 let _ = reply.send(shared.hash(password.as_bytes(), &mut memory));
+                "hash"
+            }
+            Job::Hash {
+                password,
+                like: Some(like),
+                reply,
+            } => {
+                let _ = reply.send(shared.hash_like(password.as_bytes(), &like, &mut memory));
                 "hash"
             }
         };
@@ -360,12 +460,25 @@ impl PasswordHasher {
         password: Zeroizing<String>,
         stored: Option<String>,
     ) -> Result<Verified, Error> {
+        self.verify_either(place, password, stored, None).await
+    }
+
+    /// `verify` against the current hash and, during a credential overlap, the previous
+    /// one (written by [`hash_like`](Self::hash_like)): one Argon2 computation either way.
+    pub async fn verify_either(
+        &self,
+        place: Place,
+        password: Zeroizing<String>,
+        stored: Option<String>,
+        previous: Option<String>,
+    ) -> Result<Verified, Error> {
         let (reply, answer) = oneshot::channel();
         self.submit(
             place,
             Job::Verify {
                 password,
                 stored,
+                previous,
                 reply,
             },
         )?;
@@ -376,9 +489,34 @@ impl PasswordHasher {
 
     /// Hashes `password` with the configured parameters.
     pub async fn hash(&self, password: Zeroizing<String>) -> Result<String, Error> {
+        self.hash_job(password, None).await
+    }
+
+    /// Hashes `password` with the salt and parameters of `like` (a user's current hash),
+    /// for a credential rotation with an overlap (see `verify_either`).
+    pub async fn hash_like(
+        &self,
+        password: Zeroizing<String>,
+        like: &str,
+    ) -> Result<String, Error> {
+        self.hash_job(password, Some(like.to_string())).await
+    }
+
+    async fn hash_job(
+        &self,
+        password: Zeroizing<String>,
+        like: Option<String>,
+    ) -> Result<String, Error> {
         let place = self.reserve()?;
         let (reply, answer) = oneshot::channel();
-        self.submit(place, Job::Hash { password, reply })?;
+        self.submit(
+            place,
+            Job::Hash {
+                password,
+                like,
+                reply,
+            },
+        )?;
         answer
             .await
             .map_err(|_| Error::Internal("password hashing was dropped".into()))?

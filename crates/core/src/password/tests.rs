@@ -243,3 +243,49 @@ async fn places_are_counted_exactly_and_given_back() -> Result<(), Error> {
     assert_eq!(h.taken.load(Ordering::Acquire), 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn an_overlap_checks_both_passwords_with_one_salt_and_no_other() -> Result<(), Error> {
+    let h = PasswordHasher::new(CHEAP, 2)?;
+    let old = h.hash(Zeroizing::new("old password".into())).await?;
+    let new = h
+        .hash_like(Zeroizing::new("new password".into()), &old)
+        .await?;
+    let parts = |s: &str| {
+        let p = PasswordHash::new(s).map(|p| (p.salt, p.params.to_string(), p.hash));
+        p.map_err(|e| Error::Internal(e.to_string()))
+    };
+    let ((old_salt, old_params, old_out), (new_salt, new_params, new_out)) =
+        (parts(&old)?, parts(&new)?);
+    assert_eq!(
+        (old_salt, &old_params),
+        (new_salt, &new_params),
+        "shared salt and parameters"
+    );
+    assert_ne!(old_out, new_out);
+    // The library's own verifier accepts the new hash: it is a standard PHC string.
+    let parsed = PasswordHash::new(&new).map_err(|e| Error::Internal(e.to_string()))?;
+    assert!(
+        argon(CHEAP)?
+            .verify_password(b"new password", &parsed)
+            .is_ok()
+    );
+    let check = |pw: &str, previous: Option<String>| {
+        let (h, new) = (&h, new.clone());
+        let pw = Zeroizing::new(pw.to_string());
+        async move { h.verify_either(h.reserve()?, pw, Some(new), previous).await }
+    };
+    let v = check("new password", Some(old.clone())).await?;
+    assert_eq!((v.ok, v.previous, v.needs_rehash), (true, false, false));
+    let v = check("old password", Some(old.clone())).await?;
+    assert_eq!((v.ok, v.previous), (true, true));
+    assert!(!check("other password", Some(old.clone())).await?.ok);
+    assert!(
+        !check("old password", None).await?.ok,
+        "no overlap: the old one is refused"
+    );
+    // A previous hash with another salt is never checked (it was not written by a rotation).
+    let unrelated = h.hash(Zeroizing::new("old password".into())).await?;
+    assert!(!check("old password", Some(unrelated)).await?.ok);
+    Ok(())
+}

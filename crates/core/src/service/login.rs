@@ -227,7 +227,18 @@ impl AuthService {
             Err(_) => None,
         };
         let stored = user.as_ref().map(|u| u.password_hash.clone());
-        let verified = self.hasher.verify(place, password.clone(), stored).await?;
+        // During a planned credential rotation the previous password works too (checked
+        // by the same computation: the cost does not show the overlap).
+        let now = self.clock.now();
+        let previous = user
+            .as_ref()
+            .and_then(|u| u.previous_password.as_ref())
+            .filter(|(_, until)| *until > now)
+            .map(|(hash, _)| hash.clone());
+        let verified = self
+            .hasher
+            .verify_either(place, password.clone(), stored, previous)
+            .await?;
         // A failure is answered no sooner than a check with the most expensive stored
         // parameters would take: whether the name exists does not show.
         let answer_at = tokio::time::Instant::now() + verified.pad;

@@ -57,9 +57,9 @@ pub trait UserStore: Send + Sync {
         now: UnixMillis,
         event: Option<EventRecord>,
     ) -> Result<(), StoreError>;
-    /// Replaces the password hash, revokes every session of the user and moves its
-    /// `session_epoch` on, in one transaction (a password change ends sessions, ASVS
-    /// 7.4.3).
+    /// Replaces the password hash (and drops a previous one), revokes every session of
+    /// the user and moves its `session_epoch` on, in one transaction (a password change
+    /// ends sessions, ASVS 7.4.3).
     async fn change_password(
         &self,
         env: &str,
@@ -68,6 +68,20 @@ pub trait UserStore: Send + Sync {
         now: UnixMillis,
         event: Option<EventRecord>,
     ) -> Result<(), StoreError>;
+    /// A planned credential rotation: the current hash becomes the previous one, working
+    /// for logins until `overlap_until`, and `password_hash` (made with the current hash's
+    /// salt and parameters) the current one; sessions stay. Replaces any earlier previous
+    /// hash. Applied only if the current hash is still `expected_hash`: `Ok(false)` when
+    /// it is not, or there is no such user.
+    async fn rotate_password(
+        &self,
+        env: &str,
+        username: &str,
+        expected_hash: &str,
+        password_hash: &str,
+        overlap_until: UnixMillis,
+        event: Option<EventRecord>,
+    ) -> Result<bool, StoreError>;
     /// Replaces the password hash after a successful login with outdated parameters;
     /// sessions stay. Only applies if the hash is still `old_hash`.
     async fn rehash_password(

@@ -22,6 +22,9 @@ pub struct UserRecord {
     /// change, a disable, a revoke of every session): a login checked against the user
     /// as it was before such a change makes no session (`create_session`).
     pub session_epoch: i64,
+    /// During a planned credential rotation: the previous password's hash (same salt and
+    /// parameters as the current one) and until when it still works for logins.
+    pub previous_password: Option<(String, UnixMillis)>,
 }
 
 /// What made a session.

@@ -43,6 +43,7 @@ timed!(UserStore {
     fn env_stats(&self, env: &str, used_after: UnixMillis, created_after: UnixMillis) -> EnvStats;
     fn set_user_disabled(&self, env: &str, username: &str, disabled: bool, now: UnixMillis, event: Option<EventRecord>) -> ();
     fn change_password(&self, env: &str, username: &str, password_hash: &str, now: UnixMillis, event: Option<EventRecord>) -> ();
+    fn rotate_password(&self, env: &str, username: &str, expected_hash: &str, password_hash: &str, overlap_until: UnixMillis, event: Option<EventRecord>) -> bool;
     fn rehash_password(&self, user_id: &str, old_hash: &str, new_hash: &str) -> ();
     fn delete_user(&self, env: &str, username: &str, event: Option<EventRecord>) -> ();
     fn password_hash_params(&self) -> Vec<String>;

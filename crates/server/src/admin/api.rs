@@ -288,6 +288,67 @@ pub async fn delete_user(
     Ok(no_content())
 }
 
+/// `POST /admin/v1/{env}/users/{username}/credentials` `{"password"?, "overlap"?}`: a
+/// planned credential rotation (default overlap 24 h; `"0s"` is a reset that ends every
+/// session). Without `password` one is generated and returned once.
+pub async fn rotate_credentials(
+    State(state): State<AdminState>,
+    caller: Caller,
+    Path((env_name, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Response, AdminError> {
+    caller.require(AdminRole::Operator)?;
+    let env = env(&state, &env_name)?;
+    let name = username(&name)?;
+    let path = format!("/admin/v1/{env}/users/{name}/credentials");
+    idempotency::run(
+        &state,
+        &caller,
+        &headers,
+        ("POST", &path, &bytes),
+        || async {
+            let body = body(&headers, &bytes)?;
+            body.only(&["password", "overlap"])?;
+            let overlap = match body.optional_str("overlap", 32)? {
+                None => std::time::Duration::from_secs(24 * 3600),
+                Some(s) => humantime::parse_duration(s.trim()).map_err(|_| {
+                    AdminError::BadRequest(
+                        "`overlap` is a duration such as \"24h\", \"7d\" or \"0s\"".into(),
+                    )
+                })?,
+            };
+            let given = body.optional_str("password", MAX_PASSWORD)?;
+            let password = match given {
+                Some(p) => Zeroizing::new(p.to_string()),
+                None => generated_password()?,
+            };
+            let until = state
+                .service
+                .admin()
+                .rotate_credentials(
+                    &caller.principal.actor(),
+                    state.service.hasher(),
+                    &env,
+                    &name,
+                    password.clone(),
+                    overlap,
+                )
+                .await?;
+            let mut out = json!({
+                "username": name.as_str(),
+                "previous_password_valid_until": until.map(time),
+                "sessions_ended": until.is_none(),
+            });
+            if given.is_none() {
+                out["password"] = Value::String(password.to_string());
+            }
+            Ok((StatusCode::OK, out))
+        },
+    )
+    .await
+}
+
 /// `GET /admin/v1/{env}/users/{username}/sessions?limit=&cursor=`.
 pub async fn list_sessions(
     State(state): State<AdminState>,

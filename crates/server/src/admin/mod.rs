@@ -46,6 +46,10 @@ pub fn router(state: AdminState) -> Router {
             get(get_user).patch(patch_user).delete(delete_user),
         )
         .route(
+            "/admin/v1/{env}/users/{username}/credentials",
+            post(rotate_credentials),
+        )
+        .route(
             "/admin/v1/{env}/users/{username}/sessions",
             get(list_sessions).delete(revoke_user_sessions),
         )

@@ -60,6 +60,14 @@ pub const OPERATIONS: &[(&str, &str, &str, &str, bool, u16)] = &[
         204,
     ),
     (
+        "post",
+        "/admin/v1/{env}/users/{username}/credentials",
+        "operator",
+        "Planned credential rotation `{\"password\"?, \"overlap\"?}`: the new password works at once, the old one for logins until the overlap (default 24h) ends; `\"0s\"` is a reset that ends every session. Without `password` one is generated and shown once",
+        true,
+        200,
+    ),
+    (
         "get",
         "/admin/v1/{env}/users/{username}/sessions",
         "viewer",

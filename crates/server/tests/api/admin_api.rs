@@ -80,6 +80,12 @@ fn operations() -> Vec<(Method, &'static str, AdminRole, Option<Value>)> {
             Some(json!({"disabled": false})),
         ),
         (
+            Method::POST,
+            "/admin/v1/sandbox/users/alice/credentials",
+            Operator,
+            Some(json!({"password": "a new password for {role}", "overlap": "1h"})),
+        ),
+        (
             Method::GET,
             "/admin/v1/sandbox/users/alice/sessions",
             Viewer,
@@ -176,7 +182,7 @@ async fn every_endpoint_is_401_without_a_live_key_and_403_below_its_role() {
             }
         }
     }
-    assert_eq!(refused, 65);
+    assert_eq!(refused, 5 * operations().len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -876,4 +882,118 @@ async fn the_cli_creates_lists_and_revokes_admin_keys_shown_once() {
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planned_rotation_lets_both_passwords_in_until_the_overlap_ends() {
+    let app = TestApp::spawn().await;
+    let op = key(&app, "ops", AdminRole::Operator).await;
+    let old = app.add_user("sandbox", "alice").await;
+    let session = app.login("sandbox", "alice", &old).await;
+    let (status, b, _) = call(
+        &app,
+        Method::POST,
+        "/admin/v1/sandbox/users/alice/credentials",
+        Some(&op),
+        Some(json!({"overlap": "2h"})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{b}");
+    let new = b["password"].as_str().unwrap().to_string();
+    app.remember(&new);
+    assert_eq!(b["sessions_ended"], false);
+    assert!(
+        b["previous_password_valid_until"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z'),
+        "{b}"
+    );
+    // Both work at once; the session made before lives on.
+    app.login("sandbox", "alice", &new).await;
+    app.login("sandbox", "alice", &old).await;
+    assert_eq!(
+        app.refresh("sandbox", "alice", &session).await.status,
+        StatusCode::OK
+    );
+    let wrong = app
+        .authenticate_raw("sandbox", "alice", "neither of the two")
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    // After the overlap only the new one.
+    app.clock
+        .advance(std::time::Duration::from_secs(2 * 3600 + 1));
+    let late = app.authenticate_raw("sandbox", "alice", &old).await;
+    assert_eq!(late.status, StatusCode::BAD_REQUEST, "{:?}", late.body);
+    let t = app.login("sandbox", "alice", &new).await;
+    // A zero overlap is a reset: the given password only, and every session ends.
+    let reset = "a reset password of some length";
+    app.remember(reset);
+    let (status, b, _) = call(
+        &app,
+        Method::POST,
+        "/admin/v1/sandbox/users/alice/credentials",
+        Some(&op),
+        Some(json!({"password": reset, "overlap": "0s"})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{b}");
+    assert_eq!(
+        (&b["sessions_ended"], b.get("password")),
+        (&json!(true), None)
+    );
+    assert_eq!(
+        app.refresh("sandbox", "alice", &t).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        app.authenticate_raw("sandbox", "alice", &new).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    app.login("sandbox", "alice", reset).await;
+    for bad in [
+        json!({"overlap": "soon"}),
+        json!({"overlap": "31d"}),
+        json!({"password": "short"}),
+        json!({"passwd": "x"}),
+    ] {
+        let (status, b, _) = call(
+            &app,
+            Method::POST,
+            "/admin/v1/sandbox/users/alice/credentials",
+            Some(&op),
+            Some(bad.clone()),
+            &[],
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {b}");
+    }
+    let (status, _, _) = call(
+        &app,
+        Method::POST,
+        "/admin/v1/sandbox/users/nobody/credentials",
+        Some(&op),
+        Some(json!({})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, events, _) = call(
+        &app,
+        Method::GET,
+        "/admin/v1/sandbox/events?type=credentials_rotated",
+        Some(&op),
+        None,
+        &[],
+    )
+    .await;
+    let ended: Vec<&Value> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["data"]["sessions_ended"])
+        .collect();
+    assert_eq!(ended, [&json!(true), &json!(false)]);
 }

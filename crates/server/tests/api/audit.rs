@@ -203,6 +203,16 @@ async fn every_event_has_its_documented_shape() {
         .unwrap()
         .status();
     assert_eq!(status, 200);
+    // A planned rotation: the old password keeps working for the logins below.
+    let status = client
+        .post(format!("{admin}/admin/v1/sandbox/users/alice/credentials"))
+        .bearer_auth(&admin_key)
+        .json(&json!({"password": "the rotated password", "overlap": "1h"}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
     logs.push_str(&cli(&db, &["admin-key", "revoke", "ops"], None));
     // Two live sessions again: the CLI revokes one by id, then the user's others.
     keep(login().await.unwrap().tokens());
@@ -250,6 +260,7 @@ async fn every_event_has_its_documented_shape() {
     for secret in secrets.iter().map(String::as_str).chain([
         "another long password",
         "mallory",
+        "the rotated password",
         admin_key.as_str(),
     ]) {
         assert!(!logs.contains(secret), "a secret reached the log: {secret}");
@@ -310,6 +321,7 @@ async fn every_event_has_its_documented_shape() {
         ("admin_key_revoked", 1),
         ("admin_key_refused", 1),
         ("env_sessions_revoked", 1),
+        ("credentials_rotated", 1),
     ]
     .into_iter()
     .collect();

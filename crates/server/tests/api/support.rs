@@ -115,6 +115,7 @@ impl ScratchDb {
                     disabled: false,
                     created_at: wirecash_core::Clock::now(&SystemClock),
                     session_epoch: 0,
+                    previous_password: None,
                 },
                 None,
             )

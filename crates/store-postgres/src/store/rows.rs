@@ -35,7 +35,8 @@ pub(super) fn opt_hash32(row: &Row, idx: usize) -> Result<Option<[u8; 32]>, Fail
 }
 
 pub(super) const USER_COLUMNS: &str =
-    "id, env, username, password_hash, disabled, created_at, session_epoch";
+    "id, env, username, password_hash, disabled, created_at, session_epoch, prev_password_hash,
+    prev_password_until";
 
 pub(super) fn user_from_row(r: &Row) -> Result<UserRecord, Fail> {
     Ok(UserRecord {
@@ -46,6 +47,11 @@ pub(super) fn user_from_row(r: &Row) -> Result<UserRecord, Fail> {
         disabled: r.try_get(4)?,
         created_at: r.try_get(5)?,
         session_epoch: r.try_get(6)?,
+        previous_password: {
+            let hash: Option<String> = r.try_get(7)?;
+            let until: Option<i64> = r.try_get(8)?;
+            hash.zip(until)
+        },
     })
 }
 

@@ -78,8 +78,9 @@ impl UserStore for PostgresStore {
             let tx = c.transaction().await?;
             let st = tx
                 .prepare_cached(
-                    "INSERT INTO users (id, env, username, password_hash, disabled, created_at, session_epoch)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO users (id, env, username, password_hash, disabled, created_at, session_epoch,
+                        prev_password_hash, prev_password_until)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .await?;
             tx.execute(
@@ -92,6 +93,8 @@ impl UserStore for PostgresStore {
                     &u.disabled,
                     &u.created_at,
                     &u.session_epoch,
+                    &u.previous_password.as_ref().map(|p| p.0.as_str()),
+                    &u.previous_password.as_ref().map(|p| p.1),
                 ],
             )
             .await?;
@@ -213,9 +216,47 @@ impl UserStore for PostgresStore {
         event: Option<EventRecord>,
     ) -> Result<(), StoreError> {
         let end = Some((now, "password changed"));
-        self.end_user_sessions("password_hash = $3", env, username, Some(&hash), end, event)
-            .await
-            .map(|_| ())
+        self.end_user_sessions(
+            "password_hash = $3, prev_password_hash = NULL, prev_password_until = NULL",
+            env,
+            username,
+            Some(&hash),
+            end,
+            event,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn rotate_password(
+        &self,
+        env: &str,
+        username: &str,
+        expected: &str,
+        hash: &str,
+        overlap_until: i64,
+        event: Option<EventRecord>,
+    ) -> Result<bool, StoreError> {
+        self.with(async |c| {
+            let tx = c.transaction().await?;
+            let st = tx
+                .prepare_cached(
+                    "UPDATE users SET prev_password_hash = password_hash,
+                            prev_password_until = $1, password_hash = $2
+                         WHERE env = $3 AND username = $4 AND password_hash = $5",
+                )
+                .await?;
+            let n = tx
+                .execute(&st, &[&overlap_until, &hash, &env, &username, &expected])
+                .await?;
+            if n == 0 {
+                return Ok::<_, tokio_postgres::Error>(false);
+            }
+            insert_events(&tx, event.as_slice()).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+        .await
     }
 
     async fn rehash_password(

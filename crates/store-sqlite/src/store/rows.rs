@@ -37,11 +37,17 @@ pub(super) fn user_from_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
         disabled: r.get(4)?,
         created_at: r.get(5)?,
         session_epoch: r.get(6)?,
+        previous_password: {
+            let hash: Option<String> = r.get(7)?;
+            let until: Option<i64> = r.get(8)?;
+            hash.zip(until)
+        },
     })
 }
 
 pub(super) const USER_COLUMNS: &str =
-    "id, env, username, password_hash, disabled, created_at, session_epoch";
+    "id, env, username, password_hash, disabled, created_at, session_epoch, prev_password_hash,
+    prev_password_until";
 
 pub(super) fn kind_from_row(r: &Row<'_>, idx: usize) -> rusqlite::Result<SessionKind> {
     let name: String = r.get(idx)?;

@@ -38,8 +38,9 @@ impl UserStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.write(move |c| {
             c.prepare_cached(
-                "INSERT INTO users (id, env, username, password_hash, disabled, created_at, session_epoch)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO users (id, env, username, password_hash, disabled, created_at, session_epoch,
+                    prev_password_hash, prev_password_until)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 u.id,
@@ -48,7 +49,9 @@ impl UserStore for SqliteStore {
                 u.password_hash,
                 u.disabled,
                 u.created_at,
-                u.session_epoch
+                u.session_epoch,
+                u.previous_password.as_ref().map(|p| p.0.as_str()),
+                u.previous_password.as_ref().map(|p| p.1)
             ])?;
             insert_event(c, event.as_ref())
         })
@@ -156,7 +159,8 @@ impl UserStore for SqliteStore {
         self.write(move |c| {
             let n = c
                 .prepare_cached(
-                    "UPDATE users SET password_hash = ?1 WHERE env = ?2 AND username = ?3",
+                    "UPDATE users SET password_hash = ?1, prev_password_hash = NULL,
+                        prev_password_until = NULL WHERE env = ?2 AND username = ?3",
                 )?
                 .execute(params![hash, env, username])?;
             if n == 0 {
@@ -164,6 +168,33 @@ impl UserStore for SqliteStore {
             }
             end_sessions_of(c, &env, &username, now, "password changed")?;
             insert_event(c, event.as_ref())
+        })
+        .await
+    }
+
+    async fn rotate_password(
+        &self,
+        env: &str,
+        username: &str,
+        expected: &str,
+        hash: &str,
+        overlap_until: i64,
+        event: Option<EventRecord>,
+    ) -> Result<bool, StoreError> {
+        let (env, username) = (env.to_string(), username.to_string());
+        let (expected, hash) = (expected.to_string(), hash.to_string());
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE users SET prev_password_hash = password_hash, prev_password_until = ?1,
+                        password_hash = ?2 WHERE env = ?3 AND username = ?4 AND password_hash = ?5",
+                )?
+                .execute(params![overlap_until, hash, env, username, expected])?;
+            if n == 0 {
+                return Ok(false);
+            }
+            insert_event(c, event.as_ref())?;
+            Ok(true)
         })
         .await
     }
