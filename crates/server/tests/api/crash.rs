@@ -207,3 +207,156 @@ async fn kill_9_under_load_loses_no_issued_token_and_revives_no_spent_one() {
         );
     }
 }
+
+/// Every page of an admin list.
+async fn all_items(
+    client: &reqwest::Client,
+    admin: &str,
+    path: &str,
+    key: &str,
+) -> Vec<serde_json::Value> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let url = match &cursor {
+            Some(c) => format!("{admin}{path}{sep}limit=200&cursor={c}"),
+            None => format!("{admin}{path}{sep}limit=200"),
+        };
+        let page: serde_json::Value = client
+            .get(url)
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        items.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return items,
+        }
+    }
+}
+
+/// An admin change and its event are one commit: `kill -9` while admin writes run, then
+/// every user has exactly its `user_created` event (and a disabled one its
+/// `user_disabled`), and every such event its change — a crash between them leaves
+/// neither, never one without the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_admin_writes_leaves_each_change_with_its_event_or_neither() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let dir = tempfile::tempdir().unwrap();
+    let db = ScratchDb::create(dir.path()).await;
+    db.init();
+    let out = crate::support::run_cli(
+        &db,
+        &["admin-key", "create", "crash", "--role", "operator"],
+        None,
+    );
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut server = start(dir.path(), &db, "0s");
+    let mut made_total = 0;
+    for round in 0..3u64 {
+        let admin = server.admin_base.clone().expect("admin listener");
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for t in 0..6 {
+            let (client, stop, key, admin) =
+                (client.clone(), stop.clone(), key.clone(), admin.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut made = 0u32;
+                let mut n = 0u32;
+                while !stop.load(Ordering::SeqCst) {
+                    let name = format!("r{round}-t{t}-{n}");
+                    n += 1;
+                    let created = client
+                        .post(format!("{admin}/admin/v1/sandbox/users"))
+                        .bearer_auth(&key)
+                        .json(&json!({"username": name, "password": "crash test password"}))
+                        .send()
+                        .await;
+                    if !matches!(&created, Ok(r) if r.status() == 201) {
+                        continue;
+                    }
+                    made += 1;
+                    if n.is_multiple_of(2) {
+                        let _ = client
+                            .patch(format!("{admin}/admin/v1/sandbox/users/{name}"))
+                            .bearer_auth(&key)
+                            .json(&json!({"disabled": true}))
+                            .send()
+                            .await;
+                    }
+                }
+                made
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(400 + round * 200)).await;
+        server.child.kill().unwrap(); // SIGKILL, mid-write
+        let _ = server.child.wait();
+        stop.store(true, Ordering::SeqCst);
+        let mut made = 0;
+        for t in tasks {
+            made += t.await.unwrap();
+        }
+        assert!(
+            made > 20,
+            "round {round}: only {made} users made before the kill"
+        );
+        made_total += made;
+        server = start(dir.path(), &db, "0s");
+    }
+    let admin = server.admin_base.clone().expect("admin listener");
+    let users = all_items(&client, &admin, "/admin/v1/sandbox/users", &key).await;
+    let events = all_items(&client, &admin, "/admin/v1/sandbox/events", &key).await;
+    let disabled: BTreeSet<String> = users
+        .iter()
+        .filter(|u| u["disabled"] == true)
+        .map(|u| u["username"].as_str().unwrap().to_string())
+        .collect();
+    let names: BTreeSet<String> = users
+        .iter()
+        .map(|u| u["username"].as_str().unwrap().to_string())
+        .collect();
+    let mut per_kind: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for e in &events {
+        let who = e["username"].as_str().unwrap_or("").to_string();
+        *per_kind
+            .entry((e["type"].as_str().unwrap().to_string(), who))
+            .or_default() += 1;
+    }
+    let with = |kind: &str| -> BTreeSet<String> {
+        per_kind
+            .keys()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, u)| u.clone())
+            .collect()
+    };
+    assert!(
+        per_kind.values().all(|n| *n == 1),
+        "an event twice: {per_kind:?}"
+    );
+    assert_eq!(
+        with("user_created"),
+        names,
+        "users and user_created events differ"
+    );
+    assert_eq!(
+        with("user_disabled"),
+        disabled,
+        "disabled users and user_disabled events differ"
+    );
+    assert!(
+        names.len() >= made_total as usize,
+        "{} users, {made_total} answered 201",
+        names.len()
+    );
+    assert!(terminate(server).success());
+}
