@@ -39,6 +39,15 @@ pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/healthz", get(crate::http::ops::healthz))
         .route("/admin/v1/openapi.json", get(openapi::serve))
+        .route("/admin/docs", get(crate::http::docs::admin_page))
+        .route(
+            crate::http::docs::ADMIN_INIT_JS,
+            get(crate::http::docs::admin_init),
+        )
+        .route(
+            crate::http::docs::ADMIN_SCALAR_JS,
+            get(crate::http::docs::scalar),
+        )
         .route("/admin/v1/environments", get(environments))
         .route("/admin/v1/{env}/users", get(list_users).post(create_user))
         .route(

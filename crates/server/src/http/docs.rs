@@ -1,5 +1,6 @@
 //! The API's documentation: `GET /openapi.json` and `GET /docs`, the reference page that
-//! renders it with its vendored Scalar bundle (nothing is loaded from elsewhere).
+//! renders it with its vendored Scalar bundle (nothing is loaded from elsewhere); and the
+//! same page for the admin API, `GET /admin/docs` on the admin listener.
 
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -18,42 +19,74 @@ macro_rules! scalar_version {
 pub const SCALAR_JS: &str = concat!("/docs/scalar-api-reference-", scalar_version!(), ".js");
 /// The page's start-up script (a file of its own, so the policy needs no inline script).
 pub const INIT_JS: &str = "/docs/init.js";
+/// The admin page's bundle (the same file, under the admin listener's prefix).
+pub const ADMIN_SCALAR_JS: &str = concat!(
+    "/admin/docs/scalar-api-reference-",
+    scalar_version!(),
+    ".js"
+);
+/// The admin page's start-up script.
+pub const ADMIN_INIT_JS: &str = "/admin/docs/init.js";
 
 static SCALAR_BUNDLE: &[u8] = include_bytes!("../../assets/scalar/standalone.js");
 
-const PAGE: &str = concat!(
-    r#"<!doctype html>
+/// The page that renders the document at `$spec` with the assets under `$prefix`.
+macro_rules! page {
+    ($title:literal, $prefix:literal, $spec:literal) => {
+        concat!(
+            r#"<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>wirecash-auth API reference</title>
+<title>"#,
+            $title,
+            r#"</title>
 </head>
 <body>
-<noscript>This page renders <a href="/openapi.json">/openapi.json</a> with JavaScript.</noscript>
+<noscript>This page renders <a href=""#,
+            $spec,
+            r#"">"#,
+            $spec,
+            r#"</a> with JavaScript.</noscript>
 <div id="app"></div>
 <script src=""#,
-    concat!("/docs/scalar-api-reference-", scalar_version!(), ".js"),
-    r#""></script>
-<script src="/docs/init.js"></script>
+            $prefix,
+            "/scalar-api-reference-",
+            scalar_version!(),
+            r#".js"></script>
+<script src=""#,
+            $prefix,
+            r#"/init.js"></script>
 </body>
 </html>
 "#
-);
+        )
+    };
+}
 
 /// Scalar's options: the document from this origin, and every feature that would reach
 /// out to another host turned off — its default web fonts, telemetry, the AI agent and
 /// MCP panels; the request client is hidden (it offers a proxy on Scalar's servers).
-const INIT: &str = r#"Scalar.createApiReference('#app', {
-  url: '/openapi.json',
-  withDefaultFonts: false,
-  telemetry: false,
-  hideClientButton: true,
-  agent: { disabled: true },
-  mcp: { disabled: true },
-  showDeveloperTools: 'never',
-});
-"#;
+macro_rules! init {
+    ($spec:literal) => {
+        concat!(
+            "Scalar.createApiReference('#app', {\n  url: '",
+            $spec,
+            "',\n  withDefaultFonts: false,\n  telemetry: false,\n  hideClientButton: true,\n  \
+             agent: { disabled: true },\n  mcp: { disabled: true },\n  showDeveloperTools: 'never',\n});\n"
+        )
+    };
+}
+
+const PAGE: &str = page!("wirecash-auth API reference", "/docs", "/openapi.json");
+const INIT: &str = init!("/openapi.json");
+const ADMIN_PAGE: &str = page!(
+    "wirecash-auth admin API reference",
+    "/admin/docs",
+    "/admin/v1/openapi.json"
+);
+const ADMIN_INIT: &str = init!("/admin/v1/openapi.json");
 
 /// Same origin only; inline styles because the bundle injects its stylesheet.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
@@ -88,7 +121,25 @@ fn with_headers(body: &'static [u8], content_type: &'static str, cache: &'static
 /// allows this origin only, so a later bundle that tried to fetch fonts or telemetry
 /// would be stopped by the browser as well.
 pub async fn page() -> Response {
-    let mut response = with_headers(PAGE.as_bytes(), "text/html; charset=utf-8", "no-cache");
+    html_page(PAGE)
+}
+
+/// `GET /admin/docs` (admin listener): the admin API's reference, rendered like `/docs`.
+pub async fn admin_page() -> Response {
+    html_page(ADMIN_PAGE)
+}
+
+/// `GET /admin/docs/init.js`.
+pub async fn admin_init() -> Response {
+    with_headers(
+        ADMIN_INIT.as_bytes(),
+        "text/javascript; charset=utf-8",
+        "no-cache",
+    )
+}
+
+fn html_page(page: &'static str) -> Response {
+    let mut response = with_headers(page.as_bytes(), "text/html; charset=utf-8", "no-cache");
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -128,7 +179,11 @@ mod tests {
     fn the_page_loads_the_served_bundle_and_nothing_from_elsewhere() {
         assert!(PAGE.contains(&format!("<script src=\"{SCALAR_JS}\">")));
         assert!(PAGE.contains(&format!("<script src=\"{INIT_JS}\">")));
-        for text in [PAGE, INIT] {
+        assert!(ADMIN_PAGE.contains(&format!("<script src=\"{ADMIN_SCALAR_JS}\">")));
+        assert!(ADMIN_PAGE.contains(&format!("<script src=\"{ADMIN_INIT_JS}\">")));
+        assert!(INIT.contains("url: '/openapi.json',"), "{INIT}");
+        assert!(ADMIN_INIT.contains("url: '/admin/v1/openapi.json',"));
+        for text in [PAGE, INIT, ADMIN_PAGE, ADMIN_INIT] {
             assert!(!text.contains("http://") && !text.contains("https://"));
         }
         assert!(

@@ -241,3 +241,51 @@ async fn docs_assets_are_served_with_their_types_and_caching() {
         assert!(init.contains(option), "{init}");
     }
 }
+
+/// `GET /admin/docs` on the admin listener renders the admin API's document the same
+/// way, offline; the public listener has no such page.
+#[tokio::test]
+async fn admin_docs_page_renders_the_admin_api_offline_on_the_admin_listener_only() {
+    chromium();
+    let dir = tempfile::tempdir().unwrap();
+    let db = ScratchDb::create(dir.path()).await;
+    let server = start(dir.path(), &db, "10s");
+    let admin = server.admin_base.clone().expect("the admin listener is on");
+    let public = reqwest::get(format!("{}/admin/docs", server.base))
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 404);
+    let net_log = dir.path().join("net-admin.json");
+    let dom = render(
+        &format!("{admin}/admin/docs"),
+        &dir.path().join("profile-admin"),
+        &net_log,
+    )
+    .await;
+    let text = text(&dom);
+    for expected in [
+        "wirecash-auth admin API",
+        "Planned credential rotation",
+        "/admin/v1/{env}/sessions/revoke-all",
+    ] {
+        assert!(
+            text.contains(expected),
+            "the rendered admin page lacks {expected:?}"
+        );
+    }
+    let requests = page_requests(&net_log, &admin);
+    assert!(
+        requests
+            .iter()
+            .any(|u| u.ends_with("/admin/v1/openapi.json")),
+        "{requests:?}"
+    );
+    let foreign: Vec<&String> = requests
+        .iter()
+        .filter(|u| !u.starts_with(&format!("{admin}/")))
+        .collect();
+    assert!(
+        foreign.is_empty(),
+        "the page fetched from elsewhere: {foreign:?}"
+    );
+}
