@@ -997,3 +997,44 @@ async fn a_planned_rotation_lets_both_passwords_in_until_the_overlap_ends() {
         .collect();
     assert_eq!(ended, [&json!(true), &json!(false)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_older_than_the_retention_are_purged() {
+    let app = TestApp::spawn().await;
+    let viewer = key(&app, "v", AdminRole::Viewer).await;
+    app.add_user("sandbox", "old").await;
+    app.clock
+        .advance(std::time::Duration::from_secs(89 * 86_400));
+    app.add_user("sandbox", "recent").await;
+    app.clock
+        .advance(std::time::Duration::from_secs(2 * 86_400));
+    // The purge runs at start and then every minute: a restart runs it now.
+    let app = app.restart_with(|_| {}).await;
+    let mut names = Vec::new();
+    for _ in 0..100 {
+        let (_, events, _) = call(
+            &app,
+            Method::GET,
+            "/admin/v1/sandbox/events?type=user_created",
+            Some(&viewer),
+            None,
+            &[],
+        )
+        .await;
+        names = events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["username"].as_str().unwrap().to_string())
+            .collect();
+        if names.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        names,
+        ["recent"],
+        "90 days (the default) keep the recent event only"
+    );
+}

@@ -271,10 +271,15 @@ impl TestApp {
         let db = ScratchDb::create(dir.path()).await;
         let mut config = test_config(&db);
         f(&mut config);
-        Self::start(dir, db, config).await
+        Self::start(dir, db, config, None).await
     }
 
-    async fn start(dir: TempDir, db: ScratchDb, mut config: Config) -> TestApp {
+    async fn start(
+        dir: TempDir,
+        db: ScratchDb,
+        mut config: Config,
+        clock: Option<FakeClock>,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -284,8 +289,8 @@ impl TestApp {
         if config.public_url.ends_with(":0") {
             config.public_url = format!("http://{addr}");
         }
-        let now = wirecash_core::Clock::now(&SystemClock);
-        let clock = FakeClock::new(now);
+        let clock =
+            clock.unwrap_or_else(|| FakeClock::new(wirecash_core::Clock::now(&SystemClock)));
         let service = wirecash_auth::build_service(&config, Arc::new(clock.clone()))
             .await
             .unwrap();
@@ -327,7 +332,8 @@ impl TestApp {
         let mut config = self.config.clone();
         f(&mut config);
         let secrets = std::mem::take(&mut *self.secrets.lock().unwrap());
-        let app = Self::start(dir, db, config).await;
+        // A restart does not turn the clock back.
+        let app = Self::start(dir, db, config, Some(self.clock.clone())).await;
         *app.secrets.lock().unwrap() = secrets;
         app
     }
