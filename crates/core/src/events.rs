@@ -127,7 +127,7 @@ pub enum Revoked<'a> {
     Environment,
 }
 
-/// `sessions_revoked`. `count` is filled in by the store when it is not known before.
+/// `sessions_revoked` (how many sessions it ended is in the answer and the log line).
 pub fn sessions_revoked(
     env: &str,
     at: UnixMillis,

@@ -527,3 +527,33 @@ async fn serve_refuses_to_start_with_a_missing_broken_or_mismatched_pair_naming_
     let err = failed_start(&db, &[("WIRECASH_AUTH_TLS_CERT", &p("a.crt"))]);
     assert!(err.contains("tls.key"), "{err}");
 }
+
+/// With `[tls]` the admin listener speaks HTTPS with the same certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_listener_serves_https_under_tls_too() {
+    let ca = TestCa::new();
+    let certs = tempfile::tempdir().unwrap();
+    let (app, _) = tls_app(&ca, certs.path(), Duration::from_secs(5), |_| {}).await;
+    let admin = app.admin_base.replace("http://", "https://");
+    let r = app
+        .client
+        .get(format!("{admin}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app
+        .client
+        .get(format!("{admin}/admin/v1/environments"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Plain HTTP to it gets no admin answer.
+    let plain = reqwest::Client::new()
+        .get(format!("{}/admin/v1/environments", app.admin_base))
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    assert!(!matches!(plain, Ok(200 | 401)), "{plain:?}");
+}
