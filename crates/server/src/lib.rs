@@ -16,6 +16,7 @@ pub mod observe;
 pub mod openapi;
 pub mod serve;
 pub mod tls;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -152,6 +153,11 @@ pub async fn run_with_tls(
             config.admin.event_retention,
         )),
     ];
+    // The configuration's webhook subscriptions into the database, then delivery.
+    webhooks::sync_configured(&service, &config.webhooks)
+        .await
+        .map_err(|e| std::io::Error::other(format!("cannot set up the [[webhooks]]: {e:#}")))?;
+    let deliveries = webhooks::spawn(Arc::clone(&service), config.webhook.clone());
     let rate_limits = Arc::new(http::ratelimit::RateLimits::new(&config.rate_limit));
     let sweeper = tokio::spawn(sweep_rate_limits(Arc::clone(&rate_limits)));
     let metrics = observe::install();
@@ -174,6 +180,7 @@ pub async fn run_with_tls(
             openapi: serde_json::to_vec(&admin::openapi::document())
                 .unwrap_or_default()
                 .into(),
+            webhook: Arc::new(config.webhook.clone()),
         });
         let app =
             axum::middleware::map_request(|r| async { http::middleware::normalize_method(r) })
@@ -217,6 +224,7 @@ pub async fn run_with_tls(
     }
     sweeper.abort();
     upkeep.abort();
+    deliveries.abort();
     if let Some(task) = reloader {
         task.abort();
     }
@@ -295,6 +303,11 @@ async fn purge_events(service: Arc<AuthService>, retention: std::time::Duration)
             .await
         {
             tracing::warn!(error = %e, "idempotency key purge failed");
+        }
+        // Finished deliveries are kept a week for the delivery lists, then go.
+        let week = wirecash_core::clock::millis(std::time::Duration::from_secs(7 * 86_400));
+        if let Err(e) = admin.store.purge_deliveries(now.saturating_sub(week)).await {
+            tracing::warn!(error = %e, "webhook delivery purge failed");
         }
     }
 }

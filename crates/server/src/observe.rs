@@ -76,9 +76,55 @@ fn describe() {
     for route in crate::http::hold::ROUTES {
         counter!(crate::http::hold::HELD, "route" => route).absolute(0);
     }
+    describe_counter!(
+        WEBHOOK_ATTEMPTS,
+        "Webhook delivery attempts by outcome: delivered, retrying, failed"
+    );
+    describe_histogram!(
+        WEBHOOK_DURATION,
+        Unit::Seconds,
+        "Webhook delivery attempt latency, from resolving to the response"
+    );
+    metrics::describe_gauge!(
+        WEBHOOK_BREAKERS,
+        "Webhook subscriptions whose circuit breaker is open on this node"
+    );
+    for outcome in ["delivered", "retrying", "failed"] {
+        counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).absolute(0);
+    }
+    metrics::gauge!(WEBHOOK_BREAKERS).set(0.0);
     metrics::describe_gauge!(BUILD_INFO, "Always 1, labelled with the version");
     metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     wirecash_core::metrics::describe();
+}
+
+/// Webhook delivery attempts.
+pub const WEBHOOK_ATTEMPTS: &str = "wirecash_webhook_attempts_total";
+/// Their latency.
+pub const WEBHOOK_DURATION: &str = "wirecash_webhook_attempt_duration_seconds";
+/// Open circuit breakers.
+pub const WEBHOOK_BREAKERS: &str = "wirecash_webhook_breakers_open";
+
+/// Records one webhook delivery attempt.
+pub fn webhook_attempt(outcome: &wirecash_core::store::DeliveryOutcome, took: Duration) {
+    use wirecash_core::store::DeliveryOutcome as O;
+    let outcome = match outcome {
+        O::Delivered { .. } => "delivered",
+        O::Retry { .. } => "retrying",
+        O::Failed { .. } => "failed",
+    };
+    counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(1);
+    metrics::histogram!(WEBHOOK_DURATION).record(took.as_secs_f64());
+}
+
+/// A subscription's breaker opened (`true`) or closed.
+pub fn webhook_breaker(opened: bool) {
+    let g = metrics::gauge!(WEBHOOK_BREAKERS);
+    if opened {
+        g.increment(1.0);
+    } else {
+        g.decrement(1.0);
+    }
 }
 
 /// Compacts histograms now and then, so that memory stays bounded between scrapes.

@@ -18,6 +18,7 @@ pub mod rotation;
 pub mod sessions;
 pub mod transfer;
 pub mod users;
+pub mod webhooks;
 
 /// What a backend's fixture may return: a fresh, empty store and a guard that keeps its
 /// resources (a temporary directory, a scratch schema) alive for the test, either as is
@@ -107,6 +108,13 @@ macro_rules! conformance_tests {
             operator::sessions_page_with_cursor_and_client_address,
             operator::revoke_env_sessions_is_scoped_to_its_environment,
             operator::rotate_password_keeps_the_previous_hash_until_the_overlap_ends,
+            webhooks::webhooks_create_list_pause_rotate_delete_and_sync,
+            webhooks::dispatch_queues_each_event_once_per_subscribed_webhook,
+            webhooks::deliveries_are_leased_once_and_finish_as_told,
+            webhooks::deliveries_page_test_events_and_cascade,
+            webhooks::concurrent_dispatch_and_claims_hand_out_each_delivery_once,
+            webhooks::a_claim_for_one_webhook_takes_only_its_deliveries,
+            webhooks::concurrent_config_syncs_all_succeed,
         );
     };
 }

@@ -117,6 +117,40 @@ CREATE INDEX idempotency_by_time ON idempotency_keys(created_at);
 ALTER TABLE users ADD COLUMN prev_password_hash TEXT;
 ALTER TABLE users ADD COLUMN prev_password_until BIGINT;
 "#,
+    // Webhooks (SPEC §12): subscriptions, and deliveries made from the event log. Events
+    // from before are not sent (they are marked dispatched).
+    r#"
+ALTER TABLE events ADD COLUMN dispatched BOOLEAN NOT NULL DEFAULT true;
+ALTER TABLE events ALTER COLUMN dispatched SET DEFAULT false;
+CREATE INDEX events_undispatched ON events(at) WHERE NOT dispatched;
+CREATE TABLE webhooks (
+    id                 TEXT PRIMARY KEY,
+    url                TEXT NOT NULL,
+    event_types        TEXT NOT NULL,
+    secret_sealed      BYTEA NOT NULL,
+    prev_secret_sealed BYTEA,
+    prev_secret_until  BIGINT,
+    paused             BOOLEAN NOT NULL DEFAULT false,
+    source             TEXT NOT NULL,
+    created_at         BIGINT NOT NULL
+);
+CREATE TABLE webhook_deliveries (
+    webhook_id      TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    event_id        TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+    status          TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    created_at      BIGINT NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
+    lease_until     BIGINT,
+    last_status     INTEGER,
+    last_error      TEXT,
+    delivered_at    BIGINT,
+    PRIMARY KEY (webhook_id, event_id)
+);
+CREATE INDEX deliveries_due ON webhook_deliveries(next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_by_event ON webhook_deliveries(event_id);
+CREATE INDEX deliveries_newest ON webhook_deliveries(webhook_id, created_at DESC, event_id COLLATE "C" DESC);
+"#,
 ];
 
 /// Why migrating failed.

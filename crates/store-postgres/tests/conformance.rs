@@ -44,7 +44,7 @@ async fn nodes_starting_together_migrate_once() -> anyhow::Result<()> {
         .map(|r| r.get(0))
         .collect();
     ensure!(
-        versions == vec![1, 2, 3, 4, 5, 6],
+        versions == vec![1, 2, 3, 4, 5, 6, 7],
         "schema versions recorded: {versions:?}"
     );
     let user = UserRecord {

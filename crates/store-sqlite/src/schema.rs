@@ -110,6 +110,40 @@ CREATE INDEX idempotency_by_time ON idempotency_keys(created_at);
 ALTER TABLE users ADD COLUMN prev_password_hash TEXT;
 ALTER TABLE users ADD COLUMN prev_password_until INTEGER;
 "#,
+    // Webhooks (SPEC §12): subscriptions, and deliveries made from the event log. Events
+    // from before are not sent (they are marked dispatched).
+    r#"
+ALTER TABLE events ADD COLUMN dispatched INTEGER NOT NULL DEFAULT 0;
+UPDATE events SET dispatched = 1;
+CREATE INDEX events_undispatched ON events(at) WHERE dispatched = 0;
+CREATE TABLE webhooks (
+    id                 TEXT PRIMARY KEY NOT NULL,
+    url                TEXT NOT NULL,
+    event_types        TEXT NOT NULL,
+    secret_sealed      BLOB NOT NULL,
+    prev_secret_sealed BLOB,
+    prev_secret_until  INTEGER,
+    paused             INTEGER NOT NULL DEFAULT 0,
+    source             TEXT NOT NULL,
+    created_at         INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE webhook_deliveries (
+    webhook_id      TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    event_id        TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+    status          TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    created_at      INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    lease_until     INTEGER,
+    last_status     INTEGER,
+    last_error      TEXT,
+    delivered_at    INTEGER,
+    PRIMARY KEY (webhook_id, event_id)
+) WITHOUT ROWID;
+CREATE INDEX deliveries_due ON webhook_deliveries(next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_by_event ON webhook_deliveries(event_id);
+CREATE INDEX deliveries_newest ON webhook_deliveries(webhook_id, created_at DESC, event_id DESC);
+"#,
 ];
 
 /// Settings every connection gets. `synchronous=FULL` in WAL mode fsyncs the log on

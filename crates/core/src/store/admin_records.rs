@@ -25,11 +25,13 @@ pub enum EventKind {
     SessionsRevoked,
     /// A new signing key was made.
     SigningKeyRotated,
+    /// A test delivery an owner asked for (sent to one subscription only).
+    WebhookTest,
 }
 
 impl EventKind {
-    /// Every kind, in the order SPEC §12 lists them.
-    pub const ALL: [EventKind; 9] = [
+    /// Every kind, in the order SPEC §12 lists them, and the test event last.
+    pub const ALL: [EventKind; 10] = [
         EventKind::RefreshTokenReuseDetected,
         EventKind::UserLockedOut,
         EventKind::UserCreated,
@@ -39,6 +41,7 @@ impl EventKind {
         EventKind::CredentialsRotated,
         EventKind::SessionsRevoked,
         EventKind::SigningKeyRotated,
+        EventKind::WebhookTest,
     ];
 
     /// The stored and wire name.
@@ -53,6 +56,7 @@ impl EventKind {
             EventKind::CredentialsRotated => "credentials_rotated",
             EventKind::SessionsRevoked => "sessions_revoked",
             EventKind::SigningKeyRotated => "signing_key_rotated",
+            EventKind::WebhookTest => "webhook_test",
         }
     }
 

@@ -11,10 +11,12 @@ use crate::error::StoreError;
 mod admin_records;
 mod records;
 mod timed;
+mod webhook_records;
 
 pub use admin_records::*;
 pub use records::*;
 pub use timed::Timed;
+pub use webhook_records::*;
 
 /// Users.
 #[async_trait]
@@ -303,6 +305,83 @@ pub trait AdminStore: Send + Sync {
     async fn purge_idempotency_keys(&self, before: UnixMillis) -> Result<u64, StoreError>;
 }
 
+/// Webhook subscriptions and their deliveries (SPEC §12). The event log is the outbox:
+/// `dispatch_events` turns committed events into deliveries, one per subscribed webhook,
+/// and marks them dispatched in the same transaction, so that no event is lost or queued
+/// twice across crashes and nodes; `claim_deliveries` leases due ones to one node.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Adds a subscription; `Conflict` if the id is taken.
+    async fn create_webhook(&self, webhook: WebhookRecord) -> Result<(), StoreError>;
+    /// Makes the `Config` subscriptions exactly `webhooks` (added, updated — URL, types,
+    /// secret — or removed with their deliveries); `Api` ones are left alone.
+    async fn sync_config_webhooks(&self, webhooks: Vec<WebhookRecord>) -> Result<(), StoreError>;
+    /// Every subscription, by creation.
+    async fn list_webhooks(&self) -> Result<Vec<WebhookRecord>, StoreError>;
+    /// Pauses or resumes one; `Ok(false)` if there is none.
+    async fn set_webhook_paused(&self, id: &str, paused: bool) -> Result<bool, StoreError>;
+    /// Replaces the secret; the old one signs too until `previous_until`. `Ok(false)` if
+    /// there is no such subscription.
+    async fn rotate_webhook_secret(
+        &self,
+        id: &str,
+        secret_sealed: Vec<u8>,
+        previous_until: UnixMillis,
+    ) -> Result<bool, StoreError>;
+    /// Deletes one with its deliveries; `Ok(false)` if there is none.
+    async fn delete_webhook(&self, id: &str) -> Result<bool, StoreError>;
+    /// Queues up to `batch` undispatched events: a pending delivery (due `now`) for
+    /// every subscription that is not paused and takes the event's type, and the event
+    /// marked dispatched, in one transaction; concurrent calls (other nodes) take other
+    /// events. Returns how many events.
+    async fn dispatch_events(&self, batch: u32, now: UnixMillis) -> Result<u64, StoreError>;
+    /// Leases up to `limit` pending deliveries due at `now` (and not leased to anyone
+    /// until after `now`), of one subscription when `webhook_id` is given, to the caller
+    /// until `lease_until`, oldest first.
+    async fn claim_deliveries(
+        &self,
+        webhook_id: Option<&str>,
+        now: UnixMillis,
+        lease_until: UnixMillis,
+        limit: u32,
+    ) -> Result<Vec<DeliveryJob>, StoreError>;
+    /// Records an attempt's outcome and ends the lease — if the caller still holds it
+    /// (`lease_until` as claimed): an attempt that outlived its lease, whose delivery
+    /// another node claimed meanwhile, changes nothing (`Ok(false)`).
+    async fn finish_delivery(
+        &self,
+        webhook_id: &str,
+        event_id: &str,
+        lease_until: UnixMillis,
+        outcome: DeliveryOutcome,
+    ) -> Result<bool, StoreError>;
+    /// The deliveries of a subscription, newest first, created before `before` (the
+    /// previous page's last `(created_at, event_id)`).
+    async fn list_deliveries(
+        &self,
+        webhook_id: &str,
+        before: Option<(UnixMillis, String)>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+    /// Makes a delivery pending again, due `now`, with its attempts counted from zero
+    /// (re-sending a failed one); `Ok(false)` if there is no such delivery.
+    async fn resend_delivery(
+        &self,
+        webhook_id: &str,
+        event_id: &str,
+        now: UnixMillis,
+    ) -> Result<bool, StoreError>;
+    /// Queues `event` for one subscription only (a test delivery), in one transaction
+    /// with the event itself (stored already dispatched).
+    async fn enqueue_test_event(
+        &self,
+        webhook_id: &str,
+        event: EventRecord,
+    ) -> Result<bool, StoreError>;
+    /// Deletes delivered and failed deliveries created before `before`; returns how many.
+    async fn purge_deliveries(&self, before: UnixMillis) -> Result<u64, StoreError>;
+}
+
 /// Everything a backend provides.
 #[async_trait]
 pub trait Store:
@@ -314,6 +393,7 @@ pub trait Store:
     + IntrospectorStore
     + EventStore
     + AdminStore
+    + WebhookStore
 {
     /// Checks that the database answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;

@@ -103,6 +103,22 @@ timed!(AdminStore {
     fn purge_idempotency_keys(&self, before: UnixMillis) -> u64;
 });
 
+timed!(WebhookStore {
+    fn create_webhook(&self, webhook: WebhookRecord) -> ();
+    fn sync_config_webhooks(&self, webhooks: Vec<WebhookRecord>) -> ();
+    fn list_webhooks(&self) -> Vec<WebhookRecord>;
+    fn set_webhook_paused(&self, id: &str, paused: bool) -> bool;
+    fn rotate_webhook_secret(&self, id: &str, secret_sealed: Vec<u8>, previous_until: UnixMillis) -> bool;
+    fn delete_webhook(&self, id: &str) -> bool;
+    fn dispatch_events(&self, batch: u32, now: UnixMillis) -> u64;
+    fn claim_deliveries(&self, webhook_id: Option<&str>, now: UnixMillis, lease_until: UnixMillis, limit: u32) -> Vec<DeliveryJob>;
+    fn finish_delivery(&self, webhook_id: &str, event_id: &str, lease_until: UnixMillis, outcome: DeliveryOutcome) -> bool;
+    fn list_deliveries(&self, webhook_id: &str, before: Option<(UnixMillis, String)>, limit: u32) -> Vec<DeliveryRecord>;
+    fn resend_delivery(&self, webhook_id: &str, event_id: &str, now: UnixMillis) -> bool;
+    fn enqueue_test_event(&self, webhook_id: &str, event: EventRecord) -> bool;
+    fn purge_deliveries(&self, before: UnixMillis) -> u64;
+});
+
 timed!(Store {
     fn ping(&self) -> ();
 });

@@ -7,6 +7,7 @@ pub mod error;
 pub mod idempotency;
 pub mod openapi;
 pub mod page;
+pub mod webhooks;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct AdminState {
     pub guard: Arc<auth::KeyGuard>,
     /// `GET /admin/v1/openapi.json`, serialized once.
     pub openapi: Bytes,
+    /// How webhooks are delivered (new subscriptions are checked against it).
+    pub webhook: Arc<crate::webhooks::Settings>,
 }
 
 /// The admin listener's routes: the admin API and `/healthz`, nothing of the public API.
@@ -70,6 +73,27 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/v1/{env}/keys", get(list_keys))
         .route("/admin/v1/{env}/keys/rotate", post(rotate_key))
         .route("/admin/v1/{env}/events", get(list_events))
+        .route(
+            "/admin/v1/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/admin/v1/webhooks/{id}",
+            axum::routing::patch(webhooks::patch).delete(webhooks::delete),
+        )
+        .route(
+            "/admin/v1/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route("/admin/v1/webhooks/{id}/test", post(webhooks::test))
+        .route(
+            "/admin/v1/webhooks/{id}/deliveries",
+            get(webhooks::deliveries),
+        )
+        .route(
+            "/admin/v1/webhooks/{id}/deliveries/{event_id}/resend",
+            post(webhooks::resend),
+        )
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
         .layer(DefaultBodyLimit::max(crate::http::extract::MAX_BODY))

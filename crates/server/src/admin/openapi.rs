@@ -123,11 +123,75 @@ pub const OPERATIONS: &[(&str, &str, &str, &str, bool, u16)] = &[
         false,
         200,
     ),
+    (
+        "get",
+        "/admin/v1/webhooks",
+        "owner",
+        "Webhook subscriptions",
+        false,
+        200,
+    ),
+    (
+        "post",
+        "/admin/v1/webhooks",
+        "owner",
+        "Subscribe `{\"url\", \"events\"?}` (no events: all); the `whsec_` secret is in the answer, once",
+        true,
+        201,
+    ),
+    (
+        "patch",
+        "/admin/v1/webhooks/{id}",
+        "owner",
+        "Pause or resume `{\"paused\": bool}`",
+        true,
+        200,
+    ),
+    (
+        "delete",
+        "/admin/v1/webhooks/{id}",
+        "owner",
+        "Delete a subscription made here, with its deliveries",
+        false,
+        204,
+    ),
+    (
+        "post",
+        "/admin/v1/webhooks/{id}/rotate-secret",
+        "owner",
+        "A new secret `{\"overlap\"?}`: deliveries carry both signatures until the overlap (default 24h) ends",
+        true,
+        200,
+    ),
+    (
+        "post",
+        "/admin/v1/webhooks/{id}/test",
+        "owner",
+        "Send a `webhook_test` event to this subscription",
+        false,
+        202,
+    ),
+    (
+        "get",
+        "/admin/v1/webhooks/{id}/deliveries",
+        "owner",
+        "Deliveries newest first: status, attempts, last error, next try; paginated",
+        false,
+        200,
+    ),
+    (
+        "post",
+        "/admin/v1/webhooks/{id}/deliveries/{event_id}/resend",
+        "owner",
+        "Send a delivery again (e.g. a failed one)",
+        false,
+        202,
+    ),
 ];
 
 fn parameters(path: &str, method: &str) -> Vec<Value> {
     let mut out = Vec::new();
-    for name in ["env", "username", "id"] {
+    for name in ["env", "username", "id", "event_id"] {
         if path.contains(&format!("{{{name}}}")) {
             out.push(
                 json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}),
@@ -138,6 +202,7 @@ fn parameters(path: &str, method: &str) -> Vec<Value> {
         ("get", "/admin/v1/{env}/users") => &["q", "limit", "cursor"],
         ("get", "/admin/v1/{env}/users/{username}/sessions") => &["limit", "cursor"],
         ("get", "/admin/v1/{env}/events") => &["type", "username", "since", "limit", "cursor"],
+        ("get", "/admin/v1/webhooks/{id}/deliveries") => &["limit", "cursor"],
         _ => &[],
     };
     for name in query {

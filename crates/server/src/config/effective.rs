@@ -56,6 +56,19 @@ impl Config {
             "listen" => string(self.listen),
             "admin_listen" => string(self.admin_listen.map_or(String::new(), |a| a.to_string())),
             "admin.event_retention" => duration(self.admin.event_retention),
+            "webhook.allowed_networks" => {
+                let nets: Vec<String> = self
+                    .webhook
+                    .allowed_networks
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect();
+                list(&nets)
+            }
+            "webhook.retry_base" => duration(self.webhook.retry_base),
+            "webhook.max_in_flight" => {
+                int(i64::try_from(self.webhook.max_in_flight).unwrap_or(i64::MAX))
+            }
             // The only setting that can hold a secret (a password in the URL).
             "database" => string(self.database.redacted()),
             "public_url" => string(&self.public_url),

@@ -51,6 +51,9 @@ pub(super) const KEYS: &[(&str, &str, Kind)] = &[
     ("http", "header_read_timeout", Kind::Str),
     ("http", "max_connections", Kind::Int),
     ("admin", "event_retention", Kind::Str),
+    ("webhook", "allowed_networks", Kind::List),
+    ("webhook", "retry_base", Kind::Str),
+    ("webhook", "max_in_flight", Kind::Int),
     ("tls", "cert", Kind::Str),
     ("tls", "key", Kind::Str),
     ("tls", "hsts_max_age", Kind::Str),
@@ -259,11 +262,67 @@ impl Values {
                         bail!("{}", unknown(&dotted(name, inner)));
                     }
                 }
+            } else if name == "webhooks" {
+                // `[[webhooks]]`: read (and checked) by `webhooks()`.
             } else if !KEYS.iter().any(|(s, k, _)| s.is_empty() && k == name) {
                 bail!("{}", unknown(name));
             }
         }
         Ok(Self(table))
+    }
+
+    /// The `[[webhooks]]` tables: `(url, events, secret_file)` each, every key checked.
+    pub(super) fn webhooks(&self) -> anyhow::Result<Vec<(String, Vec<String>, String)>> {
+        let Some(value) = self.0.get("webhooks") else {
+            return Ok(Vec::new());
+        };
+        let items = value.as_array().ok_or_else(|| {
+            anyhow!("configuration key webhooks: must be a list of tables ([[webhooks]])")
+        })?;
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let n = i + 1;
+            let t = item.as_table().ok_or_else(|| {
+                anyhow!("configuration key webhooks: entry {n} must be a table ([[webhooks]])")
+            })?;
+            if let Some(k) = t
+                .keys()
+                .find(|k| !["url", "events", "secret_file"].contains(&k.as_str()))
+            {
+                bail!(
+                    "configuration key webhooks: entry {n} has the unknown key {k:?} (url, events and secret_file are known)"
+                );
+            }
+            let text = |k: &str| -> anyhow::Result<String> {
+                match t.get(k) {
+                    Some(toml::Value::String(s)) if !s.trim().is_empty() => {
+                        Ok(s.trim().to_string())
+                    }
+                    Some(_) => bail!(
+                        "configuration key webhooks.{k} (entry {n}): must be a non-empty string"
+                    ),
+                    None => bail!("configuration key webhooks.{k} (entry {n}) is required"),
+                }
+            };
+            let events = match t.get("events") {
+                None => Vec::new(),
+                Some(toml::Value::Array(a)) => a
+                    .iter()
+                    .map(|v| {
+                        v.as_str().map(str::to_string).ok_or_else(|| {
+                            anyhow!(
+                                "configuration key webhooks.events (entry {n}): a list of strings"
+                            )
+                        })
+                    })
+                    .collect::<anyhow::Result<_>>()?,
+                Some(_) => {
+                    bail!("configuration key webhooks.events (entry {n}): a list of strings")
+                }
+            };
+            out.push((text("url")?, events, text("secret_file")?));
+        }
+        Ok(out)
     }
 
     fn get(&self, key: &str) -> Option<&toml::Value> {

@@ -130,6 +130,10 @@ pub struct Config {
     pub admin_listen: Option<SocketAddr>,
     /// The operator plane's settings.
     pub admin: AdminConfig,
+    /// How webhooks are delivered (`[webhook]`).
+    pub webhook: crate::webhooks::Settings,
+    /// `[[webhooks]]`: subscriptions kept as configured.
+    pub webhooks: Vec<crate::webhooks::Configured>,
     /// Where the data lives.
     pub database: Database,
     /// Base URL of issuers: `{public_url}/{env}`.

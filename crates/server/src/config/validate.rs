@@ -56,6 +56,8 @@ pub(super) fn config(v: &Values) -> anyhow::Result<Config> {
         listen,
         admin_listen,
         admin: admin(v)?,
+        webhook: webhook(v)?,
+        webhooks: webhooks(v)?,
         database,
         public_url: public_url.trim_end_matches('/').to_string(),
         environments: environments(v)?,
@@ -207,6 +209,75 @@ fn postgres(v: &Values) -> anyhow::Result<PostgresConfig> {
             Duration::from_millis(100),
         )?,
     })
+}
+
+/// `[webhook]`.
+fn webhook(v: &Values) -> anyhow::Result<crate::webhooks::Settings> {
+    let d = crate::webhooks::Settings::default();
+    let allowed_networks = v
+        .list("webhook.allowed_networks")?
+        .unwrap_or_default()
+        .iter()
+        .map(|s| {
+            crate::webhooks::egress::Network::parse(s).ok_or_else(|| {
+                anyhow!(
+                    "configuration key webhook.allowed_networks: {s:?} is not a network like \
+                     10.0.0.0/8, 127.0.0.1 or fd00::/8"
+                )
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let retry_base = at_least(
+        v,
+        "webhook.retry_base",
+        d.retry_base,
+        Duration::from_millis(100),
+    )?;
+    if retry_base > Duration::from_secs(3600) {
+        bail!("configuration key webhook.retry_base: at most 1h");
+    }
+    let max_in_flight = int_in(v, "webhook.max_in_flight", 4, 1, 64)? as usize;
+    Ok(crate::webhooks::Settings {
+        allowed_networks,
+        retry_base,
+        max_in_flight,
+    })
+}
+
+/// `[[webhooks]]`: each URL checked, its event types known, its secret file read.
+fn webhooks(v: &Values) -> anyhow::Result<Vec<crate::webhooks::Configured>> {
+    let mut out: Vec<crate::webhooks::Configured> = Vec::new();
+    for (url, events, secret_file) in v.webhooks()? {
+        let parsed = reqwest::Url::parse(&url)
+            .map_err(|_| anyhow!("configuration key webhooks.url: {url:?} is not a URL"))?;
+        crate::webhooks::egress::check_url(&parsed)
+            .map_err(|e| anyhow!("configuration key webhooks.url: {url:?} is {e}"))?;
+        for e in &events {
+            if wirecash_core::store::EventKind::parse(e).is_none() {
+                bail!(
+                    "configuration key webhooks.events: {e:?} is not an event type (see docs/webhooks.md)"
+                );
+            }
+        }
+        let text = std::fs::read_to_string(&secret_file).map_err(|e| {
+            anyhow!("configuration key webhooks.secret_file: cannot read {secret_file}: {e}")
+        })?;
+        let secret = crate::webhooks::sign::Secret::parse(&text).ok_or_else(|| {
+            anyhow!(
+                "configuration key webhooks.secret_file: {secret_file} does not hold a secret of \
+                 the form whsec_<base64 of at least 24 bytes>"
+            )
+        })?;
+        if out.iter().any(|c| c.url == url) {
+            bail!("configuration key webhooks.url: {url:?} is listed twice");
+        }
+        out.push(crate::webhooks::Configured {
+            url,
+            events,
+            secret,
+        });
+    }
+    Ok(out)
 }
 
 /// `[admin]`.

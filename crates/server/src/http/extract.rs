@@ -261,6 +261,11 @@ impl JsonObject {
         }
     }
 
+    /// A field as sent, if it was.
+    pub fn get(&self, field: &str) -> Option<&Value> {
+        self.0.get(field)
+    }
+
     /// An optional string field: absent is `None`; present, the rules of `required_str`.
     pub fn optional_str(&self, field: &str, max: usize) -> Result<Option<&str>, ApiError> {
         match self.0.get(field) {

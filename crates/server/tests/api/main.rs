@@ -52,3 +52,4 @@ mod timing;
 mod tls;
 mod transport;
 mod verifier;
+mod webhooks;

@@ -44,6 +44,8 @@ mod reuse;
 mod session_growth;
 #[path = "../api/timing.rs"]
 mod timing;
+#[path = "../api/webhooks.rs"]
+mod webhooks;
 
 mod migrate_store;
 mod multinode;

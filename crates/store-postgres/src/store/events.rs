@@ -45,16 +45,21 @@ pub(super) async fn insert_events(
 
 /// An event row (`EVENT_COLUMNS`) into its record; an unknown kind is a damaged row.
 fn event_from_row(r: &Row) -> Result<EventRecord, Fail> {
-    let kind: String = r.try_get(2)?;
+    event_at(r, 0)
+}
+
+/// An event from `EVENT_COLUMNS` starting at column `at`.
+pub(super) fn event_at(r: &Row, at: usize) -> Result<EventRecord, Fail> {
+    let kind: String = r.try_get(at + 2)?;
     Ok(EventRecord {
-        id: r.try_get(0)?,
-        env: r.try_get(1)?,
+        id: r.try_get(at)?,
+        env: r.try_get(at + 1)?,
         kind: EventKind::parse(&kind)
-            .ok_or_else(|| Fail::Data(format!("column 2: unknown event kind {kind:?}")))?,
-        at: r.try_get(3)?,
-        actor: r.try_get(4)?,
-        username: r.try_get(5)?,
-        data: r.try_get(6)?,
+            .ok_or_else(|| Fail::Data(format!("column {}: unknown event kind {kind:?}", at + 2)))?,
+        at: r.try_get(at + 3)?,
+        actor: r.try_get(at + 4)?,
+        username: r.try_get(at + 5)?,
+        data: r.try_get(at + 6)?,
     })
 }
 

@@ -20,6 +20,7 @@ mod rows;
 mod sessions;
 mod transfer;
 mod users;
+mod webhooks;
 
 use rows::Fail;
 

@@ -28,21 +28,26 @@ pub(super) fn insert_event(c: &Connection, event: Option<&EventRecord>) -> rusql
 }
 
 fn event_from_row(r: &Row<'_>) -> rusqlite::Result<EventRecord> {
-    let kind: String = r.get(2)?;
+    event_at(r, 0)
+}
+
+/// An event from the columns `id, env, kind, at, actor, username, data` starting at `at`.
+pub(super) fn event_at(r: &Row<'_>, at: usize) -> rusqlite::Result<EventRecord> {
+    let kind: String = r.get(at + 2)?;
     Ok(EventRecord {
-        id: r.get(0)?,
-        env: r.get(1)?,
+        id: r.get(at)?,
+        env: r.get(at + 1)?,
         kind: EventKind::parse(&kind).ok_or_else(|| {
             rusqlite::Error::FromSqlConversionFailure(
-                2,
+                at + 2,
                 rusqlite::types::Type::Text,
                 format!("unknown event kind {kind:?}").into(),
             )
         })?,
-        at: r.get(3)?,
-        actor: r.get(4)?,
-        username: r.get(5)?,
-        data: r.get(6)?,
+        at: r.get(at + 3)?,
+        actor: r.get(at + 4)?,
+        username: r.get(at + 5)?,
+        data: r.get(at + 6)?,
     })
 }
 

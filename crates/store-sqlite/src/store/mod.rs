@@ -21,6 +21,7 @@ mod rows;
 mod sessions;
 mod transfer;
 mod users;
+mod webhooks;
 
 /// SQLite backend.
 pub struct SqliteStore {
