@@ -57,7 +57,10 @@ fn ok(body: impl serde::Serialize) -> Result<Response, AdminError> {
 }
 
 /// A JSON body, or `{}` when there is none.
-fn body(headers: &HeaderMap, bytes: &[u8]) -> Result<crate::http::extract::JsonObject, AdminError> {
+pub(super) fn body(
+    headers: &HeaderMap,
+    bytes: &[u8],
+) -> Result<crate::http::extract::JsonObject, AdminError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());

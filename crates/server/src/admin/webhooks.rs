@@ -14,7 +14,7 @@ use wirecash_core::store::{
 };
 
 use super::AdminState;
-use super::api::time;
+use super::api::{body, time};
 use super::auth::Caller;
 use super::error::AdminError;
 use super::idempotency;
@@ -77,20 +77,6 @@ async fn find(state: &AdminState, id: &str) -> Result<WebhookRecord, AdminError>
                 id.chars().take(64).collect::<String>()
             ))
         })
-}
-
-fn body(headers: &HeaderMap, bytes: &[u8]) -> Result<crate::http::extract::JsonObject, AdminError> {
-    let content_type = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    if bytes.is_empty() && content_type.is_none() {
-        return Ok(crate::http::extract::parse_body(
-            None,
-            Some("application/json"),
-            b"{}",
-        )?);
-    }
-    Ok(crate::http::extract::parse_body(None, content_type, bytes)?)
 }
 
 /// `GET /admin/v1/webhooks`.
