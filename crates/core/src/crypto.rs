@@ -61,6 +61,11 @@ impl MasterKey {
         hmac::Key::new(hmac::HMAC_SHA256, &self.derive("admin-guard"))
     }
 
+    /// The key the console signs its session cookies and CSRF tokens with.
+    pub fn admin_console_mac(&self) -> hmac::Key {
+        hmac::Key::new(hmac::HMAC_SHA256, &self.derive("admin-console"))
+    }
+
     /// The AEAD key that seals stored admin API answers (idempotent replays), which can
     /// hold a generated password.
     pub fn admin_sealer(&self) -> Result<Sealer, Error> {

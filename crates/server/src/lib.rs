@@ -181,6 +181,7 @@ pub async fn run_with_tls(
                 .unwrap_or_default()
                 .into(),
             webhook: Arc::new(config.webhook.clone()),
+            secure_cookies: tls.is_some(),
         });
         let app =
             axum::middleware::map_request(|r| async { http::middleware::normalize_method(r) })

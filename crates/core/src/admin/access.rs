@@ -120,6 +120,20 @@ impl AdminService {
         Ok(())
     }
 
+    /// Who the admin key with the public id `id` is, while it is live. The console's
+    /// sessions name their key by id, so revoking the key ends them at the next request.
+    pub async fn live_admin_key(&self, id: &str) -> Result<Option<AdminPrincipal>, Error> {
+        Ok(self
+            .store
+            .find_admin_key(id)
+            .await?
+            .filter(|r| r.revoked_at.is_none())
+            .map(|r| AdminPrincipal {
+                name: r.name,
+                role: r.role,
+            }))
+    }
+
     /// Who `presented` is, if it is a live admin key. The stored hash is compared in
     /// constant time; a malformed key is refused without a store access.
     pub async fn check_admin_key(

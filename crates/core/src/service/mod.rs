@@ -103,6 +103,8 @@ pub struct AdminSecrets {
     pub guard_mac: aws_lc_rs::hmac::Key,
     /// Seals stored admin API answers (idempotent replays).
     pub sealer: Sealer,
+    /// Signs the console's session cookies and CSRF tokens.
+    pub console_mac: aws_lc_rs::hmac::Key,
 }
 
 const INVALID_CREDENTIALS: &str = "invalid username or password";
@@ -145,6 +147,7 @@ impl AuthService {
                 key_mac: master.admin_key_mac(),
                 guard_mac: master.admin_guard_mac(),
                 sealer: master.admin_sealer()?,
+                console_mac: master.admin_console_mac(),
             },
             key_reload_interval: options.key_reload_interval,
             limits: options.limits,

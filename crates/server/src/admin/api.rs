@@ -233,7 +233,8 @@ pub async fn create_user(
     .await
 }
 
-fn generated_password() -> Result<Zeroizing<String>, AdminError> {
+/// A generated password: 24 random bytes, base64url.
+pub fn generated_password() -> Result<Zeroizing<String>, AdminError> {
     use base64::Engine as _;
     let mut raw = Zeroizing::new([0u8; GENERATED_PASSWORD_BYTES]);
     wirecash_core::crypto::random_bytes(raw.as_mut())?;

@@ -1,8 +1,9 @@
-//! The operator plane (SPEC §11): the admin API under `/admin/v1`, served on its own
-//! listener (`admin_listen`) and nowhere else.
+//! The operator plane (SPEC §11): the admin API under `/admin/v1` and the console under
+//! `/console`, served on their own listener (`admin_listen`) and nowhere else.
 
 pub mod api;
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod idempotency;
 pub mod openapi;
@@ -34,6 +35,8 @@ pub struct AdminState {
     pub openapi: Bytes,
     /// How webhooks are delivered (new subscriptions are checked against it).
     pub webhook: Arc<crate::webhooks::Settings>,
+    /// The listener serves TLS: the console's cookies get `Secure` and `__Host-`.
+    pub secure_cookies: bool,
 }
 
 /// The admin listener's routes: the admin API and `/healthz`, nothing of the public API.
@@ -94,6 +97,7 @@ pub fn router(state: AdminState) -> Router {
             "/admin/v1/webhooks/{id}/deliveries/{event_id}/resend",
             post(webhooks::resend),
         )
+        .merge(console::routes())
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
         .layer(DefaultBodyLimit::max(crate::http::extract::MAX_BODY))

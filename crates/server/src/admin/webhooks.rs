@@ -19,6 +19,8 @@ use super::auth::Caller;
 use super::error::AdminError;
 use super::idempotency;
 use super::page::{self, Page};
+use zeroize::Zeroizing;
+
 use crate::webhooks::{egress, seal, sign};
 
 /// Longest URL accepted.
@@ -61,7 +63,7 @@ fn ok(status: StatusCode, body: &impl serde::Serialize) -> Result<Response, Admi
     Ok(idempotency::json(status, bytes, false))
 }
 
-async fn find(state: &AdminState, id: &str) -> Result<WebhookRecord, AdminError> {
+pub async fn find(state: &AdminState, id: &str) -> Result<WebhookRecord, AdminError> {
     state
         .service
         .admin()
@@ -106,49 +108,76 @@ pub async fn create(
     bytes: Bytes,
 ) -> Result<Response, AdminError> {
     caller.require(AdminRole::Owner)?;
-    idempotency::run(&state, &caller, &headers, ("POST", "/admin/v1/webhooks", &bytes), || async {
-        let body = body(&headers, &bytes)?;
-        body.only(&["url", "events"])?;
-        let url = body.required_str("url", MAX_URL)?.trim().to_string();
-        let parsed = reqwest::Url::parse(&url)
-            .map_err(|_| AdminError::BadRequest("`url` is not a URL".into()))?;
-        // Refused now rather than at every delivery: a URL that leads into our own
-        // network (unless allowed) or nowhere.
-        egress::resolve(&parsed, &state.webhook.allowed_networks)
-            .await
-            .map_err(|e| AdminError::BadRequest(format!("`url` {e}")))?;
-        let events = event_types(body.get("events"))?;
-        let (secret, text) = sign::Secret::generate()?;
-        let mut raw = [0u8; 8];
-        wirecash_core::crypto::random_bytes(&mut raw)?;
-        let id = format!("wh_{}", raw.iter().map(|b| format!("{b:02x}")).collect::<String>());
-        let record = WebhookRecord {
-            secret_sealed: seal(&state.service, &id, &secret)?,
-            id,
-            url,
-            event_types: events,
-            previous_secret: None,
-            paused: false,
-            source: WebhookSource::Api,
-            created_at: state.service.admin().clock.now(),
-        };
-        state
-            .service
-            .admin()
-            .store
-            .create_webhook(record.clone())
-            .await
-            .map_err(wirecash_core::Error::from)?;
-        tracing::info!(target: "audit", event = "webhook_created", webhook = %record.id, actor = %caller.principal.actor(), "webhook subscription created");
-        let mut out = json_of(&record);
-        out["secret"] = Value::String(text.to_string());
-        Ok((StatusCode::CREATED, out))
-    })
+    idempotency::run(
+        &state,
+        &caller,
+        &headers,
+        ("POST", "/admin/v1/webhooks", &bytes),
+        || async {
+            let body = body(&headers, &bytes)?;
+            body.only(&["url", "events"])?;
+            let url = body.required_str("url", MAX_URL)?;
+            let events = event_types(body.get("events"))?;
+            let (record, secret) =
+                subscribe(&state, &caller.principal.actor(), url, events).await?;
+            let mut out = json_of(&record);
+            out["secret"] = Value::String(secret.to_string());
+            Ok((StatusCode::CREATED, out))
+        },
+    )
     .await
 }
 
+/// Makes a subscription to `events` (wire names; empty for all) at `url`, which is
+/// checked now rather than at every delivery: a URL that leads into our own network
+/// (unless allowed) or nowhere is refused. Returns it and its `whsec_` secret (shown once).
+pub async fn subscribe(
+    state: &AdminState,
+    actor: &Actor,
+    url: &str,
+    events: Vec<String>,
+) -> Result<(WebhookRecord, Zeroizing<String>), AdminError> {
+    let url = url.trim().to_string();
+    if url.len() > MAX_URL {
+        return Err(AdminError::BadRequest(format!(
+            "`url` is longer than {MAX_URL} bytes"
+        )));
+    }
+    let parsed = reqwest::Url::parse(&url)
+        .map_err(|_| AdminError::BadRequest("`url` is not a URL".into()))?;
+    egress::resolve(&parsed, &state.webhook.allowed_networks)
+        .await
+        .map_err(|e| AdminError::BadRequest(format!("`url` {e}")))?;
+    let (secret, text) = sign::Secret::generate()?;
+    let mut raw = [0u8; 8];
+    wirecash_core::crypto::random_bytes(&mut raw)?;
+    let id = format!(
+        "wh_{}",
+        raw.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let record = WebhookRecord {
+        secret_sealed: seal(&state.service, &id, &secret)?,
+        id,
+        url,
+        event_types: events,
+        previous_secret: None,
+        paused: false,
+        source: WebhookSource::Api,
+        created_at: state.service.admin().clock.now(),
+    };
+    state
+        .service
+        .admin()
+        .store
+        .create_webhook(record.clone())
+        .await
+        .map_err(wirecash_core::Error::from)?;
+    tracing::info!(target: "audit", event = "webhook_created", webhook = %record.id, actor = %actor, "webhook subscription created");
+    Ok((record, text))
+}
+
 /// The `events` field: known type names, or absent/empty for all.
-fn event_types(value: Option<&Value>) -> Result<Vec<String>, AdminError> {
+pub fn event_types(value: Option<&Value>) -> Result<Vec<String>, AdminError> {
     let bad = || {
         let known: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
         AdminError::BadRequest(format!("`events` is a list of: {}", known.join(", ")))
@@ -180,15 +209,27 @@ pub async fn patch(
     let body = body(&headers, &bytes)?;
     body.only(&["paused"])?;
     let paused = body.required_bool("paused")?;
-    find(&state, &id).await?;
+    let record = set_paused(&state, &caller.principal.actor(), &id, paused).await?;
+    ok(StatusCode::OK, &json_of(&record))
+}
+
+/// Pauses or resumes subscription `id`; returns it as it is now.
+pub async fn set_paused(
+    state: &AdminState,
+    actor: &Actor,
+    id: &str,
+    paused: bool,
+) -> Result<WebhookRecord, AdminError> {
+    find(state, id).await?;
     state
         .service
         .admin()
         .store
-        .set_webhook_paused(&id, paused)
+        .set_webhook_paused(id, paused)
         .await
         .map_err(wirecash_core::Error::from)?;
-    ok(StatusCode::OK, &json_of(&find(&state, &id).await?))
+    tracing::info!(target: "audit", event = "webhook_paused", webhook = %id, paused, actor = %actor, "webhook subscription paused or resumed");
+    find(state, id).await
 }
 
 /// `DELETE /admin/v1/webhooks/{id}` (not the configuration's: they come back at start).
@@ -198,7 +239,15 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<Response, AdminError> {
     caller.require(AdminRole::Owner)?;
-    let w = find(&state, &id).await?;
+    unsubscribe(&state, &caller.principal.actor(), &id).await?;
+    Ok(crate::http::no_store(
+        axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT),
+    ))
+}
+
+/// Deletes subscription `id` and its deliveries; a configured one is a 409.
+pub async fn unsubscribe(state: &AdminState, actor: &Actor, id: &str) -> Result<(), AdminError> {
+    let w = find(state, id).await?;
     if w.source == WebhookSource::Config {
         return Err(AdminError::Conflict(
             "this subscription is configured in [[webhooks]]; remove it there (pause it here)"
@@ -209,13 +258,11 @@ pub async fn delete(
         .service
         .admin()
         .store
-        .delete_webhook(&id)
+        .delete_webhook(id)
         .await
         .map_err(wirecash_core::Error::from)?;
-    tracing::info!(target: "audit", event = "webhook_deleted", webhook = %id, actor = %caller.principal.actor(), "webhook subscription deleted");
-    Ok(crate::http::no_store(
-        axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT),
-    ))
+    tracing::info!(target: "audit", event = "webhook_deleted", webhook = %id, actor = %actor, "webhook subscription deleted");
+    Ok(())
 }
 
 /// `POST /admin/v1/webhooks/{id}/rotate-secret` `{"overlap"?}`: the new secret signs at
@@ -232,35 +279,59 @@ pub async fn rotate_secret(
     idempotency::run(&state, &caller, &headers, ("POST", &path, &bytes), || async {
         let body = body(&headers, &bytes)?;
         body.only(&["overlap"])?;
-        let overlap = match body.optional_str("overlap", 32)? {
-            None => std::time::Duration::from_secs(24 * 3600),
-            Some(s) => humantime::parse_duration(s.trim())
-                .ok()
-                .filter(|d| *d <= MAX_OVERLAP)
-                .ok_or_else(|| AdminError::BadRequest("`overlap` is a duration up to 7d, e.g. \"24h\"".into()))?,
-        };
-        let w = find(&state, &id).await?;
-        if w.source == WebhookSource::Config {
-            return Err(AdminError::Conflict(
-                "this subscription's secret is its [[webhooks]] secret_file".into(),
-            ));
-        }
-        let (secret, text) = sign::Secret::generate()?;
-        let until = state.service.admin().clock.now().saturating_add(millis(overlap));
-        state
-            .service
-            .admin()
-            .store
-            .rotate_webhook_secret(&id, seal(&state.service, &id, &secret)?, until)
-            .await
-            .map_err(wirecash_core::Error::from)?;
-        tracing::info!(target: "audit", event = "webhook_secret_rotated", webhook = %id, overlap_s = overlap.as_secs(), actor = %caller.principal.actor(), "webhook secret rotated");
+        let overlap = secret_overlap(body.optional_str("overlap", 32)?)?;
+        let (text, until) = new_secret(&state, &caller.principal.actor(), &id, overlap).await?;
         Ok((
             StatusCode::OK,
             json!({"id": id, "secret": text.as_str(), "previous_secret_valid_until": time(until)}),
         ))
     })
     .await
+}
+
+/// The overlap of a secret rotation: a duration up to 7 days, 24 h when not given.
+pub fn secret_overlap(given: Option<&str>) -> Result<std::time::Duration, AdminError> {
+    match given {
+        None => Ok(std::time::Duration::from_secs(24 * 3600)),
+        Some(s) => humantime::parse_duration(s.trim())
+            .ok()
+            .filter(|d| *d <= MAX_OVERLAP)
+            .ok_or_else(|| {
+                AdminError::BadRequest("`overlap` is a duration up to 7d, e.g. \"24h\"".into())
+            }),
+    }
+}
+
+/// Gives subscription `id` a new secret (returned once); the previous one keeps signing
+/// until the returned time.
+pub async fn new_secret(
+    state: &AdminState,
+    actor: &Actor,
+    id: &str,
+    overlap: std::time::Duration,
+) -> Result<(Zeroizing<String>, wirecash_core::UnixMillis), AdminError> {
+    let w = find(state, id).await?;
+    if w.source == WebhookSource::Config {
+        return Err(AdminError::Conflict(
+            "this subscription's secret is its [[webhooks]] secret_file".into(),
+        ));
+    }
+    let (secret, text) = sign::Secret::generate()?;
+    let until = state
+        .service
+        .admin()
+        .clock
+        .now()
+        .saturating_add(millis(overlap));
+    state
+        .service
+        .admin()
+        .store
+        .rotate_webhook_secret(id, seal(&state.service, id, &secret)?, until)
+        .await
+        .map_err(wirecash_core::Error::from)?;
+    tracing::info!(target: "audit", event = "webhook_secret_rotated", webhook = %id, overlap_s = overlap.as_secs(), actor = %actor, "webhook secret rotated");
+    Ok((text, until))
 }
 
 /// `POST /admin/v1/webhooks/{id}/test`: a `webhook_test` event to this subscription only.
@@ -270,6 +341,12 @@ pub async fn test(
     Path(id): Path<String>,
 ) -> Result<Response, AdminError> {
     caller.require(AdminRole::Owner)?;
+    let event_id = send_test(&state, &caller.principal.actor(), &id).await?;
+    ok(StatusCode::ACCEPTED, &json!({"event_id": event_id}))
+}
+
+/// Queues a `webhook_test` event for subscription `id` only; returns the event's id.
+pub async fn send_test(state: &AdminState, actor: &Actor, id: &str) -> Result<String, AdminError> {
     let admin = state.service.admin();
     let event = EventRecord {
         id: uuid::Uuid::now_v7().to_string(),
@@ -280,7 +357,7 @@ pub async fn test(
             .map_or_else(String::new, |e| (*e).to_string()),
         kind: EventKind::WebhookTest,
         at: admin.clock.now(),
-        actor: Actor::AdminKey(caller.principal.name.clone()).to_string(),
+        actor: actor.to_string(),
         username: None,
         data: json!({"webhook_id": id, "message": "a test delivery from wirecash-auth"})
             .to_string(),
@@ -288,7 +365,7 @@ pub async fn test(
     let event_id = event.id.clone();
     if !admin
         .store
-        .enqueue_test_event(&id, event)
+        .enqueue_test_event(id, event)
         .await
         .map_err(wirecash_core::Error::from)?
     {
@@ -297,7 +374,7 @@ pub async fn test(
             id.chars().take(64).collect::<String>()
         )));
     }
-    ok(StatusCode::ACCEPTED, &json!({"event_id": event_id}))
+    Ok(event_id)
 }
 
 /// `GET /admin/v1/webhooks/{id}/deliveries?limit=&cursor=`, newest first.
@@ -348,14 +425,20 @@ pub async fn resend(
     Path((id, event_id)): Path<(String, String)>,
 ) -> Result<Response, AdminError> {
     caller.require(AdminRole::Owner)?;
+    send_again(&state, &id, &event_id).await?;
+    ok(StatusCode::ACCEPTED, &json!({"event_id": event_id}))
+}
+
+/// Makes delivery `event_id` of subscription `id` pending again, due now.
+pub async fn send_again(state: &AdminState, id: &str, event_id: &str) -> Result<(), AdminError> {
     let admin = state.service.admin();
     if !admin
         .store
-        .resend_delivery(&id, &event_id, admin.clock.now())
+        .resend_delivery(id, event_id, admin.clock.now())
         .await
         .map_err(wirecash_core::Error::from)?
     {
         return Err(AdminError::NotFound("no such delivery".into()));
     }
-    ok(StatusCode::ACCEPTED, &json!({"event_id": event_id}))
+    Ok(())
 }

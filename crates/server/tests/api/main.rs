@@ -23,6 +23,7 @@ mod cli_surface;
 mod client_persistence;
 mod client_recovery;
 mod client_session;
+mod console;
 mod crash;
 mod deploy;
 mod docs_page;
