@@ -14,7 +14,7 @@ use crate::server_process::start;
 use crate::support::ScratchDb;
 
 /// The browser: `$CHROMIUM`, else Debian's.
-fn chromium() -> PathBuf {
+pub(crate) fn chromium() -> PathBuf {
     let path = std::env::var_os("CHROMIUM")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));

@@ -24,6 +24,7 @@ mod client_persistence;
 mod client_recovery;
 mod client_session;
 mod console;
+mod console_browser;
 mod crash;
 mod deploy;
 mod docs_page;

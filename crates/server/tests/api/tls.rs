@@ -557,3 +557,79 @@ async fn the_admin_listener_serves_https_under_tls_too() {
         .map(|r| r.status().as_u16());
     assert!(!matches!(plain, Ok(200 | 401)), "{plain:?}");
 }
+
+/// Under `[tls]` the console's cookies are `Secure` with the `__Host-` prefix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_cookies_are_secure_with_the_host_prefix_under_tls() {
+    let ca = TestCa::new();
+    let certs = tempfile::tempdir().unwrap();
+    let (app, _) = tls_app(&ca, certs.path(), Duration::from_secs(5), |_| {}).await;
+    let key =
+        crate::console::admin_key(&app, "tls-viewer", wirecash_core::store::AdminRole::Viewer)
+            .await;
+    let admin = app.admin_base.replace("http://", "https://");
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca.pem.as_bytes()).unwrap()])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = client
+        .get(format!("{admin}/console/login"))
+        .send()
+        .await
+        .unwrap();
+    let nonce = form.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(nonce.starts_with("__Host-wc_console_login="), "{nonce}");
+    assert!(
+        nonce.ends_with("; Path=/; Max-Age=3600; HttpOnly; SameSite=Strict; Secure"),
+        "{nonce}"
+    );
+    let body = form.text().await.unwrap();
+    let at = body.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let token = &body[at..at + body[at..].find('"').unwrap()];
+    let signed = client
+        .post(format!("{admin}/console/login"))
+        .header("cookie", nonce.split(';').next().unwrap())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(crate::support::form_body(&[
+            ("admin_key", &key),
+            ("csrf", token),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 303);
+    let session = signed
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("__Host-wc_console="))
+        .unwrap();
+    assert!(
+        session.ends_with("; Path=/; Max-Age=1800; HttpOnly; SameSite=Strict; Secure"),
+        "{session}"
+    );
+    let page = client
+        .get(format!("{admin}/console"))
+        .header("cookie", session.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    // The plain-HTTP cookie name is not a session here.
+    let value = session
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1;
+    let plain_name = client
+        .get(format!("{admin}/console"))
+        .header("cookie", format!("wc_console={value}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain_name.status(), 303);
+}

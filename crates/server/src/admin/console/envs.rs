@@ -385,7 +385,7 @@ async fn incident_page(
             @if signed.who.role >= AdminRole::Operator {
                 form.stack method="post" action={ "/console/env/" (env) "/incident" } {
                     (csrf(signed))
-                    label { "Type the environment's name, " strong { (env) } ", to confirm"
+                    label { span { "Type the environment's name, " strong { (env) } ", to confirm" }
                         input type="text" name="confirm" required autocomplete="off" spellcheck="false";
                     }
                     button.danger type="submit" { "Revoke every session of " (env) }

@@ -317,7 +317,7 @@ async fn detail_page(
                 h2 { "Delete" }
                 form.inline method="post" action={ (base) "/delete" } autocomplete="off" {
                     (csrf(signed))
-                    label { "Type the subscription's id, " strong.mono { (w.id) } ", to confirm"
+                    label { span { "Type the subscription's id, " strong.mono { (w.id) } ", to confirm" }
                         input type="text" name="confirm" required spellcheck="false";
                     }
                     button.danger type="submit" { "Delete subscription" }

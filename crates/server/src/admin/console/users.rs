@@ -280,6 +280,14 @@ async fn user_page(
     };
     let more = sessions.len() > SESSIONS_PER_PAGE as usize;
     sessions.truncate(SESSIONS_PER_PAGE as usize);
+    // Live ones only: revoked and expired sessions are kept a while for the API's
+    // history, but nothing can be done with them here.
+    let now = state.service.admin().clock.now();
+    let policy = state.service.policy();
+    sessions.retain(|s| {
+        s.revoked_at.is_none()
+            && AdminService::session_expiry(policy, s.created_at, s.last_used_at) > now
+    });
     let content = user_content(state, signed, env.as_str(), &user, &sessions, more, extra);
     signed.page(
         status,
@@ -384,7 +392,7 @@ fn user_content(
                 p { "Deletes the user and every session of theirs. This cannot be undone." }
                 form.inline method="post" action={ (path) "/delete" } autocomplete="off" {
                     (csrf(signed))
-                    label { "Type the username, " strong { (user.username) } ", to confirm"
+                    label { span { "Type the username, " strong { (user.username) } ", to confirm" }
                         input type="text" name="confirm" required spellcheck="false";
                     }
                     button.danger type="submit" { "Delete user" }
