@@ -18,7 +18,8 @@ CLIENT=${CLIENT:-hyper}                  # hyper | reqwest
 CLIENT_THREADS=${CLIENT_THREADS:-1}      # load generator runtime threads
 SERVER_CPUS=${SERVER_CPUS:-}             # taskset CPU list for the server, empty = unpinned
 CLIENT_CPUS=${CLIENT_CPUS:-}             # taskset CPU list for the load generator
-MODES=${MODES:-"refresh authenticate"}   # which loads to run, in order (also: replay, flood, floods)
+MODES=${MODES:-"refresh authenticate"}   # which loads to run, in order (also: replay, flood, floods, hooks, hooks-slow)
+HOOK_RATE=${HOOK_RATE:-20}               # hooks modes: security events per second, delivered to webhooks beside the refresh load
 FLOOD=${FLOOD:-200}                      # flood mode: wrong-password login loops beside the refresh chains
 FLOOD_THREADS=${FLOOD_THREADS:-1}        # flood/floods modes: threads of the flood's own runtime (0 = share the measuring one)
 FLOODS=${FLOODS:-64}                     # floods mode: login loops, a fresh connection per login
@@ -34,7 +35,7 @@ PERF_DATA=${PERF_DATA:-}                 # if set, `perf record` the (first) ser
 PERF_SECONDS=${PERF_SECONDS:-8}          # … for this many seconds after the warm-up of the first mode
 BENCH_ENV=sandbox
 
-for v in USERS REFRESH_CHAINS AUTH_CONCURRENCY DURATION WARMUP CLIENT_THREADS NODES FLOOD FLOOD_THREADS FLOODS PHASE FLOOD_SOURCES; do
+for v in HOOK_RATE USERS REFRESH_CHAINS AUTH_CONCURRENCY DURATION WARMUP CLIENT_THREADS NODES FLOOD FLOOD_THREADS FLOODS PHASE FLOOD_SOURCES; do
     [[ ${!v} =~ ^[0-9]+$ ]] || { echo "run.sh: $v must be a whole number (got '${!v}')" >&2; exit 2; }
 done
 
@@ -47,6 +48,9 @@ esac
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 SERVER_BIN=${SERVER_BIN:-$TARGET_DIR/release/wirecash-auth}  # another build to compare
 BENCH_BIN=$TARGET_DIR/release/wirecash-bench
+HOOKS_BIN=$TARGET_DIR/release/wirecash-bench-webhooks
+HOOKS=0
+[[ " $MODES " == *" hooks"* ]] && HOOKS=1
 
 if [[ $SKIP_BUILD != 1 ]]; then
     echo "== building release binaries"
@@ -101,8 +105,12 @@ CONFIG=$WORK/wirecash-auth.toml
 # (every request comes from 127.0.0.1, so the defaults of 20 authenticate/s and 1000
 # refresh/s per address would measure the limiter). Argon2 and token settings stay at
 # their defaults (OWASP: 19456 KiB, 2 iterations, 1 lane).
+# The hooks modes need the admin listener (on a free port) and webhooks to loopback.
+admin_listen=
+[[ $HOOKS == 1 ]] && admin_listen='admin_listen = "127.0.0.1:0"'
 cat >"$CONFIG" <<EOF
 environments = ["$BENCH_ENV"]
+$admin_listen
 
 [rate_limit]
 authenticate_rps = 0
@@ -116,6 +124,9 @@ EOF
 # reserves and settles its counters in the database (their cost under a flood).
 if [[ $LOCKOUT != on ]]; then
     printf '[security]\nlogin_max_failures = 0\naddress_max_failures = 0\n' >>"$CONFIG"
+fi
+if [[ $HOOKS == 1 ]]; then
+    printf '[webhook]\nallowed_networks = ["127.0.0.0/8"]\n' >>"$CONFIG"
 fi
 # A throw-away master key, so nothing is written next to the database.
 WIRECASH_AUTH_MASTER_KEY=$(head -c 32 /dev/urandom | base64)
@@ -137,7 +148,13 @@ for ((i = 0; i < USERS; i++)); do
         "$SERVER_BIN" --database "$DB" --config "$CONFIG" user add "bench-$i" --env "$BENCH_ENV" --password-stdin >/dev/null
 done
 
+if [[ $HOOKS == 1 ]]; then
+    "$SERVER_BIN" --database "$DB" --config "$CONFIG" admin-key create bench --role owner >"$WORK/admin.key"
+    chmod 600 "$WORK/admin.key"
+fi
+
 ADDRS=()
+ADMIN_ADDR=
 for ((n = 1; n <= NODES; n++)); do
     echo "== starting server $n of $NODES${SERVER_CPUS:+ on CPUs $SERVER_CPUS}"
     "${server_pin[@]}" "$SERVER_BIN" --database "$DB" --config "$CONFIG" serve --listen 127.0.0.1:0 \
@@ -152,6 +169,7 @@ for ((n = 1; n <= NODES; n++)); do
         sleep 0.1
     done
     [[ -n $ADDR ]] || { echo "the server did not become ready in 30 s" >&2; cat "$WORK/server$n.log" >&2; exit 1; }
+    [[ $n == 1 ]] && ADMIN_ADDR=$(sed -n 's/^wirecash-auth admin API listening on \(.*\)$/\1/p' "$WORK/server$n.out" | head -n1)
     echo "   pid $pid on $ADDR, RSS after start: $(awk '/^VmRSS/ {print $2, $3}' "/proc/$pid/status")"
     ADDRS+=("http://$ADDR")
 done
@@ -170,6 +188,7 @@ for mode in $MODES; do
         floods) concurrency=$REFRESH_CHAINS; gen_mode=refresh
             extra=(--flood "$FLOODS" --flood-threads "$FLOOD_THREADS" --flood-shape interleaved
                    --phase "${PHASE}s" --flood-sources "$FLOOD_SOURCES") ;;
+        hooks | hooks-slow) concurrency=$REFRESH_CHAINS; gen_mode=refresh; extra=() ;;
         *) echo "run.sh: unknown mode '$mode'" >&2; exit 2 ;;
     esac
     if [[ $DATABASE == postgres && $mode == refresh ]]; then
@@ -179,6 +198,10 @@ for mode in $MODES; do
     json_file=$WORK/$mode.json
     [[ -n $RESULTS_DIR ]] && json_file=$RESULTS_DIR/$mode.json
     echo
+    case $mode in
+        hooks) echo "== hooks: the refresh load below, while $HOOK_RATE security events/s go to a fast webhook endpoint" ;;
+        hooks-slow) echo "== hooks-slow: the same, with a second endpoint that never answers within the 10 s delivery timeout" ;;
+    esac
     # The generator stops by itself after WARMUP + DURATION (+ at most one request
     # timeout); `timeout` is only a backstop.
     timeout $((WARMUP + DURATION + 60)) "${client_pin[@]}" \
@@ -186,6 +209,18 @@ for mode in $MODES; do
         --concurrency "$concurrency" --duration "${DURATION}s" --warmup "${WARMUP}s" \
         --client "$CLIENT" --threads "$CLIENT_THREADS" "${pid_arg[@]}" --json-out "$json_file" &
     gen=$!
+    hooks=
+    if [[ $mode == hooks* ]]; then
+        # Events for the whole warm-up and measurement, to a fast endpoint (and in
+        # hooks-slow also to one that never answers within the 10 s delivery timeout).
+        [[ -n $ADMIN_ADDR ]] || { echo "run.sh: the server printed no admin address" >&2; exit 1; }
+        slow=()
+        [[ $mode == hooks-slow ]] && slow=(--slow)
+        "${client_pin[@]}" "$HOOKS_BIN" --admin-url "http://$ADMIN_ADDR" --admin-key-file "$WORK/admin.key" \
+            --env "$BENCH_ENV" --rate "$HOOK_RATE" --duration "$((WARMUP + DURATION))s" "${slow[@]}" \
+            ${RESULTS_DIR:+--json-out "$RESULTS_DIR/$mode-webhooks.json"} &
+        hooks=$!
+    fi
     if [[ -n $PERF_DATA ]]; then
         # Call graphs from DWARF unwinding (.eh_frame): the release build keeps no frame
         # pointers. 499 Hz keeps the data small enough to post-process.
@@ -195,6 +230,7 @@ for mode in $MODES; do
         PERF_DATA=
     fi
     wait "$gen"
+    [[ -n $hooks ]] && wait "$hooks"
     if [[ $DATABASE == postgres && $mode == refresh ]]; then
         sleep 11
         r1=$(pg_rotations); x1=$(pg_xacts)
