@@ -102,6 +102,13 @@ impl Browser {
 
     /// One DevTools command (to the page's session, if given); its result.
     async fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        let answer = self.call_raw(session, method, params).await;
+        assert!(answer.get("error").is_none(), "{method}: {answer}");
+        answer["result"].clone()
+    }
+
+    /// One DevTools command; its whole answer (`result` or `error`).
+    async fn call_raw(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
         let mut msg = json!({"id": id, "method": method, "params": params});
@@ -117,8 +124,7 @@ impl Browser {
             .await
             .unwrap_or_else(|_| panic!("no answer to {method} within 60 s"))
             .unwrap();
-        assert!(answer.get("error").is_none(), "{method}: {answer}");
-        answer["result"].clone()
+        answer
     }
 }
 
@@ -183,11 +189,22 @@ impl Tab {
 
     /// Waits until the page that replaced the current one has loaded.
     async fn wait_for_new_page(&mut self) {
+        let session = self.session.clone();
         for _ in 0..300 {
-            let done = self
-                .eval("window.__old !== true && document.readyState === 'complete'")
+            // While the old page goes, an evaluation can fail ("Inspected target
+            // navigated or closed"): that is "not yet".
+            let answer = self
+                .browser
+                .call_raw(
+                    Some(&session),
+                    "Runtime.evaluate",
+                    json!({
+                        "expression": "window.__old !== true && document.readyState === 'complete'",
+                        "returnByValue": true,
+                    }),
+                )
                 .await;
-            if done == json!(true) {
+            if answer["result"]["result"]["value"] == json!(true) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
