@@ -20,6 +20,8 @@ mod admin_cli;
 mod authenticate;
 #[path = "../api/bad_input.rs"]
 mod bad_input;
+#[path = "../api/console.rs"]
+mod console;
 #[path = "../api/crash.rs"]
 mod crash;
 #[path = "../api/environments.rs"]
