@@ -120,11 +120,10 @@ impl Browser {
         let mut bytes = serde_json::to_vec(&msg).unwrap();
         bytes.push(0);
         self.stdin.write_all(&bytes).await.unwrap();
-        let answer = tokio::time::timeout(Duration::from_secs(60), rx)
+        tokio::time::timeout(Duration::from_secs(60), rx)
             .await
             .unwrap_or_else(|_| panic!("no answer to {method} within 60 s"))
-            .unwrap();
-        answer
+            .unwrap()
     }
 }
 
