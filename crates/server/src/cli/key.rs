@@ -8,6 +8,32 @@ use wirecash_core::keys::KeyState;
 use super::admin::{admin, check_env, core, time};
 use crate::config::Config;
 
+/// `key list`: one line per key, listed by activation time as the key set orders them;
+/// `(kid, alg, created, activates_at)`.
+fn print_list(keys: &[(&str, &str, String, wirecash_core::UnixMillis)]) {
+    let now = wirecash_core::Clock::now(&SystemClock);
+    let activations: Vec<_> = keys.iter().map(|k| k.3).collect();
+    let states = KeyState::of_all(&activations, now);
+    println!(
+        "{:<32}  {:<6}  {:<20}  {:<20}  STATE",
+        "KID", "ALG", "CREATED", "SIGNS FROM"
+    );
+    for ((kid, alg, created, activates_at), state) in keys.iter().zip(states) {
+        let state = match state {
+            KeyState::Retired => "retired (published until its tokens expire)",
+            other => other.as_str(),
+        };
+        println!(
+            "{:<32}  {:<6}  {:<20}  {:<20}  {}",
+            kid,
+            alg,
+            created,
+            time(*activates_at),
+            state
+        );
+    }
+}
+
 /// `key …`
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
@@ -30,29 +56,19 @@ pub async fn key(config: &Config, cmd: KeyCommand) -> anyhow::Result<()> {
     match cmd {
         KeyCommand::List { env } => {
             let env = check_env(config, &env)?;
-            let now = wirecash_core::Clock::now(&SystemClock);
             let keys = a.keys(&env).await.map_err(core)?;
-            // Listed by activation time, as the key set orders them.
-            let activations: Vec<_> = keys.iter().map(|k| k.activates_at).collect();
-            let states = KeyState::of_all(&activations, now);
-            println!(
-                "{:<32}  {:<6}  {:<20}  {:<20}  STATE",
-                "KID", "ALG", "CREATED", "SIGNS FROM"
-            );
-            for (k, state) in keys.iter().zip(states) {
-                let state = match state {
-                    KeyState::Retired => "retired (published until its tokens expire)",
-                    other => other.as_str(),
-                };
-                println!(
-                    "{:<32}  {:<6}  {:<20}  {:<20}  {}",
-                    k.kid,
-                    k.alg,
-                    time(k.created_at),
-                    time(k.activates_at),
-                    state
-                );
-            }
+            let rows: Vec<_> = keys
+                .iter()
+                .map(|k| {
+                    (
+                        k.kid.as_str(),
+                        k.alg.as_str(),
+                        time(k.created_at),
+                        k.activates_at,
+                    )
+                })
+                .collect();
+            print_list(&rows);
         }
         KeyCommand::Rotate { env } => {
             let env = check_env(config, &env)?;

@@ -7,6 +7,39 @@ use wirecash_core::events::Actor;
 use super::admin::{admin, check_env, core, time};
 use crate::config::Config;
 
+fn print_list_header() {
+    println!(
+        "{:<20}  {:<18}  {:<20}  {:<20}  {:>10}  {:<28}  USERNAME",
+        "ID", "KIND", "CREATED", "LAST USED", "ROTATIONS", "STATE"
+    );
+}
+
+/// One line of `session list`; times already formatted.
+struct Row<'a> {
+    id: &'a str,
+    kind: &'a str,
+    created: &'a str,
+    last_used: &'a str,
+    generation: i64,
+    revoked: bool,
+    reason: Option<&'a str>,
+    username: &'a str,
+}
+
+impl Row<'_> {
+    fn print(&self) {
+        let state = match (self.revoked, self.reason) {
+            (true, Some(r)) => format!("revoked ({r})"),
+            (true, None) => "revoked".to_string(),
+            (false, _) => "live".to_string(),
+        };
+        println!(
+            "{:<20}  {:<18}  {:<20}  {:<20}  {:>10}  {:<28}  {}",
+            self.id, self.kind, self.created, self.last_used, self.generation, state, self.username
+        );
+    }
+}
+
 /// `session …`
 #[derive(Debug, Subcommand)]
 pub enum SessionCommand {
@@ -22,14 +55,18 @@ pub enum SessionCommand {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
-    /// Revoke one session by id, or all of a user's.
+    /// Revoke one session by id, all of a user's, or all of the environment's.
     Revoke {
         /// Session id (the `sid` claim).
-        #[arg(required_unless_present = "user", conflicts_with = "user")]
+        #[arg(required_unless_present_any = ["user", "all"], conflicts_with_all = ["user", "all"])]
         id: Option<i64>,
         /// Revoke every session of this user.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "all")]
         user: Option<String>,
+        /// Revoke every session of the environment (the incident button): every user
+        /// must log in again.
+        #[arg(long)]
+        all: bool,
         /// Environment.
         #[arg(long)]
         env: String,
@@ -45,34 +82,35 @@ pub async fn session(config: &Config, cmd: SessionCommand) -> anyhow::Result<()>
                 .map(|u| wirecash_core::validate::Username::parse(&u))
                 .transpose()
                 .map_err(core)?;
-            println!(
-                "{:<20}  {:<18}  {:<20}  {:<20}  {:>10}  {:<28}  USERNAME",
-                "ID", "KIND", "CREATED", "LAST USED", "ROTATIONS", "STATE"
-            );
+            print_list_header();
             for s in a
                 .sessions(&env, user.as_ref(), None, limit)
                 .await
                 .map_err(core)?
             {
-                let state = match (&s.revoked_at, &s.revoked_reason) {
-                    (Some(_), Some(r)) => format!("revoked ({r})"),
-                    (Some(_), None) => "revoked".to_string(),
-                    (None, _) => "live".to_string(),
-                };
-                println!(
-                    "{:<20}  {:<18}  {:<20}  {:<20}  {:>10}  {:<28}  {}",
-                    s.id,
-                    s.kind.as_str(),
-                    time(s.created_at),
-                    time(s.last_used_at),
-                    s.generation,
-                    state,
-                    s.username
-                );
+                Row {
+                    id: &s.id.to_string(),
+                    kind: s.kind.as_str(),
+                    created: &time(s.created_at),
+                    last_used: &time(s.last_used_at),
+                    generation: s.generation,
+                    revoked: s.revoked_at.is_some(),
+                    reason: s.revoked_reason.as_deref(),
+                    username: &s.username,
+                }
+                .print();
             }
         }
-        SessionCommand::Revoke { id, user, env } => {
+        SessionCommand::Revoke { id, user, all, env } => {
             let env = check_env(config, &env)?;
+            if all {
+                let n = a
+                    .revoke_env_sessions(&Actor::Cli, &env)
+                    .await
+                    .map_err(core)?;
+                println!("revoked {n} session(s) in {env}");
+                return Ok(());
+            }
             match (id, user) {
                 (Some(id), _) => {
                     a.revoke_session(&Actor::Cli, &env, id)
@@ -88,7 +126,7 @@ pub async fn session(config: &Config, cmd: SessionCommand) -> anyhow::Result<()>
                         .map_err(core)?;
                     println!("revoked {n} session(s) of {u}");
                 }
-                (None, None) => bail!("give a session id or --user NAME"),
+                (None, None) => bail!("give a session id, --user NAME or --all"),
             }
         }
     }
