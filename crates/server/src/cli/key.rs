@@ -6,6 +6,8 @@ use wirecash_core::events::Actor;
 use wirecash_core::keys::KeyState;
 
 use super::admin::{admin, check_env, core, time};
+use super::remote::{self, AdminApi};
+use super::user::env_name;
 use crate::config::Config;
 
 /// `key list`: one line per key, listed by activation time as the key set orders them;
@@ -88,6 +90,44 @@ pub async fn key(config: &Config, cmd: KeyCommand) -> anyhow::Result<()> {
                 k.alg,
                 time(k.activates_at),
                 humantime::format_duration(config.key_reload_interval)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `key …` on a remote admin API.
+pub async fn remote(api: &AdminApi, cmd: KeyCommand) -> anyhow::Result<()> {
+    match cmd {
+        KeyCommand::List { env } => {
+            let env = env_name(&env)?;
+            let keys: Vec<remote::Key> = api.list(&["admin", "v1", &env, "keys"], None).await?;
+            let mut rows = Vec::with_capacity(keys.len());
+            for k in &keys {
+                let activates_at = remote::millis(&k.activates_at)?;
+                rows.push((
+                    k.kid.as_str(),
+                    k.alg.as_str(),
+                    remote::time(&k.created_at),
+                    activates_at,
+                ));
+            }
+            print_list(&rows);
+        }
+        KeyCommand::Rotate { env } => {
+            let env = env_name(&env)?;
+            let k: remote::Key = api
+                .post(
+                    &["admin", "v1", &env, "keys", "rotate"],
+                    &serde_json::json!({}),
+                    "rotate signing keys",
+                )
+                .await?;
+            println!(
+                "created key {} ({}) in {env}: published now, signing from {} (running servers pick it up within their key_reload_interval)",
+                k.kid,
+                k.alg,
+                remote::time(&k.activates_at),
             );
         }
     }

@@ -2,9 +2,12 @@
 
 use anyhow::bail;
 use clap::Subcommand;
+use serde_json::json;
 use wirecash_core::events::Actor;
 
 use super::admin::{admin, check_env, core, time};
+use super::remote::{self, AdminApi};
+use super::user::env_name;
 use crate::config::Config;
 
 fn print_list_header() {
@@ -125,6 +128,87 @@ pub async fn session(config: &Config, cmd: SessionCommand) -> anyhow::Result<()>
                         .await
                         .map_err(core)?;
                     println!("revoked {n} session(s) of {u}");
+                }
+                (None, None) => bail!("give a session id, --user NAME or --all"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `session …` on a remote admin API. The API lists sessions per user: a list without
+/// `--user` asks for each user's newest `limit` (one request per user and page).
+pub async fn remote(api: &AdminApi, cmd: SessionCommand) -> anyhow::Result<()> {
+    match cmd {
+        SessionCommand::List { env, user, limit } => {
+            let env = env_name(&env)?;
+            let at_most = usize::try_from(limit).unwrap_or(usize::MAX);
+            let sessions = match user {
+                Some(u) => {
+                    api.list::<remote::Session>(
+                        &["admin", "v1", &env, "users", &u, "sessions"],
+                        Some(at_most),
+                    )
+                    .await?
+                }
+                None => {
+                    let users: Vec<remote::User> =
+                        api.list(&["admin", "v1", &env, "users"], None).await?;
+                    let mut all = Vec::new();
+                    for u in users {
+                        let path = ["admin", "v1", &env, "users", &u.username, "sessions"];
+                        all.extend(api.list::<remote::Session>(&path, Some(at_most)).await?);
+                    }
+                    // Newest first, as the database lists them.
+                    all.sort_by_key(|s| std::cmp::Reverse(s.id.parse::<i64>().unwrap_or(0)));
+                    all.truncate(at_most);
+                    all
+                }
+            };
+            print_list_header();
+            for s in &sessions {
+                Row {
+                    id: &s.id,
+                    kind: &s.kind,
+                    created: &remote::time(&s.created_at),
+                    last_used: &remote::time(&s.last_used_at),
+                    generation: s.generation,
+                    revoked: s.revoked_at.is_some(),
+                    reason: s.revoked_reason.as_deref(),
+                    username: &s.username,
+                }
+                .print();
+            }
+        }
+        SessionCommand::Revoke { id, user, all, env } => {
+            let env = env_name(&env)?;
+            if all {
+                let r: remote::Revoked = api
+                    .post(
+                        &["admin", "v1", &env, "sessions", "revoke-all"],
+                        &json!({}),
+                        "revoke sessions",
+                    )
+                    .await?;
+                println!("revoked {} session(s) in {env}", r.revoked);
+                return Ok(());
+            }
+            match (id, user) {
+                (Some(id), _) => {
+                    let id = id.to_string();
+                    let _: serde_json::Value = api
+                        .delete(&["admin", "v1", &env, "sessions", &id], "revoke sessions")
+                        .await?;
+                    println!("revoked session {id}");
+                }
+                (None, Some(u)) => {
+                    let r: remote::Revoked = api
+                        .delete(
+                            &["admin", "v1", &env, "users", &u, "sessions"],
+                            "revoke sessions",
+                        )
+                        .await?;
+                    println!("revoked {} session(s) of {u}", r.revoked);
                 }
                 (None, None) => bail!("give a session id, --user NAME or --all"),
             }

@@ -5,11 +5,13 @@ use std::time::Duration;
 use anyhow::anyhow;
 use base64::Engine;
 use clap::{Args, Subcommand};
+use serde_json::{Value, json};
 use wirecash_core::events::Actor;
-use wirecash_core::validate::Username;
+use wirecash_core::validate::{EnvName, Username};
 use zeroize::Zeroizing;
 
 use super::admin::{admin, check_env, core, time};
+use super::remote::{self, AdminApi};
 use crate::config::Config;
 
 /// How a password is given.
@@ -263,4 +265,114 @@ pub async fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `user …` on a remote admin API: the same lines as on the database.
+pub async fn remote(api: &AdminApi, cmd: UserCommand) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Add {
+            name,
+            env,
+            password,
+        } => {
+            let env = env_name(&env)?;
+            let name = Username::parse_new(&name).map_err(core)?;
+            let mut body = json!({ "username": name.as_str() });
+            // Without a password the server generates one and shows it once.
+            if !password.generate_password {
+                let pw = read_password(&password, &name)?;
+                body["password"] = Value::String(pw.to_string());
+            }
+            let u: remote::User = api
+                .post(&["admin", "v1", &env, "users"], &body, "create users")
+                .await?;
+            if let Some(pw) = &u.password {
+                print_generated(&name, pw);
+            }
+            println!("created user {} in {env} (id {})", u.username, u.id);
+        }
+        UserCommand::List { env } => {
+            let env = env_name(&env)?;
+            let users: Vec<remote::User> = api.list(&["admin", "v1", &env, "users"], None).await?;
+            print_list_header();
+            for u in users {
+                print_list_row(&u.id, u.disabled, &remote::time(&u.created_at), &u.username);
+            }
+        }
+        UserCommand::Show { name, env } => {
+            let env = env_name(&env)?;
+            let u: remote::User = api.get(&["admin", "v1", &env, "users", &name]).await?;
+            let sessions: Vec<remote::Session> = api
+                .list(&["admin", "v1", &env, "users", &name, "sessions"], None)
+                .await?;
+            Shown {
+                username: &u.username,
+                env: &env,
+                id: &u.id,
+                disabled: u.disabled,
+                created: &remote::time(&u.created_at),
+                live_sessions: sessions.iter().filter(|s| s.revoked_at.is_none()).count(),
+            }
+            .print();
+        }
+        UserCommand::Disable { name, env } => {
+            let env = env_name(&env)?;
+            let body = json!({ "disabled": true });
+            let _: Value = api
+                .patch(
+                    &["admin", "v1", &env, "users", &name],
+                    &body,
+                    "disable users",
+                )
+                .await?;
+            println!("disabled {name} in {env}; their sessions are revoked");
+        }
+        UserCommand::Enable { name, env } => {
+            let env = env_name(&env)?;
+            let body = json!({ "disabled": false });
+            let _: Value = api
+                .patch(
+                    &["admin", "v1", &env, "users", &name],
+                    &body,
+                    "enable users",
+                )
+                .await?;
+            println!("enabled {name} in {env}");
+        }
+        UserCommand::Delete { name, env } => {
+            let env = env_name(&env)?;
+            let _: Value = api
+                .delete(&["admin", "v1", &env, "users", &name], "delete users")
+                .await?;
+            println!("deleted {name} from {env} with their sessions");
+        }
+        UserCommand::Passwd {
+            name,
+            env,
+            password,
+            overlap,
+        } => {
+            let env = env_name(&env)?;
+            // As on the database: no password is asked for a user that does not exist.
+            let _: remote::User = api.get(&["admin", "v1", &env, "users", &name]).await?;
+            let mut body = json!({ "overlap": humantime::format_duration(overlap).to_string() });
+            if !password.generate_password {
+                let pw = read_password(&password, &name)?;
+                body["password"] = Value::String(pw.to_string());
+            }
+            let path = ["admin", "v1", &env, "users", &name, "credentials"];
+            let r: remote::Rotated = api.post(&path, &body, "change passwords").await?;
+            if let Some(pw) = &r.password {
+                print_generated(&name, pw);
+            }
+            let until = r.previous_password_valid_until.as_deref().map(remote::time);
+            print_passwd(&name, &env, until.as_deref());
+        }
+    }
+    Ok(())
+}
+
+/// An environment name for a remote command (the server says whether it serves it).
+pub(super) fn env_name(env: &str) -> anyhow::Result<String> {
+    Ok(EnvName::parse(env).map_err(core)?.to_string())
 }
