@@ -15,6 +15,7 @@ pub mod introspector;
 pub mod key;
 mod migrate;
 mod prompt;
+pub mod remote;
 mod serve;
 pub mod session;
 pub mod token;
@@ -23,11 +24,13 @@ pub mod user;
 pub use admin_key::AdminKeyCommand;
 pub use introspector::IntrospectorCommand;
 pub use key::KeyCommand;
+pub use remote::RemoteOptions;
 pub use session::SessionCommand;
 pub use user::{PasswordSource, UserCommand};
 
 /// The command line (SPEC §7): `serve` and `init`, the admin commands that work on the
-/// same database as the server (also while it runs), `config check`, `migrate-store`,
+/// same database as the server (also while it runs) or, with `--admin-url`, through a
+/// server's admin API, `config check`, `migrate-store`,
 /// the client command `token`, and the completions and man page. Each command takes
 /// exactly the options it uses: `--config`, `--database` and `--log-format` belong to
 /// the commands that read the service's configuration, and nowhere else.
@@ -90,6 +93,8 @@ pub enum Command {
     User {
         #[command(flatten)]
         options: ServiceOptions,
+        #[command(flatten)]
+        remote: RemoteOptions,
         #[command(subcommand)]
         command: UserCommand,
     },
@@ -97,6 +102,8 @@ pub enum Command {
     Session {
         #[command(flatten)]
         options: ServiceOptions,
+        #[command(flatten)]
+        remote: RemoteOptions,
         #[command(subcommand)]
         command: SessionCommand,
     },
@@ -104,6 +111,8 @@ pub enum Command {
     Key {
         #[command(flatten)]
         options: ServiceOptions,
+        #[command(flatten)]
+        remote: RemoteOptions,
         #[command(subcommand)]
         command: KeyCommand,
     },
@@ -219,16 +228,54 @@ fn load(options: &ServiceOptions, listen: Option<String>) -> anyhow::Result<Conf
     Ok(config)
 }
 
+/// The admin API an admin command drives, if `--admin-url` is given; then it reads no
+/// configuration and opens no database, and a `--database` is a mistake to report.
+fn connect(
+    options: &ServiceOptions,
+    remote: &RemoteOptions,
+) -> anyhow::Result<Option<remote::AdminApi>> {
+    let api = remote.connect()?;
+    if api.is_some() {
+        if options.database.is_some() {
+            anyhow::bail!(
+                "--database has no use with --admin-url: the admin API works on its server's database"
+            );
+        }
+        // A misspelt WIRECASH_AUTH_ variable is refused here too, as everywhere.
+        crate::config::check_environment()?;
+    }
+    Ok(api)
+}
+
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { options, listen } => serve::serve(load(&options, listen)?).await,
         Command::Init { options } => serve::init(load(&options, None)?).await,
-        Command::User { options, command } => user::user(&load(&options, None)?, command).await,
-        Command::Session { options, command } => {
-            session::session(&load(&options, None)?, command).await
-        }
-        Command::Key { options, command } => key::key(&load(&options, None)?, command).await,
+        Command::User {
+            options,
+            remote,
+            command,
+        } => match connect(&options, &remote)? {
+            Some(api) => user::remote(&api, command).await,
+            None => user::user(&load(&options, None)?, command).await,
+        },
+        Command::Session {
+            options,
+            remote,
+            command,
+        } => match connect(&options, &remote)? {
+            Some(api) => session::remote(&api, command).await,
+            None => session::session(&load(&options, None)?, command).await,
+        },
+        Command::Key {
+            options,
+            remote,
+            command,
+        } => match connect(&options, &remote)? {
+            Some(api) => key::remote(&api, command).await,
+            None => key::key(&load(&options, None)?, command).await,
+        },
         Command::AdminKey { options, command } => {
             admin_key::admin_key(&load(&options, None)?, command).await
         }

@@ -2,10 +2,46 @@
 
 use anyhow::bail;
 use clap::Subcommand;
+use serde_json::json;
 use wirecash_core::events::Actor;
 
 use super::admin::{admin, check_env, core, time};
+use super::remote::{self, AdminApi};
+use super::user::env_name;
 use crate::config::Config;
+
+fn print_list_header() {
+    println!(
+        "{:<20}  {:<18}  {:<20}  {:<20}  {:>10}  {:<28}  USERNAME",
+        "ID", "KIND", "CREATED", "LAST USED", "ROTATIONS", "STATE"
+    );
+}
+
+/// One line of `session list`; times already formatted.
+struct Row<'a> {
+    id: &'a str,
+    kind: &'a str,
+    created: &'a str,
+    last_used: &'a str,
+    generation: i64,
+    revoked: bool,
+    reason: Option<&'a str>,
+    username: &'a str,
+}
+
+impl Row<'_> {
+    fn print(&self) {
+        let state = match (self.revoked, self.reason) {
+            (true, Some(r)) => format!("revoked ({r})"),
+            (true, None) => "revoked".to_string(),
+            (false, _) => "live".to_string(),
+        };
+        println!(
+            "{:<20}  {:<18}  {:<20}  {:<20}  {:>10}  {:<28}  {}",
+            self.id, self.kind, self.created, self.last_used, self.generation, state, self.username
+        );
+    }
+}
 
 /// `session …`
 #[derive(Debug, Subcommand)]
@@ -22,14 +58,18 @@ pub enum SessionCommand {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
-    /// Revoke one session by id, or all of a user's.
+    /// Revoke one session by id, all of a user's, or all of the environment's.
     Revoke {
         /// Session id (the `sid` claim).
-        #[arg(required_unless_present = "user", conflicts_with = "user")]
+        #[arg(required_unless_present_any = ["user", "all"], conflicts_with_all = ["user", "all"])]
         id: Option<i64>,
         /// Revoke every session of this user.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "all")]
         user: Option<String>,
+        /// Revoke every session of the environment (the incident button): every user
+        /// must log in again.
+        #[arg(long)]
+        all: bool,
         /// Environment.
         #[arg(long)]
         env: String,
@@ -45,34 +85,35 @@ pub async fn session(config: &Config, cmd: SessionCommand) -> anyhow::Result<()>
                 .map(|u| wirecash_core::validate::Username::parse(&u))
                 .transpose()
                 .map_err(core)?;
-            println!(
-                "{:<20}  {:<18}  {:<20}  {:<20}  {:>10}  {:<28}  USERNAME",
-                "ID", "KIND", "CREATED", "LAST USED", "ROTATIONS", "STATE"
-            );
+            print_list_header();
             for s in a
                 .sessions(&env, user.as_ref(), None, limit)
                 .await
                 .map_err(core)?
             {
-                let state = match (&s.revoked_at, &s.revoked_reason) {
-                    (Some(_), Some(r)) => format!("revoked ({r})"),
-                    (Some(_), None) => "revoked".to_string(),
-                    (None, _) => "live".to_string(),
-                };
-                println!(
-                    "{:<20}  {:<18}  {:<20}  {:<20}  {:>10}  {:<28}  {}",
-                    s.id,
-                    s.kind.as_str(),
-                    time(s.created_at),
-                    time(s.last_used_at),
-                    s.generation,
-                    state,
-                    s.username
-                );
+                Row {
+                    id: &s.id.to_string(),
+                    kind: s.kind.as_str(),
+                    created: &time(s.created_at),
+                    last_used: &time(s.last_used_at),
+                    generation: s.generation,
+                    revoked: s.revoked_at.is_some(),
+                    reason: s.revoked_reason.as_deref(),
+                    username: &s.username,
+                }
+                .print();
             }
         }
-        SessionCommand::Revoke { id, user, env } => {
+        SessionCommand::Revoke { id, user, all, env } => {
             let env = check_env(config, &env)?;
+            if all {
+                let n = a
+                    .revoke_env_sessions(&Actor::Cli, &env)
+                    .await
+                    .map_err(core)?;
+                println!("revoked {n} session(s) in {env}");
+                return Ok(());
+            }
             match (id, user) {
                 (Some(id), _) => {
                     a.revoke_session(&Actor::Cli, &env, id)
@@ -88,7 +129,88 @@ pub async fn session(config: &Config, cmd: SessionCommand) -> anyhow::Result<()>
                         .map_err(core)?;
                     println!("revoked {n} session(s) of {u}");
                 }
-                (None, None) => bail!("give a session id or --user NAME"),
+                (None, None) => bail!("give a session id, --user NAME or --all"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `session …` on a remote admin API. The API lists sessions per user: a list without
+/// `--user` asks for each user's newest `limit` (one request per user and page).
+pub async fn remote(api: &AdminApi, cmd: SessionCommand) -> anyhow::Result<()> {
+    match cmd {
+        SessionCommand::List { env, user, limit } => {
+            let env = env_name(&env)?;
+            let at_most = usize::try_from(limit).unwrap_or(usize::MAX);
+            let sessions = match user {
+                Some(u) => {
+                    api.list::<remote::Session>(
+                        &["admin", "v1", &env, "users", &u, "sessions"],
+                        Some(at_most),
+                    )
+                    .await?
+                }
+                None => {
+                    let users: Vec<remote::User> =
+                        api.list(&["admin", "v1", &env, "users"], None).await?;
+                    let mut all = Vec::new();
+                    for u in users {
+                        let path = ["admin", "v1", &env, "users", &u.username, "sessions"];
+                        all.extend(api.list::<remote::Session>(&path, Some(at_most)).await?);
+                    }
+                    // Newest first, as the database lists them.
+                    all.sort_by_key(|s| std::cmp::Reverse(s.id.parse::<i64>().unwrap_or(0)));
+                    all.truncate(at_most);
+                    all
+                }
+            };
+            print_list_header();
+            for s in &sessions {
+                Row {
+                    id: &s.id,
+                    kind: &s.kind,
+                    created: &remote::time(&s.created_at),
+                    last_used: &remote::time(&s.last_used_at),
+                    generation: s.generation,
+                    revoked: s.revoked_at.is_some(),
+                    reason: s.revoked_reason.as_deref(),
+                    username: &s.username,
+                }
+                .print();
+            }
+        }
+        SessionCommand::Revoke { id, user, all, env } => {
+            let env = env_name(&env)?;
+            if all {
+                let r: remote::Revoked = api
+                    .post(
+                        &["admin", "v1", &env, "sessions", "revoke-all"],
+                        &json!({}),
+                        "revoke sessions",
+                    )
+                    .await?;
+                println!("revoked {} session(s) in {env}", r.revoked);
+                return Ok(());
+            }
+            match (id, user) {
+                (Some(id), _) => {
+                    let id = id.to_string();
+                    let _: serde_json::Value = api
+                        .delete(&["admin", "v1", &env, "sessions", &id], "revoke sessions")
+                        .await?;
+                    println!("revoked session {id}");
+                }
+                (None, Some(u)) => {
+                    let r: remote::Revoked = api
+                        .delete(
+                            &["admin", "v1", &env, "users", &u, "sessions"],
+                            "revoke sessions",
+                        )
+                        .await?;
+                    println!("revoked {} session(s) of {u}", r.revoked);
+                }
+                (None, None) => bail!("give a session id, --user NAME or --all"),
             }
         }
     }

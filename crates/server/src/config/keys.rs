@@ -72,7 +72,14 @@ pub fn env_var_name(section: &str, key: &str) -> String {
 }
 
 /// The variables that are not configuration keys but are read all the same.
-pub(super) const OTHER_VARS: &[&str] = &["WIRECASH_AUTH_MASTER_KEY", "WIRECASH_AUTH_CONFIG"];
+pub(super) const OTHER_VARS: &[&str] = &[
+    "WIRECASH_AUTH_MASTER_KEY",
+    "WIRECASH_AUTH_CONFIG",
+    // The admin commands' `--admin-url`, `--admin-key-file` and `--admin-ca-file`.
+    "WIRECASH_AUTH_ADMIN_URL",
+    "WIRECASH_AUTH_ADMIN_KEY_FILE",
+    "WIRECASH_AUTH_ADMIN_CA_FILE",
+];
 
 /// Every `WIRECASH_AUTH_*` variable the program reads.
 fn known_vars() -> Vec<String> {
@@ -85,7 +92,7 @@ fn known_vars() -> Vec<String> {
 /// A misspelt variable would otherwise be ignored while the setting silently keeps its
 /// default (a misspelt file key is refused by the parser): refuse it, naming it and the
 /// closest real one.
-fn check_vars(vars: &BTreeMap<String, String>) -> anyhow::Result<()> {
+pub(super) fn check_vars(vars: &BTreeMap<String, String>) -> anyhow::Result<()> {
     let known = known_vars();
     for var in vars.keys().filter(|v| v.starts_with("WIRECASH_AUTH_")) {
         if known.contains(var) {

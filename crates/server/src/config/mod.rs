@@ -224,5 +224,12 @@ impl Config {
     }
 }
 
+/// Refuses a `WIRECASH_AUTH_*` variable of the process environment that the program
+/// does not read (a misspelling), for commands that load no configuration.
+pub fn check_environment() -> anyhow::Result<()> {
+    let vars: BTreeMap<String, String> = std::env::vars().collect();
+    keys::check_vars(&vars)
+}
+
 #[cfg(test)]
 mod tests;

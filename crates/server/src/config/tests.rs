@@ -250,7 +250,7 @@ fn a_misspelt_variable_is_refused_naming_it_and_the_real_one() {
         e.contains("WIRECASH_AUTH_SOMETHING_ELSE") && !e.contains("did you mean"),
         "{e}"
     );
-    // The two variables that are not keys are fine.
+    // The variables that are not keys are fine.
     for var in OTHER_VARS {
         assert!(
             load("", &[(var, "x")], &Overrides::default()).is_ok(),

@@ -292,3 +292,69 @@ async fn user_add_refuses_names_that_break_clients_and_says_what_is_allowed() {
         .await;
     app.login("sandbox", "Zed Smith", pw).await;
 }
+
+#[tokio::test]
+async fn user_passwd_with_an_overlap_keeps_the_old_password_and_the_sessions() {
+    let app = TestApp::spawn().await;
+    let pw = app.add_user("sandbox", "alice").await;
+    let (a, _) = two_sessions(&app, &pw).await;
+    let new_pw = "a planned new long password";
+    app.remember(new_pw);
+    let out = ok(&app.cli(
+        &[
+            "user",
+            "passwd",
+            "alice",
+            "--env",
+            "sandbox",
+            "--password-stdin",
+            "--overlap",
+            "2h",
+        ],
+        Some(&format!("{new_pw}\n")),
+    ));
+    assert!(
+        out.contains("the old one keeps working for logins until "),
+        "{out}"
+    );
+    app.refresh("sandbox", "alice", &a).await.tokens();
+    app.login("sandbox", "alice", &pw).await;
+    app.login("sandbox", "alice", new_pw).await;
+    let out = app.cli(
+        &[
+            "user",
+            "passwd",
+            "alice",
+            "--env",
+            "sandbox",
+            "--generate-password",
+            "--overlap",
+            "an hour",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("24h"));
+}
+
+#[tokio::test]
+async fn session_revoke_all_ends_every_session_of_the_environment() {
+    let app = TestApp::spawn().await;
+    let pw = app.add_user("sandbox", "alice").await;
+    let bob = app.add_user("sandbox", "bob").await;
+    let (a, _) = two_sessions(&app, &pw).await;
+    let b = app.login("sandbox", "bob", &bob).await;
+    let out = ok(&app.cli(&["session", "revoke", "--all", "--env", "sandbox"], None));
+    assert_eq!(out.trim(), "revoked 3 session(s) in sandbox");
+    assert_eq!(app.refresh("sandbox", "alice", &a).await.status, 400);
+    assert_eq!(app.refresh("sandbox", "bob", &b).await.status, 400);
+    // An id and --all together mean nothing.
+    assert!(
+        !app.cli(
+            &["session", "revoke", "1", "--all", "--env", "sandbox"],
+            None
+        )
+        .status
+        .success()
+    );
+}

@@ -15,6 +15,7 @@ pub const BACKEND: support::Backend = support::Backend::Sqlite;
 
 mod admin_api;
 mod admin_cli;
+mod admin_remote_cli;
 mod audit;
 mod authenticate;
 mod bad_input;

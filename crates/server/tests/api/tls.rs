@@ -22,20 +22,20 @@ use crate::server_process;
 use crate::support::{ScratchDb, TestApp, add_user_cli};
 
 /// A test CA that issues server certificates for 127.0.0.1.
-struct TestCa {
+pub(crate) struct TestCa {
     issuer: Issuer<'static, KeyPair>,
-    pem: String,
+    pub(crate) pem: String,
 }
 
 /// A certificate and its key, as PEM, and the certificate's DER.
-struct Pair {
+pub(crate) struct Pair {
     cert_pem: String,
     key_pem: String,
     der: Vec<u8>,
 }
 
 impl TestCa {
-    fn new() -> TestCa {
+    pub(crate) fn new() -> TestCa {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -120,7 +120,7 @@ fn tls_config(cert: PathBuf, key: PathBuf, reload_interval: Duration) -> TlsConf
 
 /// An in-process app serving HTTPS with a fresh pair from `ca`, and a client that
 /// trusts `ca`.
-async fn tls_app(
+pub(crate) async fn tls_app(
     ca: &TestCa,
     certs: &Path,
     reload_interval: Duration,
