@@ -119,8 +119,8 @@ pub fn credentials_rotated(
 /// What a `sessions_revoked` event ended.
 #[derive(Debug, Clone, Copy)]
 pub enum Revoked<'a> {
-    /// One session.
-    Session(i64),
+    /// One session, and its user when known.
+    Session(i64, Option<&'a str>),
     /// Every session of a user.
     User(&'a str),
     /// Every session of the environment.
@@ -136,8 +136,8 @@ pub fn sessions_revoked(
     reason: &str,
 ) -> EventRecord {
     let (username, data) = match what {
-        Revoked::Session(id) => (
-            None,
+        Revoked::Session(id, username) => (
+            username,
             json!({ "scope": "session", "session_id": id, "reason": reason }),
         ),
         Revoked::User(name) => (

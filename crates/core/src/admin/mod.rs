@@ -242,7 +242,15 @@ impl AdminService {
     pub async fn revoke_session(&self, actor: &Actor, env: &EnvName, id: i64) -> Result<(), Error> {
         let now = self.clock.now();
         let reason = "revoked by admin";
-        let event = events::sessions_revoked(env, now, actor, Revoked::Session(id), reason);
+        // Its user, so that the event is found under the user's name too.
+        let owner = self.store.load_session(env, id).await?.map(|s| s.username);
+        let event = events::sessions_revoked(
+            env,
+            now,
+            actor,
+            Revoked::Session(id, owner.as_deref()),
+            reason,
+        );
         if self
             .store
             .revoke_session(env, id, now, reason, Some(event))

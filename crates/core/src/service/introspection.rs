@@ -167,7 +167,7 @@ impl AuthService {
             &env.name,
             now,
             &crate::events::Actor::User(client.username.clone()),
-            crate::events::Revoked::Session(sid),
+            crate::events::Revoked::Session(sid, Some(&client.username)),
             reason,
         );
         let revoked = self

@@ -605,6 +605,17 @@ async fn sessions_appear_after_a_login_and_are_revoked_one_or_all() {
     };
     let after = b.get(r.location()).await;
     assert!(after.body.contains("Ended 1 session."), "{}", after.body);
+    // The event of one session's revocation is found under its user's name.
+    let events = b
+        .get("/console/env/sandbox/events?type=sessions_revoked&username=alice")
+        .await;
+    assert!(
+        events
+            .body
+            .contains(&format!("scope=session session_id={}", ids[0])),
+        "{}",
+        events.body
+    );
     let r = b
         .submit(
             "/console/env/sandbox/users/alice",
