@@ -365,12 +365,7 @@ pub async fn list_sessions(
     let name = username(&name)?;
     let form = page::query(q.as_deref(), &["limit", "cursor"])?;
     let limit = page::limit(&form)?;
-    let before = match form.get("cursor") {
-        None => None,
-        Some(c) => Some(page::decode('s', c)?.parse::<i64>().map_err(|_| {
-            AdminError::BadRequest("`cursor` is not a cursor this list gave out".into())
-        })?),
-    };
+    let before = session_cursor(&form)?;
     let admin = state.service.admin();
     admin.user(&env, &name).await?;
     let rows = admin.sessions(&env, Some(&name), before, limit + 1).await?;
@@ -381,6 +376,44 @@ pub async fn list_sessions(
         |s| s.id.to_string(),
         |s| session_json(&state, &s),
     ))
+}
+
+/// `GET /admin/v1/{env}/sessions?limit=&cursor=`: every user's sessions, as
+/// `GET …/users/{username}/sessions` lists one user's.
+pub async fn list_env_sessions(
+    State(state): State<AdminState>,
+    caller: Caller,
+    Path(env_name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, AdminError> {
+    caller.require(AdminRole::Viewer)?;
+    let env = env(&state, &env_name)?;
+    let form = page::query(q.as_deref(), &["limit", "cursor"])?;
+    let limit = page::limit(&form)?;
+    let before = session_cursor(&form)?;
+    let rows = state
+        .service
+        .admin()
+        .sessions(&env, None, before, limit + 1)
+        .await?;
+    ok(page::finish(
+        rows,
+        limit,
+        's',
+        |s| s.id.to_string(),
+        |s| session_json(&state, &s),
+    ))
+}
+
+/// The `cursor` of a sessions list: the last id of the previous page.
+fn session_cursor(form: &crate::http::form::Form) -> Result<Option<i64>, AdminError> {
+    form.get("cursor")
+        .map(|c| {
+            page::decode('s', c)?.parse::<i64>().map_err(|_| {
+                AdminError::BadRequest("`cursor` is not a cursor this list gave out".into())
+            })
+        })
+        .transpose()
 }
 
 /// `DELETE /admin/v1/{env}/users/{username}/sessions`.

@@ -68,6 +68,7 @@ pub fn router(state: AdminState) -> Router {
             "/admin/v1/{env}/users/{username}/sessions",
             get(list_sessions).delete(revoke_user_sessions),
         )
+        .route("/admin/v1/{env}/sessions", get(list_env_sessions))
         .route("/admin/v1/{env}/sessions/{id}", delete(revoke_session))
         .route(
             "/admin/v1/{env}/sessions/revoke-all",

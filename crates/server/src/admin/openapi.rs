@@ -84,6 +84,14 @@ pub const OPERATIONS: &[(&str, &str, &str, &str, bool, u16)] = &[
         200,
     ),
     (
+        "get",
+        "/admin/v1/{env}/sessions",
+        "viewer",
+        "Every user's sessions in the environment, newest first; paginated",
+        false,
+        200,
+    ),
+    (
         "delete",
         "/admin/v1/{env}/sessions/{id}",
         "operator",
@@ -201,6 +209,7 @@ fn parameters(path: &str, method: &str) -> Vec<Value> {
     let query: &[&str] = match (method, path) {
         ("get", "/admin/v1/{env}/users") => &["q", "limit", "cursor"],
         ("get", "/admin/v1/{env}/users/{username}/sessions") => &["limit", "cursor"],
+        ("get", "/admin/v1/{env}/sessions") => &["limit", "cursor"],
         ("get", "/admin/v1/{env}/events") => &["type", "username", "since", "limit", "cursor"],
         ("get", "/admin/v1/webhooks/{id}/deliveries") => &["limit", "cursor"],
         _ => &[],

@@ -136,8 +136,7 @@ pub async fn session(config: &Config, cmd: SessionCommand) -> anyhow::Result<()>
     Ok(())
 }
 
-/// `session …` on a remote admin API. The API lists sessions per user: a list without
-/// `--user` asks for each user's newest `limit` (one request per user and page).
+/// `session …` on a remote admin API.
 pub async fn remote(api: &AdminApi, cmd: SessionCommand) -> anyhow::Result<()> {
     match cmd {
         SessionCommand::List { env, user, limit } => {
@@ -152,17 +151,8 @@ pub async fn remote(api: &AdminApi, cmd: SessionCommand) -> anyhow::Result<()> {
                     .await?
                 }
                 None => {
-                    let users: Vec<remote::User> =
-                        api.list(&["admin", "v1", &env, "users"], None).await?;
-                    let mut all = Vec::new();
-                    for u in users {
-                        let path = ["admin", "v1", &env, "users", &u.username, "sessions"];
-                        all.extend(api.list::<remote::Session>(&path, Some(at_most)).await?);
-                    }
-                    // Newest first, as the database lists them.
-                    all.sort_by_key(|s| std::cmp::Reverse(s.id.parse::<i64>().unwrap_or(0)));
-                    all.truncate(at_most);
-                    all
+                    api.list::<remote::Session>(&["admin", "v1", &env, "sessions"], Some(at_most))
+                        .await?
                 }
             };
             print_list_header();

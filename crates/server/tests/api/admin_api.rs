@@ -91,6 +91,7 @@ fn operations() -> Vec<(Method, &'static str, AdminRole, Option<Value>)> {
             Viewer,
             None,
         ),
+        (Method::GET, "/admin/v1/sandbox/sessions", Viewer, None),
         (
             Method::DELETE,
             "/admin/v1/sandbox/users/alice/sessions",
@@ -1037,4 +1038,48 @@ async fn events_older_than_the_retention_are_purged() {
         ["recent"],
         "90 days (the default) keep the recent event only"
     );
+}
+
+#[tokio::test]
+async fn an_environments_sessions_page_through_every_users_and_no_other_environments() {
+    let app = TestApp::spawn().await;
+    let viewer = key(&app, "env-sessions", AdminRole::Viewer).await;
+    let mut expected = Vec::new();
+    for name in ["alice", "bob", "carol"] {
+        let pw = app.add_user("sandbox", name).await;
+        for _ in 0..2 {
+            let t = app.login("sandbox", name, &pw).await;
+            expected.push(crate::support::claims(&t.access_token)["sid"].to_string());
+        }
+    }
+    let other = app.add_user("production", "alice").await;
+    app.login("production", "alice", &other).await;
+    let mut seen = Vec::new();
+    let mut path = "/admin/v1/sandbox/sessions?limit=4".to_string();
+    let mut pages = 0;
+    loop {
+        let (status, page, _) = call(&app, Method::GET, &path, Some(&viewer), None, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        pages += 1;
+        for s in page["items"].as_array().unwrap() {
+            seen.push(s["id"].clone());
+            assert!(["alice", "bob", "carol"].contains(&s["username"].as_str().unwrap()));
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/admin/v1/sandbox/sessions?limit=4&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 2);
+    let mut seen: Vec<String> = seen
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let mut expected: Vec<String> = expected
+        .iter()
+        .map(|s| s.trim_matches('"').to_string())
+        .collect();
+    seen.sort();
+    expected.sort();
+    assert_eq!(seen, expected);
 }

@@ -336,7 +336,7 @@ pub struct User {
     pub password: Option<String>,
 }
 
-/// `GET /admin/v1/{env}/users/{username}/sessions` items.
+/// `GET /admin/v1/{env}/sessions` and `GET /admin/v1/{env}/users/{username}/sessions` items.
 #[derive(Debug, Deserialize)]
 pub struct Session {
     pub id: String,
