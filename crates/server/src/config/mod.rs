@@ -178,8 +178,7 @@ pub struct Overrides {
 impl Config {
     /// Loads the configuration from `file` (if any), the process environment and `flags`.
     pub fn load(file: Option<&Path>, flags: &Overrides) -> anyhow::Result<Self> {
-        let vars: BTreeMap<String, String> = std::env::vars().collect();
-        Self::load_from(file, &vars, flags)
+        Self::load_from(file, &process_vars()?, flags)
     }
 
     /// Like `load`, with the environment given explicitly (tests).
@@ -227,8 +226,29 @@ impl Config {
 /// Refuses a `WIRECASH_AUTH_*` variable of the process environment that the program
 /// does not read (a misspelling), for commands that load no configuration.
 pub fn check_environment() -> anyhow::Result<()> {
-    let vars: BTreeMap<String, String> = std::env::vars().collect();
-    keys::check_vars(&vars)
+    keys::check_vars(&process_vars()?)
+}
+
+/// The process environment as text. A variable that is not UTF-8 is left out (none of
+/// ours can be named so, and `std::env::vars` would panic on it), unless it is one of
+/// ours with a value that is not UTF-8: that is a clear error naming it.
+fn process_vars() -> anyhow::Result<BTreeMap<String, String>> {
+    let mut vars = BTreeMap::new();
+    for (name, value) in std::env::vars_os() {
+        let Ok(name) = name.into_string() else {
+            continue;
+        };
+        match value.into_string() {
+            Ok(value) => {
+                vars.insert(name, value);
+            }
+            Err(_) if name.starts_with("WIRECASH_AUTH_") => {
+                anyhow::bail!("environment variable {name}: its value is not UTF-8")
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(vars)
 }
 
 #[cfg(test)]

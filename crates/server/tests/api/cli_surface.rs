@@ -124,6 +124,55 @@ fn config_check_prints_every_documented_key_with_its_value_and_source() {
     );
 }
 
+/// A variable that is not UTF-8 (a legacy locale's, say) is no panic: someone else's is
+/// left alone, one of ours is an error that names it. Both for a command that loads the
+/// configuration and for one that only checks the variables (a remote admin command).
+#[test]
+fn a_variable_that_is_not_utf8_is_ignored_or_named_never_a_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let garbage = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    let dir = tempfile::tempdir().unwrap();
+    let remote = [
+        "user",
+        "list",
+        "--env",
+        "sandbox",
+        "--admin-url",
+        "http://127.0.0.1:9",
+        "--admin-key-file",
+        "/nonexistent",
+    ];
+    for (var, ours) in [
+        ("LEGACY_LOCALE_SETTING", false),
+        ("WIRECASH_AUTH_TOKENS_ACCESS_TTL", true),
+    ] {
+        for args in [&["config", "check"][..], &remote[..]] {
+            let out = crate::support::bin_command(&[])
+                .current_dir(dir.path())
+                .args(args)
+                .env(var, garbage)
+                .output()
+                .unwrap();
+            let err = stderr(&out);
+            assert!(!err.contains("panicked"), "{var} {args:?}: {err}");
+            match (ours, args[0]) {
+                (true, "config") => {
+                    assert!(!out.status.success());
+                    assert!(err.contains(var) && err.contains("not UTF-8"), "{err}");
+                }
+                (false, "config") => assert!(out.status.success(), "{var}: {err}"),
+                // Refused for the missing key file or for the variable: either way a
+                // clear line, no panic.
+                _ => assert!(
+                    !out.status.success()
+                        && (err.contains("/nonexistent") || err.contains("not UTF-8")),
+                    "{err}"
+                ),
+            }
+        }
+    }
+}
+
 #[test]
 fn a_misspelt_wirecash_auth_variable_is_refused_naming_it() {
     let dir = tempfile::tempdir().unwrap();
