@@ -977,3 +977,34 @@ async fn webhooks_are_managed_and_their_deliveries_shown_and_resent() {
     assert_eq!(r.location(), "/console/webhooks?done=unsubscribed");
     assert_eq!(b.get(&page).await.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn an_oversized_form_or_a_bad_username_is_refused_with_a_page() {
+    let app = TestApp::spawn().await;
+    let mut b = signed_in(&app, AdminRole::Operator).await;
+    let token = b.get("/console").await.csrf();
+    let big = "x".repeat(64 * 1024);
+    let r = b
+        .post(
+            "/console/env/sandbox/users",
+            &[("csrf", &token), ("username", &big)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
+    assert!(r.body.contains("class=\"notice error\""), "{}", r.body);
+    // A username that is not one: the users page again, the reason in place.
+    let r = b
+        .post(
+            "/console/env/sandbox/users",
+            &[("csrf", &token), ("username", "a\u{0}b")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("class=\"notice error\""), "{}", r.body);
+    let users = app
+        .admin()
+        .users(&crate::support::env("sandbox"))
+        .await
+        .unwrap();
+    assert!(users.is_empty());
+}

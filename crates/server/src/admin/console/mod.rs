@@ -260,16 +260,12 @@ pub struct Posted {
     pub form: Form,
 }
 
-/// Reads a form body (bounded) without its CSRF check.
+/// Reads a form body (bounded in size and time, as the API's bodies) without its CSRF
+/// check.
 async fn read_form(parts: &Parts, body: axum::body::Body) -> Result<Form, Response> {
-    let bytes = axum::body::to_bytes(body, crate::http::extract::MAX_BODY)
+    let bytes = crate::http::extract::read_body(parts, body)
         .await
-        .map_err(|_| {
-            error_page(
-                None,
-                AdminError::BadRequest("the form is larger than this console accepts".into()),
-            )
-        })?;
+        .map_err(|e| error_page(None, AdminError::from(e)))?;
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
