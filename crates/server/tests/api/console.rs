@@ -991,6 +991,11 @@ async fn an_oversized_form_or_a_bad_username_is_refused_with_a_page() {
         )
         .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
+    assert!(
+        r.body.contains("The form is larger than 16 KiB."),
+        "{}",
+        r.body
+    );
     assert!(r.body.contains("class=\"notice error\""), "{}", r.body);
     // A username that is not one: the users page again, the reason in place.
     let r = b

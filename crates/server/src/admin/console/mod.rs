@@ -332,6 +332,18 @@ pub fn explain(e: AdminError) -> (StatusCode, String) {
             "That is not a live admin key.".into(),
         ),
         AdminError::IdempotencyMismatch => (StatusCode::CONFLICT, "Try again.".into()),
+        AdminError::Api(ApiError::PayloadTooLarge(max)) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("The form is larger than {} KiB.", max / 1024),
+        ),
+        AdminError::Api(ApiError::RequestTimeout) => (
+            StatusCode::REQUEST_TIMEOUT,
+            "The form did not arrive in time; try again.".into(),
+        ),
+        AdminError::Api(ApiError::FormMediaType) => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "The console takes forms posted by its own pages only.".into(),
+        ),
         AdminError::Api(other) => {
             // Its own answer logs a server error; only the status is kept.
             let status = other.into_response().status();
