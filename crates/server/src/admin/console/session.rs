@@ -259,6 +259,29 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        /// Any cookie value: no panic, and only what the key sealed opens.
+        #[test]
+        fn only_sealed_values_open(value in ".{0,300}", skew in -3_600_000i64..50_000_000) {
+            let now = 1_800_000_000_000 + skew;
+            if let Some(s) = Session::open(&mac(), &value, now) {
+                proptest::prop_assert_eq!(s.seal(&mac()), value);
+            }
+        }
+
+        /// Any session seals and opens to itself while live.
+        #[test]
+        fn sessions_round_trip(
+            key_id in "[0-9a-f]{16}",
+            id in "[0-9a-f]{32}",
+            idle in 0i64..1_799_999,
+        ) {
+            let s = Session { key_id, id, opened: 1_800_000_000_000, seen: 1_800_000_000_000 };
+            let opened = Session::open(&mac(), &s.seal(&mac()), s.seen + idle);
+            proptest::prop_assert_eq!(opened, Some(s));
+        }
+    }
+
     #[test]
     fn cookies_are_found_among_others_and_set_with_their_attributes() {
         let mut headers = HeaderMap::new();
