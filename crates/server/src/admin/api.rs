@@ -31,7 +31,7 @@ pub fn time(ms: UnixMillis) -> String {
 }
 
 /// A served environment named by the path; anything else is 404.
-fn env(state: &AdminState, name: &str) -> Result<EnvName, AdminError> {
+pub(super) fn env(state: &AdminState, name: &str) -> Result<EnvName, AdminError> {
     state
         .service
         .environment(name)
@@ -39,7 +39,8 @@ fn env(state: &AdminState, name: &str) -> Result<EnvName, AdminError> {
         .ok_or_else(|| AdminError::NotFound(format!("no environment {:?}", truncate(name))))
 }
 
-fn username(name: &str) -> Result<Username, AdminError> {
+/// A username named by the path; anything that is not one is 404.
+pub(super) fn username(name: &str) -> Result<Username, AdminError> {
     Username::parse(name).map_err(|_| AdminError::NotFound(format!("no user {:?}", truncate(name))))
 }
 

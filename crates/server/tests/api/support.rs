@@ -711,3 +711,56 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// A virtualenv under the test target dir named `name`, with `packages` (pinned pip
+/// requirements), created on first use: built beside its final place and renamed into
+/// it, so that an interrupted install is never mistaken for a finished one and two tests
+/// (or test processes) making it at once do not collide. It is only ever run as
+/// `bin/python`, which finds its packages after the move.
+pub async fn python_venv(name: &str, packages: &[&str]) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let venv = root.join(name);
+    if venv.join("installed").exists() {
+        return venv;
+    }
+    let partial = root.join(format!(
+        "{name}.partial-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    let status = tokio::process::Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&partial)
+        .status()
+        .await
+        .expect("python3 is needed for the third-party tests");
+    assert!(status.success(), "python3 -m venv failed");
+    let out = tokio::process::Command::new(partial.join("bin/python"))
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(packages)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pip install {packages:?} failed (is PyPI reachable?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(partial.join("installed"), packages.join("\n")).unwrap();
+    // An older, unfinished venv in place (from before the rename) is replaced.
+    if venv.exists() && !venv.join("installed").exists() {
+        let _ = std::fs::remove_dir_all(&venv);
+    }
+    // Another test may have won the race; its venv is as good as ours.
+    if std::fs::rename(&partial, &venv).is_err() {
+        let _ = std::fs::remove_dir_all(&partial);
+    }
+    assert!(venv.join("installed").exists());
+    venv
+}

@@ -13,56 +13,9 @@ use crate::support::TestApp;
 const PACKAGES: &[&str] = &["authlib==1.9.10", "requests==2.34.2"];
 
 /// A virtualenv with `PACKAGES` (Authlib and `requests`; the published-samples test
-/// runs its Python sample in it too), created on first use: built beside its final
-/// place and renamed into it, so that an interrupted install is never mistaken for a
-/// finished one and two tests (or test processes) making it at once do not collide. It
-/// is only ever run as `bin/python`, which finds its packages after the move.
+/// runs its Python sample in it too), created on first use.
 pub async fn authlib_venv() -> PathBuf {
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let venv = root.join("py-authlib-1.9.10");
-    if venv.join("installed").exists() {
-        return venv;
-    }
-    let partial = root.join(format!(
-        "py-authlib-1.9.10.partial-{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    ));
-    let status = tokio::process::Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&partial)
-        .status()
-        .await
-        .expect("python3 is needed for the third-party client and published-samples tests");
-    assert!(status.success(), "python3 -m venv failed");
-    let out = tokio::process::Command::new(partial.join("bin/python"))
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .args(PACKAGES)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "pip install {PACKAGES:?} failed (is PyPI reachable?): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::write(partial.join("installed"), PACKAGES.join("\n")).unwrap();
-    // An older, unfinished venv in place (from before the rename) is replaced.
-    if venv.exists() && !venv.join("installed").exists() {
-        let _ = std::fs::remove_dir_all(&venv);
-    }
-    // Another test may have won the race; its venv is as good as ours.
-    if std::fs::rename(&partial, &venv).is_err() {
-        let _ = std::fs::remove_dir_all(&partial);
-    }
-    assert!(venv.join("installed").exists());
-    venv
+    crate::support::python_venv("py-authlib-1.9.10", PACKAGES).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

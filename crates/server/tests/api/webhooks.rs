@@ -178,45 +178,7 @@ pub async fn subscribe(app: &TestApp, key: &str, url: &str, events: &[&str]) -> 
 
 /// A virtualenv with the Standard Webhooks reference library.
 async fn reference_venv() -> PathBuf {
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let venv = root.join("py-standardwebhooks-1.3.0");
-    if venv.join("installed").exists() {
-        return venv;
-    }
-    let partial = root.join(format!(
-        "py-standardwebhooks.partial-{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    ));
-    let status = tokio::process::Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&partial)
-        .status()
-        .await
-        .unwrap();
-    assert!(status.success(), "python3 -m venv failed");
-    let out = tokio::process::Command::new(partial.join("bin/python"))
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "standardwebhooks==1.3.0",
-        ])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "pip install standardwebhooks failed (is PyPI reachable?): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::write(partial.join("installed"), "standardwebhooks==1.3.0").unwrap();
-    if std::fs::rename(&partial, &venv).is_err() {
-        let _ = std::fs::remove_dir_all(&partial);
-    }
-    venv
+    crate::support::python_venv("py-standardwebhooks-1.3.0", &["standardwebhooks==1.3.0"]).await
 }
 
 /// The reference library's verdict on a delivery with `secret`: the payload's type.

@@ -6,29 +6,16 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use wirecash_core::store::{AdminRole, EventKind, EventQuery};
-use wirecash_core::validate::{EnvName, Username};
+use wirecash_core::validate::Username;
 
 use super::page::{Nav, Notice, Tab, button, csrf, enc, layout, pager, when};
 use super::{Posted, Signed, error_page, explain, query};
 use crate::admin::AdminState;
+use crate::admin::api::env;
 use crate::admin::error::AdminError;
 
 /// Events per page.
 const EVENTS_PER_PAGE: u32 = 50;
-
-/// A served environment named by the path.
-pub fn env(state: &AdminState, name: &str) -> Result<EnvName, AdminError> {
-    state
-        .service
-        .environment(name)
-        .and_then(|_| EnvName::parse(name).ok())
-        .ok_or_else(|| {
-            AdminError::NotFound(format!(
-                "There is no environment {:?}.",
-                name.chars().take(64).collect::<String>()
-            ))
-        })
-}
 
 /// `GET /console`: every environment with its counts, or the sign-in page.
 pub async fn overview(

@@ -9,10 +9,10 @@ use wirecash_core::store::{AdminRole, SessionSummary, UserRecord};
 use wirecash_core::validate::{MAX_PASSWORD, MAX_USERNAME, Username};
 use zeroize::Zeroizing;
 
-use super::envs::env;
 use super::page::{Nav, Notice, Tab, button, csrf, enc, layout, pager, shown_once, when};
 use super::{Posted, Signed, error_page, explain, query};
 use crate::admin::AdminState;
+use crate::admin::api::{env, username};
 use crate::admin::error::AdminError;
 
 /// Users per page.
@@ -27,15 +27,6 @@ const OVERLAPS: [(&str, &str); 5] = [
     ("30d", "30 days"),
     ("0s", "none: a reset that ends every session now"),
 ];
-
-fn username(name: &str) -> Result<Username, AdminError> {
-    Username::parse(name).map_err(|_| {
-        AdminError::NotFound(format!(
-            "There is no user {:?}.",
-            name.chars().take(64).collect::<String>()
-        ))
-    })
-}
 
 fn user_path(env: &str, name: &str) -> String {
     format!("/console/env/{env}/users/{}", enc(name))
