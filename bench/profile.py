@@ -28,7 +28,7 @@ CATEGORIES = [
     ("metrics", r"(^|[<( ])metrics(_util|_exporter_prometheus)?::|quanta|wirecash_core::metrics::(?!store)"),
     ("tracing", r"tracing"),
     ("kernel: loopback TCP, epoll", r"tcp_|__sys_sendto|__sys_recvfrom|sock_|inet_|ip_finish|__netif|net_rx|skb|epoll|do_writev|vfs_write|vfs_read|ksys_write|ksys_read"),
-    ("channel hop to the writer", r"tokio::sync|mpsc|oneshot|std::sync::mpmc"),
+    ("channel hop to the writer", r"tokio::sync::|std::sync::mpmc|std::sync::mpsc"),
 ]
 # Otherwise the leaf frame says it, if it is one of these …
 LEAF = [
