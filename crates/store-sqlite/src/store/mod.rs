@@ -84,6 +84,17 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         self.writer.write(move |c| f(c).map_err(map_err)).await
     }
+
+    /// [`SqliteStore::write`] for one change statement, run without a savepoint of its
+    /// own (see `Writer::write_one_statement`).
+    async fn write_one_statement<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.writer
+            .write_one_statement(move |c| f(c).map_err(map_err))
+            .await
+    }
 }
 
 #[async_trait]

@@ -30,7 +30,8 @@ const ROTATE: &str = "
 
 impl SqliteStore {
     async fn rotate_with(&self, r: Rotation, g: Option<RotationGuard>) -> Result<bool, StoreError> {
-        self.write(move |c| {
+        // One statement: the hot path's write needs no savepoint of its own.
+        self.write_one_statement(move |c| {
             let g = g.as_ref();
             c.prepare_cached(ROTATE)?
                 .execute(params![
