@@ -1,6 +1,7 @@
 //! Access tokens (SPEC §3): minted as JWTs of the RFC 9068 profile, peeked at without a
 //! signature check where a stored hash vouches for them, and verified against the keys.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -197,6 +198,38 @@ pub fn peek(token: &str) -> Option<AccessTokenClaims> {
     claims_of(split(token)?.payload)
 }
 
+/// The claims of a presented access token that the refresh hot path reads, borrowed
+/// from its decoded payload (see [`peek_owner`]).
+#[derive(Deserialize)]
+pub struct Owner<'a> {
+    /// Stable user id.
+    #[serde(borrow)]
+    pub sub: Cow<'a, str>,
+    /// The API user's username.
+    #[serde(borrow)]
+    pub username: Cow<'a, str>,
+    /// Session id.
+    #[serde(borrow)]
+    pub sid: Cow<'a, str>,
+    /// The environment.
+    #[serde(borrow)]
+    pub env: Cow<'a, str>,
+}
+
+/// [`peek`] for the refresh hot path, without an allocation: `f` gets the claims that
+/// name the token's owner, borrowed from the payload decoded on the stack. `None` if
+/// the token does not parse. The same trust rule as `peek`: only ever used together
+/// with a check that the token is one this service minted.
+pub fn peek_owner<R>(token: &str, f: impl FnOnce(&Owner<'_>) -> R) -> Option<R> {
+    let payload = split(token)?.payload;
+    // `split` bounds the token to MAX_LEN characters, so this holds any payload.
+    let mut buf = [0u8; MAX_LEN / 4 * 3];
+    let n = URL_SAFE_NO_PAD.decode_slice(payload, &mut buf).ok()?;
+    let text = std::str::from_utf8(&buf[..n]).ok()?;
+    let owner: Owner<'_> = serde_json::from_str(text).ok()?;
+    Some(f(&owner))
+}
+
 #[derive(Deserialize)]
 struct JwsHeader {
     alg: String,
@@ -302,7 +335,8 @@ mod tests {
         };
         let payload = serde_json::to_string(&claims).unwrap_or_default();
         let token = format!("{}.{}.c2ln", b64("{}"), b64(&payload));
-        assert_eq!(peek(&token), Some(claims));
+        assert_eq!(peek(&token), Some(claims.clone()));
+        assert_eq!(peek_owner(&token, owner_of), Some(owner_of_claims(&claims)));
         for bad in [
             String::new(),
             "a.b".into(),
@@ -325,7 +359,43 @@ mod tests {
             ),
         ] {
             assert_eq!(peek(&bad), None, "{bad}");
+            assert_eq!(peek_owner(&bad, owner_of), None, "{bad}");
         }
+    }
+
+    type OwnerClaims = (String, String, String, String);
+
+    fn owner_of(o: &Owner<'_>) -> OwnerClaims {
+        (
+            o.sub.to_string(),
+            o.username.to_string(),
+            o.sid.to_string(),
+            o.env.to_string(),
+        )
+    }
+
+    fn owner_of_claims(c: &AccessTokenClaims) -> OwnerClaims {
+        (
+            c.sub.clone(),
+            c.username.clone(),
+            c.sid.clone(),
+            c.env.clone(),
+        )
+    }
+
+    #[test]
+    fn escaped_claims_are_read_unescaped() {
+        let payload = r#"{"sub":"u\u0041","username":"al\"ice","sid":"4\u0032","env":"sand\/box"}"#;
+        let token = format!("{}.{}.c2ln", b64("{}"), b64(payload));
+        assert_eq!(
+            peek_owner(&token, owner_of),
+            Some((
+                "uA".into(),
+                "al\"ice".into(),
+                "42".into(),
+                "sand/box".into()
+            ))
+        );
     }
 
     proptest! {
@@ -333,6 +403,36 @@ mod tests {
         fn peek_never_panics(s in "\\PC{0,300}", parts in proptest::collection::vec("[A-Za-z0-9_-]{0,80}", 0..5)) {
             let _ = peek(&s);
             let _ = peek(&parts.join("."));
+            let _ = peek_owner(&s, owner_of);
+        }
+
+        /// Whatever `peek` reads, `peek_owner` reads the same owner from.
+        #[test]
+        fn peek_owner_agrees_with_peek(
+            sub in "\\PC{0,20}", username in "[a-z\"\\\\]{1,12}", sid in "[0-9]{1,5}",
+            drop_field in 0usize..6, extra in proptest::option::of("[a-z]{1,6}"),
+        ) {
+            let mut claims = serde_json::json!({
+                "iss": "https://x/sandbox", "sub": sub, "aud": "https://x/sandbox",
+                "client_id": username, "username": username, "sid": sid, "iat": 1,
+                "exp": 2, "jti": "j", "env": "sandbox",
+            });
+            let names = ["sub", "username", "sid", "env", "iat", "jti"];
+            if let (Some(map), Some(name)) = (claims.as_object_mut(), names.get(drop_field)) {
+                map.remove(*name);
+            }
+            if let (Some(map), Some(extra)) = (claims.as_object_mut(), extra) {
+                map.insert(format!("x_{extra}"), serde_json::json!([1, {"a": null}]));
+            }
+            let token = format!("{}.{}.c2ln", b64("{}"), b64(&claims.to_string()));
+            let full = peek(&token);
+            let owner = peek_owner(&token, owner_of);
+            if let Some(full) = &full {
+                prop_assert_eq!(owner, Some(owner_of_claims(full)));
+            } else {
+                // Only a missing claim the hot path does not read can tell them apart.
+                prop_assert_eq!(owner.is_some(), drop_field >= 4);
+            }
         }
     }
 }

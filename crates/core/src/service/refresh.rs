@@ -256,20 +256,21 @@ impl AuthService {
         access_hash: &[u8; HASH_LEN],
     ) -> Result<HotPath, Error> {
         let sid = presented.session_id();
-        let Some(claims) = crate::access_token::peek(access_token) else {
+        // The owner's user id, if the claims fit. (A `sub` we never mint — e.g. with NUL,
+        // which PostgreSQL refuses in text — goes the general way, where claims are never
+        // used in a query.)
+        let owner = crate::access_token::peek_owner(access_token, |claims| {
+            let fits = claims.username == username
+                && claims.env == env.name
+                && names_session(&claims.sid, sid)
+                && !claims.sub.is_empty()
+                && claims.sub.len() <= 128
+                && !claims.sub.chars().any(char::is_control);
+            fits.then(|| claims.sub.to_string())
+        });
+        let Some(Some(user_id)) = owner else {
             return Ok(HotPath::Missed(None));
         };
-        // (A `sub` we never mint — e.g. with NUL, which PostgreSQL refuses in text — goes
-        // the general way, where claims are never used in a query.)
-        if claims.username != username
-            || claims.env != env.name
-            || claims.sid != sid.to_string()
-            || claims.sub.is_empty()
-            || claims.sub.len() > 128
-            || claims.sub.chars().any(char::is_control)
-        {
-            return Ok(HotPath::Missed(None));
-        }
         // A pair this node has just rotated away is a replay (or a reuse): minting its
         // successor here would be work thrown away.
         if env.superseded.contains(sid, p.generation) {
@@ -277,7 +278,7 @@ impl AuthService {
         }
         let now = self.clock.now();
         let next = presented.successor(&env.secrets);
-        let minted = self.mint_access(env, &claims.sub, username, sid, next.generation(), now)?;
+        let minted = self.mint_access(env, &user_id, username, sid, next.generation(), now)?;
         let rotation = Rotation {
             session_id: sid,
             env: env.name.clone(),
@@ -294,25 +295,58 @@ impl AuthService {
         };
         let guard = RotationGuard {
             current_access_hash: *access_hash,
-            user_id: claims.sub.clone(),
+            user_id: user_id.clone(),
             username: username.to_string(),
             used_after: now.saturating_sub(millis(self.policy.refresh_idle_ttl)),
             created_after: now.saturating_sub(millis(self.policy.refresh_absolute_ttl)),
         };
         if !self.store.rotate_guarded(rotation, guard).await? {
-            let spare = Spare {
-                user_id: claims.sub,
-                minted,
-            };
+            let spare = Spare { user_id, minted };
             return Ok(HotPath::Missed(Some(spare)));
         }
         env.superseded.mark(sid, p.generation);
         crate::metrics::refresh("rotated");
-        crate::audit::refresh(&env.name, sid, next.generation(), &claims.sub);
+        crate::audit::refresh(&env.name, sid, next.generation(), &user_id);
         Ok(HotPath::Rotated(TokenGrant {
             access_token: minted.token.to_string(),
             expires_in: self.policy.access_ttl.as_secs(),
             refresh_token: next.encode(),
         }))
+    }
+}
+
+/// Whether `text` is the decimal form of `sid`, as minted (`sid.to_string()`), compared
+/// without building that string.
+fn names_session(text: &str, sid: i64) -> bool {
+    use std::io::Write as _;
+    // The longest i64, `-9223372036854775808`, is 20 characters.
+    let mut buf = [0u8; 20];
+    let mut rest = &mut buf[..];
+    if write!(rest, "{sid}").is_err() {
+        return false;
+    }
+    let len = 20 - rest.len();
+    text.as_bytes() == &buf[..len]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_session;
+
+    #[test]
+    fn a_session_is_named_by_its_decimal_form_only() {
+        for sid in [0, 7, 42, -1, i64::MAX, i64::MIN] {
+            assert!(names_session(&sid.to_string(), sid), "{sid}");
+        }
+        for (text, sid) in [
+            ("+42", 42),
+            ("042", 42),
+            ("42 ", 42),
+            ("", 0),
+            ("4", 42),
+            ("-0", 0),
+        ] {
+            assert!(!names_session(text, sid), "{text:?}");
+        }
     }
 }
