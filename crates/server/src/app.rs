@@ -12,9 +12,28 @@ use wirecash_core::AuthService;
 
 use crate::http::{self, docs, hold, middleware, oauth, ops, tokens};
 
-/// Shared state of every handler.
+/// Shared state of every handler: one reference count to take per extractor that
+/// reads it (several per request), not one per part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    /// The state of a router made of `parts`.
+    pub fn new(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// What the handlers share.
+pub struct AppParts {
     /// The token service.
     pub service: Arc<AuthService>,
     /// Proxies whose `X-Forwarded-For` is believed.

@@ -20,7 +20,7 @@ pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// A 431 for a request whose header section is over `MAX_HEADER_BYTES`, counted as on
 /// the wire (`Name: value\r\n` per header, and the request line).
 pub fn header_section_too_large(request: &Request) -> Option<Response> {
-    let line = request.method().as_str().len() + request.uri().to_string().len() + 12;
+    let line = request.method().as_str().len() + displayed_len(request.uri()) + 12;
     let headers: usize = request
         .headers()
         .iter()
@@ -28,6 +28,21 @@ pub fn header_section_too_large(request: &Request) -> Option<Response> {
         .sum();
     (line + headers > MAX_HEADER_BYTES)
         .then(|| ApiError::HeadersTooLarge(MAX_HEADER_BYTES).into_response())
+}
+
+/// The length of `value` as displayed, counted without building the string (this runs
+/// for every request).
+fn displayed_len(value: &impl std::fmt::Display) -> usize {
+    struct Count(usize);
+    impl std::fmt::Write for Count {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0 += s.len();
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = std::fmt::write(&mut count, format_args!("{value}"));
+    count.0
 }
 
 /// The answers hyper writes by itself when an HTTP/1 request does not parse: a status
@@ -160,6 +175,23 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for JsonAnswers<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_uri_is_counted_as_long_as_its_text() {
+        for uri in [
+            "/sandbox/token",
+            "/",
+            "*",
+            "/a?b=c&d=%20e",
+            "http://example.com:8080/x/y?z",
+            "example.com:443",
+        ] {
+            let Ok(parsed) = uri.parse::<axum::http::Uri>() else {
+                panic!("{uri} does not parse")
+            };
+            assert_eq!(displayed_len(&parsed), parsed.to_string().len(), "{uri}");
+        }
+    }
 
     #[test]
     fn only_hypers_automatic_answers_are_replaced() {

@@ -198,13 +198,13 @@ pub async fn run_with_tls(
             stopped(stop_rx.clone()),
         ))
     });
-    let router = app::router(AppState {
+    let router = app::router(AppState::new(app::AppParts {
         service,
         trusted_proxies: config.rate_limit.trusted_proxies.clone().into(),
         rate_limits,
         metrics,
         openapi: serde_json::to_vec(&openapi).unwrap_or_default().into(),
-    });
+    }));
     let app = axum::middleware::map_request(|r| async { http::middleware::normalize_method(r) })
         .layer(router);
     let limits = serve::Limits {

@@ -1,7 +1,7 @@
 //! `POST /{env}/authenticate` and `POST /{env}/token`: the WireCash endpoints.
 
-use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use wirecash_core::TokenGrant;
 use wirecash_core::validate::{MAX_ACCESS_TOKEN, MAX_PASSWORD, MAX_USERNAME};
@@ -17,15 +17,36 @@ use crate::http::ratelimit::{AuthenticateQuota, TokenQuota};
 /// anything else is `invalid_grant`); beyond this it is a malformed request.
 const MAX_REFRESH_TOKEN: usize = MAX_ACCESS_TOKEN;
 
-/// Tokens in a body that must never be cached (RFC 6749 §5.1).
+/// The published `AuthenticateResponse`, serialized from borrowed fields (same names,
+/// same order, so the same bytes).
+#[derive(serde::Serialize)]
+struct GrantBody<'a> {
+    access_token: &'a str,
+    expires_in: u64,
+    refresh_token: &'a str,
+    token_type: &'static str,
+}
+
+/// Tokens in a body that must never be cached (RFC 6749 §5.1), written into one buffer
+/// of the right size (this answers every login and refresh).
 fn token_response(grant: TokenGrant) -> Response {
-    let body = AuthenticateResponse {
-        access_token: grant.access_token,
+    let body = GrantBody {
+        access_token: &grant.access_token,
         expires_in: grant.expires_in,
-        refresh_token: grant.refresh_token,
-        token_type: "Bearer".to_string(),
+        refresh_token: &grant.refresh_token,
+        token_type: "Bearer",
     };
-    crate::http::no_store(Json(body).into_response())
+    let mut bytes = Vec::with_capacity(grant.access_token.len() + grant.refresh_token.len() + 96);
+    if let Err(e) = serde_json::to_writer(&mut bytes, &body) {
+        // Strings and a number into a Vec: cannot fail, but never a panic.
+        return ApiError::Internal(format!("cannot write the token answer: {e}")).into_response();
+    }
+    let mut response = Response::new(axum::body::Body::from(bytes));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    crate::http::no_store(response)
 }
 
 /// The error answers both WireCash endpoints share, for their OpenAPI entries (each
@@ -131,4 +152,48 @@ pub async fn token(
         .refresh(&env, username, access_token, refresh_token)
         .await?;
     Ok(token_response(grant))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_answer_is_the_published_response_byte_for_byte() {
+        let grant = TokenGrant {
+            access_token: "eyJ.a\"b\\c.sig".into(),
+            expires_in: 900,
+            refresh_token: "wc1_r/é".into(),
+        };
+        let published = AuthenticateResponse {
+            access_token: grant.access_token.clone(),
+            expires_in: grant.expires_in,
+            refresh_token: grant.refresh_token.clone(),
+            token_type: "Bearer".into(),
+        };
+        let Ok(expected) = serde_json::to_vec(&published) else {
+            panic!("serializes")
+        };
+        let body = GrantBody {
+            access_token: &grant.access_token,
+            expires_in: grant.expires_in,
+            refresh_token: &grant.refresh_token,
+            token_type: "Bearer",
+        };
+        assert_eq!(serde_json::to_vec(&body).ok(), Some(expected));
+        let response = token_response(grant);
+        let headers: Vec<_> = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        assert_eq!(
+            headers,
+            [
+                ("content-type".to_string(), "application/json".to_string()),
+                ("cache-control".into(), "no-store".into()),
+                ("pragma".into(), "no-cache".into()),
+            ]
+        );
+    }
 }
