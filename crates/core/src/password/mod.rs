@@ -1,9 +1,9 @@
 //! Argon2id password hashing on a pool of threads of its own, with a dummy hash and
 //! calibrated timing so that "no such user" costs what "wrong password" does.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
@@ -22,6 +22,10 @@ use calibration::{Calibration, cost, pad_for};
 
 /// Hashes waiting per pool thread before `Unavailable`.
 const QUEUE_PER_THREAD: usize = 64;
+
+/// How long a pool thread keeps its Argon2 work area while no job comes: a stream of
+/// logins reuses it, an idle server gives the memory back.
+const IDLE_RELEASE: Duration = Duration::from_millis(250);
 
 /// The result of checking a password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,9 +118,12 @@ struct Shared {
 /// most expensive — scaled from the check's own measured time, so it follows the load.
 ///
 /// Each pool thread owns one Argon2 work area (19 MiB at the OWASP defaults) and reuses
-/// it for every hash. Allocating it per hash made glibc keep a retired 19 MiB block in
-/// the arena of every thread that ever hashed (RSS grew past 500 MiB under login load,
-/// see docs/benchmarks.md); now password memory is bounded by threads × work area.
+/// it for every hash while jobs keep coming; after [`IDLE_RELEASE`] without one it frees
+/// it, and takes a new one with its next job. Password memory is bounded by threads ×
+/// work area. (Allocating it per hash under glibc's allocator kept a retired 19 MiB
+/// block in the arena of every thread that ever hashed: RSS grew past 500 MiB under
+/// login load, see docs/benchmarks.md. The server's allocator, mimalloc, gives freed
+/// blocks of this size back to the system.)
 /// The queue in front of the pool is bounded: when it is full the caller is told
 /// `Unavailable` at once instead of waiting without end. A login takes its place in the
 /// queue ([`PasswordHasher::reserve`]) before anything else, so that under a login flood
@@ -125,7 +132,7 @@ struct Shared {
 /// Hashes and verifies passwords.
 pub struct PasswordHasher {
     shared: Arc<Shared>,
-    queue: SyncSender<Queued>,
+    queue: Arc<Queue>,
     /// Places taken: jobs waiting, running, or about to be submitted.
     taken: Arc<AtomicUsize>,
     /// Places there are: one running job per thread and [`QUEUE_PER_THREAD`] waiting.
@@ -313,20 +320,96 @@ fn lower_priority() {
 #[cfg(not(target_os = "linux"))]
 fn lower_priority() {}
 
-fn work(shared: Arc<Shared>, jobs: Arc<Mutex<Receiver<Queued>>>) {
+/// The jobs waiting for a pool thread: a queue that each thread waits on with a
+/// deadline of its own (a channel's receiver behind a mutex would let only one).
+struct Queue {
+    state: Mutex<QueueState>,
+    ready: Condvar,
+    /// Work areas the threads hold.
+    held: AtomicUsize,
+}
+
+struct QueueState {
+    jobs: VecDeque<Queued>,
+    /// The hasher was dropped: the threads end once the jobs are done.
+    closed: bool,
+}
+
+impl Queue {
+    fn new(places: usize) -> Self {
+        Self {
+            state: Mutex::new(QueueState {
+                // Room for every place, so that queueing never allocates.
+                jobs: VecDeque::with_capacity(places),
+                closed: false,
+            }),
+            ready: Condvar::new(),
+            held: AtomicUsize::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        // Nothing panics while holding it; if something did, the queue itself is intact.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, job: Queued) -> Result<(), Queued> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(job);
+        }
+        state.jobs.push_back(job);
+        drop(state);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+
+    /// The next job, or `None` once the hasher is dropped and the queue is empty. A
+    /// thread that waits longer than [`IDLE_RELEASE`] frees its work area `memory`.
+    fn next(&self, memory: &mut Vec<Block>) -> Option<Queued> {
+        let mut state = self.lock();
+        loop {
+            if let Some(job) = state.jobs.pop_front() {
+                return Some(job);
+            }
+            if state.closed {
+                return None;
+            }
+            if memory.is_empty() {
+                state = self.ready.wait(state).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            let (s, waited) = self
+                .ready
+                .wait_timeout(state, IDLE_RELEASE)
+                .unwrap_or_else(|p| p.into_inner());
+            state = s;
+            if waited.timed_out() && state.jobs.is_empty() {
+                // Freed outside the lock: giving 19 MiB back takes a moment.
+                drop(state);
+                *memory = Vec::new();
+                self.held.fetch_sub(1, Ordering::AcqRel);
+                state = self.lock();
+            }
+        }
+    }
+}
+
+fn work(shared: Arc<Shared>, queue: Arc<Queue>, mut memory: Vec<Block>) {
     lower_priority();
-    let mut memory = vec![Block::default(); shared.argon.params().block_count()];
-    loop {
-        let queued = match jobs.lock() {
-            Ok(rx) => rx.recv(),
-            Err(_) => return,
-        };
-        let Ok(Queued { job, at, _place }) = queued else {
-            return; // the hasher was dropped
-        };
+    while let Some(Queued { job, at, _place }) = queue.next(&mut memory) {
         metrics::gauge!(HASH_QUEUE_DEPTH).decrement(1.0);
         metrics::histogram!(HASH_WAIT).record(at.elapsed().as_secs_f64());
         let started = Instant::now();
+        if memory.is_empty() {
+            memory = vec![Block::default(); shared.argon.params().block_count()];
+            queue.held.fetch_add(1, Ordering::AcqRel);
+        }
         let operation = match job {
             Job::Verify {
                 password,
@@ -364,6 +447,12 @@ fn work(shared: Arc<Shared>, jobs: Arc<Mutex<Receiver<Queued>>>) {
     }
 }
 
+impl Drop for PasswordHasher {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
+}
+
 impl PasswordHasher {
     /// A hasher with `params` on `threads` threads of its own.
     pub fn new(params: PasswordParams, threads: usize) -> Result<Self, Error> {
@@ -384,21 +473,29 @@ impl PasswordHasher {
             dummy_hash: shared.hash(&pw, &mut memory)?,
             max_cost: cost(shared.argon.params()),
         }));
-        drop(memory);
         let shared = Arc::new(shared);
         let places = threads * (QUEUE_PER_THREAD + 1);
-        // Room in the channel for every place, so that sending a job with a place never
-        // finds it full.
-        let (queue, rx) = sync_channel(places);
-        let rx = Arc::new(Mutex::new(rx));
+        let queue = Arc::new(Queue::new(places));
+        // The first thread starts with the dummy hash's work area (given back if no job
+        // comes): freeing it here and allocating another for the first login would hold
+        // both until the allocator returns the first to the system.
+        let mut first_area = Some(memory);
         for i in 0..threads {
-            let (shared, rx) = (Arc::clone(&shared), Arc::clone(&rx));
-            std::thread::Builder::new()
+            let (shared, jobs) = (Arc::clone(&shared), Arc::clone(&queue));
+            let area = first_area.take().unwrap_or_default();
+            if !area.is_empty() {
+                queue.held.fetch_add(1, Ordering::AcqRel);
+            }
+            let started = std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
-                .spawn(move || work(shared, rx))
-                .map_err(|e| {
-                    Error::Internal(format!("cannot start a password hashing thread: {e}"))
-                })?;
+                .spawn(move || work(shared, jobs, area));
+            if let Err(e) = started {
+                // The threads already started end with the queue.
+                queue.close();
+                return Err(Error::Internal(format!(
+                    "cannot start a password hashing thread: {e}"
+                )));
+            }
         }
         Ok(Self {
             shared,
@@ -406,6 +503,12 @@ impl PasswordHasher {
             taken: Arc::new(AtomicUsize::new(0)),
             places,
         })
+    }
+
+    /// How many pool threads hold a work area now.
+    #[cfg(test)]
+    fn work_areas_held(&self) -> usize {
+        self.queue.held.load(Ordering::Acquire)
     }
 
     /// Takes a place in the pool for one password check or hash, or says `Unavailable`
@@ -438,17 +541,10 @@ impl PasswordHasher {
             at: Instant::now(),
             _place: place,
         };
-        self.queue.try_send(queued).map_err(|e| {
+        // The place bounds the queue: it always has room.
+        self.queue.push(queued).map_err(|_| {
             depth.decrement(1.0);
-            match e {
-                TrySendError::Full(_) => {
-                    metrics::counter!(HASH_REJECTED).increment(1);
-                    Error::Unavailable("too many password checks queued".into())
-                }
-                TrySendError::Disconnected(_) => {
-                    Error::Internal("password hashing threads have stopped".into())
-                }
-            }
+            Error::Internal("password hashing threads have stopped".into())
         })
     }
 

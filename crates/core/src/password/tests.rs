@@ -289,3 +289,61 @@ async fn an_overlap_checks_both_passwords_with_one_salt_and_no_other() -> Result
     assert!(!check("old password", Some(unrelated)).await?.ok);
     Ok(())
 }
+
+#[tokio::test]
+async fn an_idle_thread_gives_its_work_area_back_and_takes_one_for_the_next_job()
+-> Result<(), Error> {
+    let h = PasswordHasher::new(CHEAP, 2)?;
+    // Polled: the release is due IDLE_RELEASE after a thread's last job.
+    let all_released = async |h: &PasswordHasher| {
+        let deadline = Instant::now() + IDLE_RELEASE * 40;
+        while h.work_areas_held() > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the work areas were never released"
+            );
+            tokio::time::sleep(IDLE_RELEASE / 4).await;
+        }
+    };
+    // At start one thread holds the dummy hash's area, no more; idle, it gives it back.
+    assert!(h.work_areas_held() <= 1);
+    all_released(&h).await;
+    let stored = h.hash(Zeroizing::new("right".into())).await?;
+    assert!(h.work_areas_held() >= 1);
+    all_released(&h).await;
+    // The next check takes a fresh area and still gets the right answer.
+    let place = h.reserve()?;
+    let ok = h
+        .verify(place, Zeroizing::new("right".into()), Some(stored.clone()))
+        .await?;
+    assert!(ok.ok);
+    let place = h.reserve()?;
+    let wrong = h
+        .verify(place, Zeroizing::new("wrong".into()), Some(stored))
+        .await?;
+    assert!(!wrong.ok);
+    assert!(h.work_areas_held() >= 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn dropping_the_hasher_ends_its_threads_after_the_queued_jobs() -> Result<(), Error> {
+    let h = PasswordHasher::new(CHEAP, 1)?;
+    let place = h.reserve()?;
+    let (reply, answer) = oneshot::channel();
+    h.submit(
+        place,
+        Job::Hash {
+            password: Zeroizing::new("queued".into()),
+            like: None,
+            reply,
+        },
+    )?;
+    drop(h);
+    // The job queued before the drop is still answered.
+    let hash = answer
+        .await
+        .map_err(|_| Error::Internal("dropped".into()))??;
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    Ok(())
+}
