@@ -4,6 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli =
         wirecash_auth::cli::Cli::parse_from(wirecash_auth::cli::hoist_options(std::env::args_os()));
