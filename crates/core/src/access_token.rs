@@ -87,7 +87,7 @@ pub fn mint(
         sid: sid.format(subject.sid).ok_or_else(too_long)?,
         iat,
         exp,
-        jti: uuid::Uuid::new_v4().hyphenated().encode_lower(&mut jti),
+        jti: token_id()?.hyphenated().encode_lower(&mut jti),
         env: subject.env,
     };
     let token = Zeroizing::new(key.sign(&claims)?);
@@ -181,6 +181,14 @@ fn split(token: &str) -> Option<Parts<'_>> {
         payload,
         signature,
     })
+}
+
+/// A fresh `jti`: a version 4 UUID from pooled system randomness (see
+/// `crypto::pooled_random`; `Uuid::new_v4` makes a system call per token).
+fn token_id() -> Result<uuid::Uuid, Error> {
+    let mut bytes = [0u8; 16];
+    crate::crypto::pooled_random(&mut bytes)?;
+    Ok(uuid::Builder::from_random_bytes(bytes).into_uuid())
 }
 
 /// The claims of a payload segment. The JSON must be UTF-8 throughout: serde_json skips
@@ -381,6 +389,16 @@ mod tests {
             c.sid.clone(),
             c.env.clone(),
         )
+    }
+
+    #[test]
+    fn token_ids_are_distinct_version_4_uuids() {
+        let ids: std::collections::HashSet<_> = (0..1000).map(|_| token_id().unwrap()).collect();
+        assert_eq!(ids.len(), 1000);
+        assert!(
+            ids.iter()
+                .all(|id| id.get_version_num() == 4 && id.get_variant() == uuid::Variant::RFC4122)
+        );
     }
 
     #[test]
