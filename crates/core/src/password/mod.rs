@@ -327,6 +327,8 @@ struct Queue {
     ready: Condvar,
     /// Work areas the threads hold.
     held: AtomicUsize,
+    /// Pool threads still running.
+    alive: AtomicUsize,
 }
 
 struct QueueState {
@@ -345,6 +347,7 @@ impl Queue {
             }),
             ready: Condvar::new(),
             held: AtomicUsize::new(0),
+            alive: AtomicUsize::new(0),
         }
     }
 
@@ -396,6 +399,31 @@ impl Queue {
                 self.held.fetch_sub(1, Ordering::AcqRel);
                 state = self.lock();
             }
+        }
+    }
+}
+
+/// Counts a pool thread as running; when the last one ends (a bug that panicked in
+/// all of them), the queue is closed and emptied, so that callers waiting on a job get
+/// an error instead of waiting without end.
+struct Alive(Arc<Queue>);
+
+impl Alive {
+    fn new(queue: &Arc<Queue>) -> Self {
+        queue.alive.fetch_add(1, Ordering::AcqRel);
+        Self(Arc::clone(queue))
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        if self.0.alive.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let orphans = {
+                let mut state = self.0.lock();
+                state.closed = true;
+                std::mem::take(&mut state.jobs)
+            };
+            drop(orphans);
         }
     }
 }
@@ -486,9 +514,13 @@ impl PasswordHasher {
             if !area.is_empty() {
                 queue.held.fetch_add(1, Ordering::AcqRel);
             }
+            let alive = Alive::new(&queue);
             let started = std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
-                .spawn(move || work(shared, jobs, area));
+                .spawn(move || {
+                    let _alive = alive;
+                    work(shared, jobs, area);
+                });
             if let Err(e) = started {
                 // The threads already started end with the queue.
                 queue.close();
