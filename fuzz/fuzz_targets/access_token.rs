@@ -1,8 +1,10 @@
 //! Fuzzes what `/token` reads from the access token a client sends before any I/O:
-//! `access_token::peek`, which decides whether the one-statement rotation may be tried. No
-//! input may panic; tokens over the cap are never read; whatever claims it returns are
-//! exactly those of the token's second segment, and they round-trip: re-encoded in the
-//! same frame, they read back equal.
+//! `access_token::peek_owner`, which decides whether the one-statement rotation may be
+//! tried, beside `access_token::peek`, the full read it stands in for. No input may
+//! panic; tokens over the cap are never read; the owner claims it returns are exactly
+//! those of the token's second segment, and the same `peek` reads whenever `peek` reads
+//! the token at all; `peek`'s claims round-trip: re-encoded in the same frame, they read
+//! back equal.
 #![no_main]
 
 use base64::Engine as _;
@@ -14,7 +16,25 @@ fuzz_target!(|data: &[u8]| {
     let Ok(token) = std::str::from_utf8(data) else {
         return;
     };
-    let Some(claims) = access_token::peek(token) else {
+    let owner = access_token::peek_owner(token, |o| {
+        [
+            o.username.to_string(),
+            o.sub.to_string(),
+            o.sid.to_string(),
+            o.env.to_string(),
+        ]
+    });
+    let claims = access_token::peek(token);
+    if let Some(c) = &claims {
+        let full = [
+            c.username.clone(),
+            c.sub.clone(),
+            c.sid.clone(),
+            c.env.clone(),
+        ];
+        assert_eq!(owner.as_ref(), Some(&full), "peek_owner disagrees with peek");
+    }
+    let Some(owner) = owner else {
         return;
     };
     assert!(token.len() <= 4096, "read a token of {} bytes", token.len());
@@ -27,18 +47,16 @@ fuzz_target!(|data: &[u8]| {
         panic!("read a payload that is not a JSON object");
     };
     // Nothing defaulted or invented: each claim the rotation uses is in the token.
-    for (name, value) in [
-        ("username", &claims.username),
-        ("sub", &claims.sub),
-        ("sid", &claims.sid),
-        ("env", &claims.env),
-    ] {
+    for (name, value) in ["username", "sub", "sid", "env"].iter().zip(&owner) {
         assert_eq!(
-            obj.get(name).and_then(|v| v.as_str()),
+            obj.get(*name).and_then(|v| v.as_str()),
             Some(value.as_str()),
             "{name}"
         );
     }
+    let Some(claims) = claims else {
+        return;
+    };
     let Ok(json) = serde_json::to_vec(&claims) else {
         panic!("claims do not serialize");
     };
