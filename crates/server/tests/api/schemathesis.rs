@@ -7,8 +7,6 @@
 // The pinned schemathesis is installed once into a virtualenv under the cargo target
 // directory.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::server_process::start_node;
@@ -22,50 +20,6 @@ const VERSION: &str = "4.32.5";
 /// links with.
 const EXAMPLE_USERNAME: &str = "YOUR USERNAME";
 const EXAMPLE_PASSWORD: &str = "YOUR PASSWORD";
-
-/// A virtualenv with schemathesis, made on first use: built beside its final place and
-/// renamed into it, so an interrupted install is never mistaken for a finished one.
-fn schemathesis_python() -> PathBuf {
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let venv = root.join(format!("schemathesis-{VERSION}"));
-    let python = venv.join("bin/python");
-    if python.exists() {
-        return python;
-    }
-    let partial = root.join(format!(
-        "schemathesis-{VERSION}.partial-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&partial);
-    let status = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&partial)
-        .status()
-        .unwrap_or_else(|e| panic!("python3 is needed for the schemathesis test: {e}"));
-    assert!(status.success(), "python3 -m venv failed");
-    let out = Command::new(partial.join("bin/python"))
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .arg(format!("schemathesis=={VERSION}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "pip install schemathesis=={VERSION} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // Another test process may have won the race; its venv is as good as ours.
-    if std::fs::rename(&partial, &venv).is_err() {
-        let _ = std::fs::remove_dir_all(&partial);
-    }
-    assert!(python.exists());
-    python
-}
 
 /// `A` and `B` of a report line `label  A first / B second`.
 fn counts(report: &str, label: &str, first: &str, second: &str) -> (u32, u32) {
@@ -89,9 +43,11 @@ fn env_or(name: &str, default: &str) -> String {
 
 #[tokio::test]
 async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
-    let python = tokio::task::spawn_blocking(schemathesis_python)
-        .await
-        .unwrap();
+    let requirement = format!("schemathesis=={VERSION}");
+    let python =
+        crate::support::python_venv(&format!("py-schemathesis-{VERSION}"), &[&requirement])
+            .await
+            .join("bin/python");
     let dir = tempfile::tempdir().unwrap();
     let db = ScratchDb::create(dir.path()).await;
     db.init();
