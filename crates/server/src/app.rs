@@ -83,6 +83,6 @@ pub fn router(state: AppState) -> Router {
         .route("/{env}/introspect", post(oauth::introspect))
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
-        .layer(from_fn(middleware::log_requests))
+        .layer(middleware::RequestLogLayer)
         .with_state(state)
 }

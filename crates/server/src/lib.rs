@@ -23,7 +23,6 @@ use std::sync::Arc;
 
 use anyhow::anyhow;
 use tokio::net::TcpListener;
-use tower::Layer as _;
 use wirecash_core::password::PasswordHasher;
 use wirecash_core::service::ServiceOptions;
 use wirecash_core::{AuthService, Clock, Store};
@@ -183,9 +182,7 @@ pub async fn run_with_tls(
             webhook: Arc::new(config.webhook.clone()),
             secure_cookies: tls.is_some(),
         });
-        let app =
-            axum::middleware::map_request(|r| async { http::middleware::normalize_method(r) })
-                .layer(router);
+        let app = tower::util::MapRequest::new(router, http::middleware::normalize_method);
         let limits = serve::Limits {
             header_read_timeout: config.http.header_read_timeout,
             max_connections: config.http.max_connections,
@@ -205,8 +202,9 @@ pub async fn run_with_tls(
         metrics,
         openapi: serde_json::to_vec(&openapi).unwrap_or_default().into(),
     }));
-    let app = axum::middleware::map_request(|r| async { http::middleware::normalize_method(r) })
-        .layer(router);
+    // A plain function before routing: tower's `MapRequest` boxes nothing (axum's
+    // `map_request` boxes a future per request).
+    let app = tower::util::MapRequest::new(router, http::middleware::normalize_method);
     let limits = serve::Limits {
         header_read_timeout: config.http.header_read_timeout,
         max_connections: config.http.max_connections,

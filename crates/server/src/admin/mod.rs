@@ -16,7 +16,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::middleware::from_fn;
 use axum::routing::{delete, get, post};
 use wirecash_core::AuthService;
 
@@ -102,6 +101,6 @@ pub fn router(state: AdminState) -> Router {
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
         .layer(DefaultBodyLimit::max(crate::http::extract::MAX_BODY))
-        .layer(from_fn(crate::http::middleware::log_requests))
+        .layer(crate::http::middleware::RequestLogLayer)
         .with_state(state)
 }

@@ -2,14 +2,17 @@
 //! the request log and metrics (route template only: a raw path or query can carry
 //! secrets, and would make the metric series unbounded).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::Response;
+use tower::{Layer, Service};
 
 use crate::error::InternalCause;
 use crate::observe::UNMATCHED;
@@ -29,15 +32,83 @@ pub fn normalize_method(mut req: Request) -> Request {
 
 /// Logs and counts each request once: method, route template, status, latency; and for
 /// a 5xx its internal cause. Never the raw path, the query string, headers or bodies.
-pub async fn log_requests(req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let matched = req.extensions().get::<MatchedPath>().cloned();
-    let route = matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
-    let response = next.run(req).await;
+///
+/// A plain tower layer inside the router (so that `MatchedPath` is set): unlike axum's
+/// `from_fn`, it boxes no future and clones no inner service per request — this wraps
+/// every request, the refresh hot path's included.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestLogLayer;
+
+impl<S> Layer<S> for RequestLogLayer {
+    type Service = RequestLog<S>;
+
+    fn layer(&self, inner: S) -> RequestLog<S> {
+        RequestLog { inner }
+    }
+}
+
+/// The service of [`RequestLogLayer`].
+#[derive(Debug, Clone)]
+pub struct RequestLog<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for RequestLog<S>
+where
+    S: Service<Request, Response = Response>,
+    // axum's route futures are `Unpin` (a boxed future inside): polled in place, with no
+    // pinning of our own.
+    S::Future: Unpin,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Logged<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let started = Instant::now();
+        let method = req.method().clone();
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        Logged {
+            inner: self.inner.call(req),
+            started,
+            method,
+            route,
+        }
+    }
+}
+
+/// A request being answered, logged and counted once it has been.
+#[derive(Debug)]
+pub struct Logged<F> {
+    inner: F,
+    started: Instant,
+    method: Method,
+    route: Option<MatchedPath>,
+}
+
+impl<F, E> Future for Logged<F>
+where
+    F: Future<Output = Result<Response, E>> + Unpin,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let result = std::task::ready!(Pin::new(&mut self.inner).poll(cx));
+        if let Ok(response) = &result {
+            let route = self.route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+            log_answer(&self.method, route, response, self.started.elapsed());
+        }
+        Poll::Ready(result)
+    }
+}
+
+fn log_answer(method: &Method, route: &str, response: &Response, elapsed: Duration) {
     let status = response.status().as_u16();
-    let elapsed = started.elapsed();
-    crate::observe::request(&method, route, status, elapsed);
+    crate::observe::request(method, route, status, elapsed);
     let micros = elapsed.as_micros();
     match response.extensions().get::<InternalCause>() {
         // Overload (503) comes in floods — a login flood fills the hash queue and every
@@ -54,7 +125,6 @@ pub async fn log_requests(req: Request, next: Next) -> Response {
         }
         None => tracing::debug!(%method, route, status, micros, "request"),
     }
-    response
 }
 
 /// Lets one log line through per second and counts the ones it holds back.
