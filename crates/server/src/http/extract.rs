@@ -2,6 +2,8 @@
 //! plain-text rejections (SPEC §9), with bounded work: the body is capped before it is
 //! read, and every field has a length limit.
 
+use std::borrow::Cow;
+
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::{header, request::Parts};
@@ -155,16 +157,22 @@ fn parse_json(bytes: &[u8]) -> Result<JsonObject, ApiError> {
         Ok(_) => Err(ApiError::InvalidRequest(
             "the request body must be a JSON object".into(),
         )),
+        Err(e) => Err(json_error(&e)),
+    }
+}
+
+/// The answer to a body that is not valid JSON, or that repeats a key.
+fn json_error(e: &serde_json::Error) -> ApiError {
+    if e.is_data() {
         // A repeated key: a proxy or an audit tool reading the first value would see
         // another request than the one served (SPEC §9).
-        Err(e) if e.is_data() => Err(ApiError::InvalidRequest(format!(
-            "{e}; send every field once"
-        ))),
-        Err(e) => Err(ApiError::InvalidRequest(format!(
+        ApiError::InvalidRequest(format!("{e}; send every field once"))
+    } else {
+        ApiError::InvalidRequest(format!(
             "the request body is not valid JSON (line {}, column {})",
             e.line(),
             e.column()
-        ))),
+        ))
     }
 }
 
@@ -241,24 +249,13 @@ impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
 impl JsonObject {
     /// A required, non-empty string field of at most `max` bytes.
     pub fn required_str(&self, field: &str, max: usize) -> Result<&str, ApiError> {
-        match self.0.get(field) {
-            None => Err(ApiError::InvalidRequest(format!(
-                "the field `{field}` is required"
-            ))),
-            Some(Value::Null) => Err(ApiError::InvalidRequest(format!(
-                "the field `{field}` must not be null"
-            ))),
-            Some(Value::String(s)) if s.is_empty() => Err(ApiError::InvalidRequest(format!(
-                "the field `{field}` must not be empty"
-            ))),
-            Some(Value::String(s)) if s.len() > max => Err(ApiError::InvalidRequest(format!(
-                "the field `{field}` is longer than {max} bytes"
-            ))),
-            Some(Value::String(s)) => Ok(s),
-            Some(_) => Err(ApiError::InvalidRequest(format!(
-                "the field `{field}` must be a string"
-            ))),
-        }
+        let sent = match self.0.get(field) {
+            None => Sent::Absent,
+            Some(Value::Null) => Sent::Null,
+            Some(Value::String(s)) => Sent::Str(s),
+            Some(_) => Sent::Other,
+        };
+        checked_str(field, sent, max)
     }
 
     /// A field as sent, if it was.
@@ -301,6 +298,275 @@ impl JsonObject {
             ))),
             None => Ok(()),
         }
+    }
+}
+
+/// A field of a JSON object body as sent, as far as a string field's checks care.
+enum Sent<'a> {
+    Absent,
+    Null,
+    Str(&'a str),
+    Other,
+}
+
+/// The checks of a required string field (`JsonObject::required_str`,
+/// `Fields::required_str`): present, not null, a string, not empty, at most `max` bytes.
+fn checked_str<'a>(field: &str, sent: Sent<'a>, max: usize) -> Result<&'a str, ApiError> {
+    match sent {
+        Sent::Absent => Err(ApiError::InvalidRequest(format!(
+            "the field `{field}` is required"
+        ))),
+        Sent::Null => Err(ApiError::InvalidRequest(format!(
+            "the field `{field}` must not be null"
+        ))),
+        Sent::Str("") => Err(ApiError::InvalidRequest(format!(
+            "the field `{field}` must not be empty"
+        ))),
+        Sent::Str(s) if s.len() > max => Err(ApiError::InvalidRequest(format!(
+            "the field `{field}` is longer than {max} bytes"
+        ))),
+        Sent::Str(s) => Ok(s),
+        Sent::Other => Err(ApiError::InvalidRequest(format!(
+            "the field `{field}` must be a string"
+        ))),
+    }
+}
+
+/// A JSON body, checked as `JsonObject` checks it up to the parse (no query string,
+/// `Content-Type: application/json`, size) and not parsed yet: [`Fields::parse`] reads
+/// the fields a handler needs from it, borrowed (the refresh hot path).
+pub struct JsonBody(pub bytes::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        check_head(parts.uri.query(), content_type)?;
+        read_body(&parts, body).await.map(JsonBody)
+    }
+}
+
+/// The named fields of a JSON object body, borrowed from it unless an escape made a
+/// copy necessary. Same rules and same answers as [`parse_body`] followed by
+/// `required_str` (a property test and the `request_body` fuzz target hold them to
+/// it): valid JSON, an object, no key twice at any depth, then each field's checks;
+/// only no map of every field is built.
+#[derive(Debug)]
+pub struct Fields<'a, const N: usize> {
+    names: [&'static str; N],
+    values: [Option<FieldValue<'a>>; N],
+}
+
+/// A named field as sent.
+#[derive(Debug)]
+enum FieldValue<'a> {
+    Null,
+    Str(Cow<'a, str>),
+    Other,
+}
+
+impl<'a, const N: usize> Fields<'a, N> {
+    /// Parses `bytes` (a body that passed [`JsonBody`]'s checks) for `names`.
+    pub fn parse(bytes: &'a [u8], names: [&'static str; N]) -> Result<Self, ApiError> {
+        if bytes.len() > MAX_BODY {
+            return Err(ApiError::PayloadTooLarge(MAX_BODY));
+        }
+        if bytes.is_empty() {
+            return Err(ApiError::InvalidRequest(
+                "the request body is empty; send a JSON object".into(),
+            ));
+        }
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let parsed = serde::de::DeserializeSeed::deserialize(FieldsSeed(&names), &mut de)
+            .and_then(|values| de.end().map(|()| values));
+        match parsed {
+            Ok(Some(values)) => Ok(Self { names, values }),
+            Ok(None) => Err(ApiError::InvalidRequest(
+                "the request body must be a JSON object".into(),
+            )),
+            Err(e) => Err(json_error(&e)),
+        }
+    }
+
+    /// A required, non-empty string field of at most `max` bytes (one of the names
+    /// parsed for; any other is "required").
+    pub fn required_str(&self, field: &str, max: usize) -> Result<&str, ApiError> {
+        let sent = match self
+            .names
+            .iter()
+            .position(|n| *n == field)
+            .and_then(|i| self.values[i].as_ref())
+        {
+            None => Sent::Absent,
+            Some(FieldValue::Null) => Sent::Null,
+            Some(FieldValue::Str(s)) => Sent::Str(s),
+            Some(FieldValue::Other) => Sent::Other,
+        };
+        checked_str(field, sent, max)
+    }
+}
+
+/// Reads a whole body for the fields named: `None` if it is valid JSON but not an object.
+struct FieldsSeed<'n, const N: usize>(&'n [&'static str; N]);
+
+impl<'de, const N: usize> serde::de::DeserializeSeed<'de> for FieldsSeed<'_, N> {
+    type Value = Option<[Option<FieldValue<'de>>; N]>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, const N: usize> serde::de::Visitor<'de> for FieldsSeed<'_, N> {
+    type Value = Option<[Option<FieldValue<'de>>; N]>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        // Not an object, but a repeated key inside is reported as `parse_body` does.
+        UniqueVisitor.visit_seq(seq).map(|_| None)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut values = std::array::from_fn(|_| None);
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(Key(key)) = map.next_key()? {
+            if seen.contains(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "the key `{key}` appears more than once"
+                )));
+            }
+            match self.0.iter().position(|n| *n == key) {
+                Some(i) => values[i] = Some(map.next_value_seed(FieldSeed)?),
+                None => {
+                    let Unique(_) = map.next_value()?;
+                }
+            }
+            seen.insert(key);
+        }
+        Ok(Some(values))
+    }
+}
+
+/// An object key, borrowed from the body unless it has an escape.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(v)))
+    }
+}
+
+/// The value of a named field: a string borrowed where it can be; anything else is
+/// checked for repeated keys like the rest of the body.
+struct FieldSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for FieldSeed {
+    type Value = FieldValue<'de>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FieldSeed {
+    type Value = FieldValue<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(FieldValue::Str(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(FieldValue::Str(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(FieldValue::Str(Cow::Owned(v)))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(FieldValue::Null)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(FieldValue::Other)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(FieldValue::Other)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(FieldValue::Other)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(FieldValue::Other)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        UniqueVisitor.visit_seq(seq).map(|_| FieldValue::Other)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        UniqueVisitor.visit_map(map).map(|_| FieldValue::Other)
     }
 }
 
@@ -383,7 +649,150 @@ mod tests {
         assert!(obj.required_str("missing", 10).is_err());
     }
 
+    /// Each field's answer, by the map path (`parse_body` + `JsonObject::required_str`)
+    /// and by the borrowed one (`Fields`): the whole-body error, or one per field.
+    type Answers = Result<Vec<Result<String, String>>, String>;
+
+    const NAMES: [&str; 3] = ["username", "access_token", "refresh_token"];
+
+    fn answers(bytes: &[u8], max: usize) -> (Answers, Answers) {
+        let by_map = parse_body(None, Some("application/json"), bytes)
+            .map(|obj| {
+                NAMES
+                    .iter()
+                    .map(|n| {
+                        obj.required_str(n, max)
+                            .map(str::to_string)
+                            .map_err(|e| format!("{e:?}"))
+                    })
+                    .collect()
+            })
+            .map_err(|e| format!("{e:?}"));
+        let by_fields = Fields::parse(bytes, NAMES)
+            .map(|f| {
+                NAMES
+                    .iter()
+                    .map(|n| {
+                        f.required_str(n, max)
+                            .map(str::to_string)
+                            .map_err(|e| format!("{e:?}"))
+                    })
+                    .collect()
+            })
+            .map_err(|e| format!("{e:?}"));
+        (by_map, by_fields)
+    }
+
+    #[test]
+    fn fields_answer_as_the_map_does() {
+        for body in [
+            &br#"{"username":"alice","access_token":"a.b.c","refresh_token":"wc1"}"#[..],
+            br#"{"username":"al\u0069ce","access_token":"a","refresh_token":"r","x":[1,{"y":2}]}"#,
+            br#"{"username":null,"access_token":1,"refresh_token":""}"#,
+            br#"{"username":"a","username":"b"}"#,
+            br#"{"user\u006eame":"a","username":"b"}"#,
+            br#"{"x":{"y":1,"y":2},"username":"a"}"#,
+            br#"[{"a":1,"a":2}]"#,
+            br#"[1,2]"#,
+            br#""username""#,
+            br#"{"username":"a""#,
+            br#"{"username":"a"} x"#,
+            br#"{"username":"\ud800"}"#,
+            b"",
+            b"   ",
+        ] {
+            let (by_map, by_fields) = answers(body, 8);
+            assert_eq!(by_map, by_fields, "{}", String::from_utf8_lossy(body));
+        }
+        let (by_map, _) = answers(br#"{"username":"alice"}"#, 8);
+        assert!(
+            matches!(&by_map, Ok(v) if v[0] == Ok("alice".to_string())),
+            "{by_map:?}"
+        );
+    }
+
+    /// JSON text: values nested a few levels, with the field names (also escaped, also
+    /// twice), strings with escapes and of every length around the limit.
+    fn json_text() -> impl Strategy<Value = String> {
+        let key = prop::sample::select(vec![
+            r#""username""#,
+            r#""access_token""#,
+            r#""refresh_token""#,
+            r#""user\u006eame""#,
+            r#""a""#,
+            r#""""#,
+        ]);
+        let leaf = prop_oneof![
+            prop::sample::select(vec![
+                "null",
+                "true",
+                "0",
+                "-1.5e3",
+                r#""""#,
+                r#""b\"c""#,
+                r#""\u0041""#,
+                r#""\ud800""#,
+                "\"\u{e9}\"",
+            ])
+            .prop_map(String::from),
+            "[a-z]{0,12}".prop_map(|s| format!("\"{s}\"")),
+        ];
+        let value = leaf.prop_recursive(3, 24, 5, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|v| format!("[{}]", v.join(","))),
+                prop::collection::vec((key.clone(), inner), 0..5).prop_map(|kv| {
+                    let kv: Vec<String> = kv.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                    format!("{{{}}}", kv.join(","))
+                }),
+            ]
+        });
+        prop_oneof![
+            value.clone(),
+            prop::collection::vec(
+                (
+                    prop::sample::select(vec![
+                        r#""username""#,
+                        r#""access_token""#,
+                        r#""refresh_token""#,
+                        r#""x""#
+                    ]),
+                    value
+                ),
+                0..5
+            )
+            .prop_map(|kv| {
+                let kv: Vec<String> = kv.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                format!("{{{}}}", kv.join(","))
+            }),
+        ]
+    }
+
     proptest! {
+        #[test]
+        fn fields_answer_as_the_map_does_for_any_json(
+            text in json_text(),
+            cut in any::<prop::sample::Index>(),
+            mutate in any::<Option<(prop::sample::Index, u8)>>(),
+            max in 0usize..14,
+        ) {
+            let mut bytes = text.into_bytes();
+            match mutate {
+                // Broken text too: a byte changed, or the text cut short.
+                Some((at, b)) if !bytes.is_empty() => {
+                    let i = at.index(bytes.len());
+                    bytes[i] = b;
+                }
+                Some(_) => {}
+                None if cut.index(4) == 0 && !bytes.is_empty() => {
+                    bytes.truncate(cut.index(bytes.len()));
+                }
+                None => {}
+            }
+            let (by_map, by_fields) = answers(&bytes, max);
+            prop_assert_eq!(by_map, by_fields, "{}", String::from_utf8_lossy(&bytes));
+        }
+
         #[test]
         fn query_check_never_panics(q in ".{0,300}") {
             let _ = refuse_query(Some(&q), "");

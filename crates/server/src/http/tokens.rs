@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::http::extract::{Env, JsonObject};
+use crate::http::extract::{Env, Fields, JsonBody};
 use crate::http::ratelimit::{AuthenticateQuota, TokenQuota};
 
 /// Longest refresh token taken as a token at all (real ones are 66 characters and
@@ -102,8 +102,9 @@ pub async fn authenticate(
     State(app): State<AppState>,
     Env(env): Env,
     AuthenticateQuota(client): AuthenticateQuota,
-    body: JsonObject,
+    JsonBody(bytes): JsonBody,
 ) -> Result<Response, ApiError> {
+    let body = Fields::parse(&bytes, ["username", "password"])?;
     let username = body.required_str("username", MAX_USERNAME)?;
     let password = Zeroizing::new(body.required_str("password", MAX_PASSWORD)?.to_string());
     let grant = app
@@ -142,8 +143,9 @@ pub async fn token(
     State(app): State<AppState>,
     Env(env): Env,
     TokenQuota(_): TokenQuota,
-    body: JsonObject,
+    JsonBody(bytes): JsonBody,
 ) -> Result<Response, ApiError> {
+    let body = Fields::parse(&bytes, ["username", "access_token", "refresh_token"])?;
     let username = body.required_str("username", MAX_USERNAME)?;
     let access_token = body.required_str("access_token", MAX_ACCESS_TOKEN)?;
     let refresh_token = body.required_str("refresh_token", MAX_REFRESH_TOKEN)?;
