@@ -68,16 +68,8 @@ pub fn refuse_query(query: Option<&str>, how: &str) -> Result<(), ApiError> {
 impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
-        let (parts, body) = req.into_parts();
-        let query = parts.uri.query();
-        let content_type = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
-        // Everything that can be refused before reading the body is refused before.
-        check_head(query, content_type)?;
-        let bytes = read_body(&parts, body).await?;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let JsonBody(bytes) = JsonBody::from_request(req, state).await?;
         parse_json(&bytes)
     }
 }
@@ -346,6 +338,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
+        // Everything that can be refused before reading the body is refused before.
         check_head(parts.uri.query(), content_type)?;
         read_body(&parts, body).await.map(JsonBody)
     }
@@ -354,16 +347,23 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 /// The named fields of a JSON object body, borrowed from it unless an escape made a
 /// copy necessary. Same rules and same answers as [`parse_body`] followed by
 /// `required_str` (a property test and the `request_body` fuzz target hold them to
-/// it): valid JSON, an object, no key twice at any depth, then each field's checks;
-/// only no map of every field is built.
-#[derive(Debug)]
+/// it): valid JSON, an object, no key twice at any depth, then each field's checks.
+/// The difference is that no map of every field is built.
 pub struct Fields<'a, const N: usize> {
     names: [&'static str; N],
     values: [Option<FieldValue<'a>>; N],
 }
 
+impl<const N: usize> std::fmt::Debug for Fields<'_, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The names only: the values are passwords and tokens.
+        f.debug_struct("Fields")
+            .field("names", &self.names)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A named field as sent.
-#[derive(Debug)]
 enum FieldValue<'a> {
     Null,
     Str(Cow<'a, str>),
