@@ -48,8 +48,16 @@ impl FromRequestParts<AppState> for Env {
 
 /// A JSON object body. Checks, in order: no query string, `Content-Type:
 /// application/json`, size, JSON syntax, object shape, no key twice.
-#[derive(Debug)]
 pub struct JsonObject(Map<String, Value>);
+
+impl std::fmt::Debug for JsonObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The keys only: the values are passwords and tokens.
+        f.debug_struct("JsonObject")
+            .field("keys", &self.0.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
 
 /// Refuses any query string on a route that takes credentials (SPEC §2, §9). Looking
 /// for credential names would invite encodings around the check (`pass%77ord`,
@@ -709,6 +717,24 @@ mod tests {
             matches!(&by_map, Ok(v) if v[0] == Ok("alice".to_string())),
             "{by_map:?}"
         );
+    }
+
+    #[test]
+    fn neither_body_prints_its_values() {
+        let body = br#"{"username":"alice","password":"hunter2-secret"}"#;
+        let Ok(obj) = parse_body(None, Some("application/json"), body) else {
+            panic!("a JSON object is accepted")
+        };
+        let Ok(fields) = Fields::parse(body, ["username", "password"]) else {
+            panic!("a JSON object is accepted")
+        };
+        for printed in [format!("{obj:?}"), format!("{fields:?}")] {
+            assert!(printed.contains("password"), "{printed}");
+            assert!(
+                !printed.contains("hunter2") && !printed.contains("alice"),
+                "{printed}"
+            );
+        }
     }
 
     /// JSON text: values nested a few levels, with the field names (also escaped, also
