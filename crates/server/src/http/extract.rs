@@ -664,30 +664,24 @@ mod tests {
     const NAMES: [&str; 3] = ["username", "access_token", "refresh_token"];
 
     fn answers(bytes: &[u8], max: usize) -> (Answers, Answers) {
-        let by_map = parse_body(None, Some("application/json"), bytes)
-            .map(|obj| {
-                NAMES
-                    .iter()
-                    .map(|n| {
-                        obj.required_str(n, max)
-                            .map(str::to_string)
-                            .map_err(|e| format!("{e:?}"))
-                    })
-                    .collect()
-            })
-            .map_err(|e| format!("{e:?}"));
-        let by_fields = Fields::parse(bytes, NAMES)
-            .map(|f| {
-                NAMES
-                    .iter()
-                    .map(|n| {
-                        f.required_str(n, max)
-                            .map(str::to_string)
-                            .map_err(|e| format!("{e:?}"))
-                    })
-                    .collect()
-            })
-            .map_err(|e| format!("{e:?}"));
+        fn each<'a>(
+            get: impl Fn(&str) -> Result<&'a str, ApiError>,
+        ) -> Vec<Result<String, String>> {
+            NAMES
+                .iter()
+                .map(|n| get(n).map(str::to_string).map_err(|e| format!("{e:?}")))
+                .collect()
+        }
+        let by_map = parse_body(None, Some("application/json"), bytes);
+        let by_map = match &by_map {
+            Ok(obj) => Ok(each(|n| obj.required_str(n, max))),
+            Err(e) => Err(format!("{e:?}")),
+        };
+        let by_fields = Fields::parse(bytes, NAMES);
+        let by_fields = match &by_fields {
+            Ok(f) => Ok(each(|n| f.required_str(n, max))),
+            Err(e) => Err(format!("{e:?}")),
+        };
         (by_map, by_fields)
     }
 
