@@ -196,7 +196,17 @@ fn token_id() -> Result<uuid::Uuid, Error> {
 /// here first.
 fn claims_of(payload: &str) -> Option<AccessTokenClaims> {
     let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
-    serde_json::from_str(std::str::from_utf8(&bytes).ok()?).ok()
+    serde_json::from_str(object_text(&bytes)?).ok()
+}
+
+/// `bytes` as text if it can be a JSON object. serde's derived structs also take a JSON
+/// array of their fields in order (`["sub", "alice", …]`); JWT claims are an object
+/// (RFC 7519 §7.2), so anything else is refused before it is parsed.
+fn object_text(bytes: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    text.trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+        .then_some(text)
 }
 
 /// The claims of a compact JWS, read without verifying it: only ever used together with
@@ -233,8 +243,7 @@ pub fn peek_owner<R>(token: &str, f: impl FnOnce(&Owner<'_>) -> R) -> Option<R> 
     // `split` bounds the token to MAX_LEN characters, so this holds any payload.
     let mut buf = [0u8; MAX_LEN / 4 * 3];
     let n = URL_SAFE_NO_PAD.decode_slice(payload, &mut buf).ok()?;
-    let text = std::str::from_utf8(&buf[..n]).ok()?;
-    let owner: Owner<'_> = serde_json::from_str(text).ok()?;
+    let owner: Owner<'_> = serde_json::from_str(object_text(&buf[..n])?).ok()?;
     Some(f(&owner))
 }
 
@@ -422,6 +431,21 @@ mod tests {
             let _ = peek(&s);
             let _ = peek(&parts.join("."));
             let _ = peek_owner(&s, owner_of);
+        }
+
+        /// Claims sent as an array of their values in field order are no claims
+        /// (found by the `access_token` fuzz target).
+        #[test]
+        fn claims_as_an_array_are_refused(sub in "[a-z]{1,8}", name in "[a-z]{1,8}") {
+            let owner = serde_json::json!([sub, name, "7", "sandbox"]);
+            let token = format!("{}.{}.c2ln", b64("{}"), b64(&owner.to_string()));
+            prop_assert!(peek_owner(&token, owner_of).is_none());
+            let all = serde_json::json!(["i", sub, "a", name, name, "7", 1, 2, "j", "sandbox"]);
+            let token = format!("{}.{}.c2ln", b64("{}"), b64(&all.to_string()));
+            prop_assert!(peek(&token).is_none());
+            prop_assert!(peek_owner(&token, owner_of).is_none());
+            // The fuzz target's input.
+            prop_assert!(peek_owner(".WyJpNygiLCJpNygiLCJtNygtNygiLCJtNygiXQ.", owner_of).is_none());
         }
 
         /// Whatever `peek` reads, `peek_owner` reads the same owner from.
