@@ -1,5 +1,5 @@
-//! The two load loops: a refresh chain (authenticate once, then spend each new refresh
-//! token exactly once) and an authenticate loop. Each loop owns one connection and
+//! The two load loops: a refresh chain (authenticate once, before the clock starts,
+//! then spend each new refresh token exactly once) and an authenticate loop. Each loop owns one connection and
 //! records only requests that started inside the measured window.
 
 use std::collections::BTreeMap;
@@ -182,11 +182,21 @@ async fn authenticate(
 /// A refresh chain: authenticate, then refresh with the tokens just received, for as
 /// long as the run lasts. Any failed refresh drops the session and re-authenticates,
 /// since its refresh token may already be spent.
-pub async fn refresh_chain(id: usize, mut conn: Conn, plan: Arc<Plan>) -> anyhow::Result<Record> {
+/// `first` is the chain's first session if it was taken before the clock started (see
+/// [`first_logins`]).
+pub async fn refresh_chain(
+    id: usize,
+    mut conn: Conn,
+    plan: Arc<Plan>,
+    first: Option<AuthenticateResponse>,
+) -> anyhow::Result<Record> {
     let mut rec = Record::new()?;
     let user = &plan.users[id % plan.users.len()];
-    let mut tokens: Option<AuthenticateResponse> = None;
-    let mut started = false;
+    let mut started = first.is_some();
+    if started {
+        plan.chains_started.fetch_add(1, Ordering::AcqRel);
+    }
+    let mut tokens = first;
     loop {
         let t0 = Instant::now();
         if t0 >= plan.end {
@@ -431,6 +441,50 @@ pub async fn interleaved_flood_loop(
         }
     }
     Ok(answers)
+}
+
+/// Every refresh chain's first login, taken before the clock starts and all at once, as
+/// the chains would take them: `conns[i]` logs in as chain `i`'s user. The measured window
+/// then holds refreshes only. (Taken inside the warm-up instead, the 64 logins' Argon2
+/// work outlasted a 2 s warm-up on a slow box and was counted as refresh work, a little
+/// more or less from one run to the next.) A login that fails, e.g. with 503 while the
+/// server's hash queue is full, is tried again until `deadline`.
+pub async fn first_logins(
+    conns: Vec<Conn>,
+    plan: Arc<Plan>,
+    deadline: Instant,
+) -> anyhow::Result<Vec<(Conn, AuthenticateResponse)>> {
+    let mut logins = tokio::task::JoinSet::new();
+    for (id, mut conn) in conns.into_iter().enumerate() {
+        let plan = Arc::clone(&plan);
+        logins.spawn(async move {
+            let user = &plan.users[id % plan.users.len()];
+            loop {
+                match authenticate(&mut conn, &plan, user).await {
+                    Ok(tokens) => return Ok((id, conn, tokens)),
+                    Err(_) if Instant::now() + BACKOFF < deadline => {
+                        tokio::time::sleep(BACKOFF).await;
+                    }
+                    Err(f) => {
+                        anyhow::bail!(
+                            "chain {id} could not log in as {user:?}: {}: {}",
+                            f.cause,
+                            f.detail
+                        )
+                    }
+                }
+            }
+        });
+    }
+    let mut done = Vec::new();
+    while let Some(login) = logins.join_next().await {
+        done.push(login??);
+    }
+    done.sort_by_key(|(id, _, _)| *id);
+    Ok(done
+        .into_iter()
+        .map(|(_, conn, tokens)| (conn, tokens))
+        .collect())
 }
 
 /// One authenticate before the clock starts, so wrong credentials or a wrong URL fail
