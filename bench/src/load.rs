@@ -1,6 +1,7 @@
 //! The two load loops: a refresh chain (authenticate once, before the clock starts,
-//! then spend each new refresh token exactly once) and an authenticate loop. Each loop owns one connection and
-//! records only requests that started inside the measured window.
+//! then spend each new refresh token exactly once) and an authenticate loop. Each loop
+//! owns one connection and records only requests that started inside the measured
+//! window.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
