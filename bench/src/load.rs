@@ -180,24 +180,20 @@ async fn authenticate(
     grant(conn, plan, &plan.authenticate_path, body).await
 }
 
-/// A refresh chain: authenticate, then refresh with the tokens just received, for as
-/// long as the run lasts. Any failed refresh drops the session and re-authenticates,
-/// since its refresh token may already be spent.
-/// `first` is the chain's first session if it was taken before the clock started (see
-/// [`first_logins`]).
+/// A refresh chain: refresh with the tokens of its first login (taken before the clock
+/// started, see [`first_logins`]), then with the tokens just received, for as long as
+/// the run lasts. Any failed refresh drops the session and re-authenticates, since its
+/// refresh token may already be spent.
 pub async fn refresh_chain(
     id: usize,
     mut conn: Conn,
     plan: Arc<Plan>,
-    first: Option<AuthenticateResponse>,
+    first: AuthenticateResponse,
 ) -> anyhow::Result<Record> {
     let mut rec = Record::new()?;
     let user = &plan.users[id % plan.users.len()];
-    let mut started = first.is_some();
-    if started {
-        plan.chains_started.fetch_add(1, Ordering::AcqRel);
-    }
-    let mut tokens = first;
+    plan.chains_started.fetch_add(1, Ordering::AcqRel);
+    let mut tokens = Some(first);
     loop {
         let t0 = Instant::now();
         if t0 >= plan.end {
@@ -209,10 +205,6 @@ pub async fn refresh_chain(
                 Ok(t) => {
                     if measured {
                         record(&mut rec.reauth, t0.elapsed());
-                    }
-                    if !started {
-                        started = true;
-                        plan.chains_started.fetch_add(1, Ordering::AcqRel);
                     }
                     tokens = Some(t);
                 }

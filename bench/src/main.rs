@@ -223,7 +223,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         bail!("--server-pid {pid}: no such process readable in /proc");
     }
 
-    let mut plan = Plan {
+    let plan = Plan {
         measure_start: Instant::now(),
         end: Instant::now(),
         request_timeout: args.request_timeout,
@@ -246,55 +246,44 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             .context("preflight")?;
     }
 
+    let mut plan = Arc::new(plan);
     // The refresh chains' first logins, before the clock starts: the window measures
     // refreshes, not Argon2.
-    let mut firsts = Vec::new();
-    if matches!(args.mode, Mode::Refresh) {
-        let conns = (0..args.concurrency)
-            .map(|id| connectors[id % connectors.len()].conn())
-            .collect();
-        let login_plan = Arc::new(Plan {
-            measure_start: Instant::now(),
-            end: Instant::now() + FIRST_LOGINS_TIMEOUT,
-            request_timeout: plan.request_timeout,
-            authenticate_path: plan.authenticate_path.clone(),
-            token_path: plan.token_path.clone(),
-            users: plan.users.clone(),
-            password: plan.password.clone(),
-            chains_started: AtomicUsize::new(0),
-            chains: 0,
-            phase: None,
-            replay: false,
-        });
-        let deadline = login_plan.end;
-        firsts = load::first_logins(conns, login_plan, deadline)
-            .await
-            .context("the refresh chains' first logins")?;
-    }
-    let mut firsts = firsts.into_iter();
+    let firsts = match args.mode {
+        Mode::Refresh => {
+            let conns = (0..args.concurrency)
+                .map(|id| connectors[id % connectors.len()].conn())
+                .collect();
+            let deadline = Instant::now() + FIRST_LOGINS_TIMEOUT;
+            load::first_logins(conns, Arc::clone(&plan), deadline)
+                .await
+                .context("the refresh chains' first logins")?
+        }
+        Mode::Authenticate => Vec::new(),
+    };
 
+    // Every login task has ended, so the plan is this function's alone again.
+    let Some(timed) = Arc::get_mut(&mut plan) else {
+        bail!("a first-login task still holds the plan");
+    };
     let start = Instant::now();
-    plan.measure_start = start + args.warmup;
-    plan.end = plan.measure_start + args.duration;
-    let plan = Arc::new(plan);
+    timed.measure_start = start + args.warmup;
+    timed.end = timed.measure_start + args.duration;
     let sampler = tokio::spawn(sample_window(plan.measure_start, plan.end, server.clone()));
 
     let mut loops = JoinSet::new();
-    for id in 0..args.concurrency {
-        let plan = Arc::clone(&plan);
-        match (args.mode, firsts.next()) {
-            (Mode::Refresh, Some((conn, tokens))) => {
-                loops.spawn(load::refresh_chain(id, conn, plan, Some(tokens)))
+    match args.mode {
+        Mode::Refresh => {
+            for (id, (conn, tokens)) in firsts.into_iter().enumerate() {
+                loops.spawn(load::refresh_chain(id, conn, Arc::clone(&plan), tokens));
             }
-            (Mode::Refresh, None) => {
+        }
+        Mode::Authenticate => {
+            for id in 0..args.concurrency {
                 let conn = connectors[id % connectors.len()].conn();
-                loops.spawn(load::refresh_chain(id, conn, plan, None))
+                loops.spawn(load::authenticate_loop(id, conn, Arc::clone(&plan)));
             }
-            (Mode::Authenticate, _) => {
-                let conn = connectors[id % connectors.len()].conn();
-                loops.spawn(load::authenticate_loop(id, conn, plan))
-            }
-        };
+        }
     }
     let flood_runtime = match (args.flood, args.flood_threads) {
         (0, _) | (_, 0) => None,
