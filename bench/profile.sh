@@ -22,7 +22,7 @@ done
 mkdir -p "$OUT"
 OUT=$(realpath "$OUT")
 
-MODES=$MODE PERF_DATA="$OUT/perf.data" DURATION=${DURATION:-12} RESULTS_DIR="$OUT" \
+MODES=$MODE PERF_DATA="$OUT/perf.data" PERF_STAT= DURATION=${DURATION:-12} RESULTS_DIR="$OUT" \
     "$ROOT/bench/run.sh" | tee "$OUT/run.log"
 [[ -s $OUT/perf.data ]] || { echo "profile.sh: no perf data was recorded" >&2; exit 1; }
 

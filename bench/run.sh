@@ -33,6 +33,7 @@ NODES=${NODES:-1}                        # service nodes (more than 1 needs post
 PG_SERVER=${PG_SERVER:-postgres://postgres@127.0.0.1:5432}  # where the scratch database goes
 PERF_DATA=${PERF_DATA:-}                 # if set, `perf record` the (first) server into this file
 PERF_SECONDS=${PERF_SECONDS:-8}          # … for this many seconds after the warm-up of the first mode
+PERF_STAT=${PERF_STAT:-}                 # if set (perf event list), `perf stat` these events into PERF_DATA instead
 BENCH_ENV=sandbox
 
 for v in HOOK_RATE USERS REFRESH_CHAINS AUTH_CONCURRENCY DURATION WARMUP CLIENT_THREADS NODES FLOOD FLOOD_THREADS FLOODS PHASE FLOOD_SOURCES; do
@@ -222,11 +223,17 @@ for mode in $MODES; do
         hooks=$!
     fi
     if [[ -n $PERF_DATA ]]; then
-        # Call graphs from DWARF unwinding (.eh_frame): the release build keeps no frame
-        # pointers. 499 Hz keeps the data small enough to post-process.
         sleep "$WARMUP"
-        perf record -q -F 499 --call-graph dwarf,16384 -p "${SERVER_PIDS[0]}" -o "$PERF_DATA" \
-            -- sleep "$PERF_SECONDS" >/dev/null 2>&1 || echo "run.sh: perf record failed" >&2
+        if [[ -n $PERF_STAT ]]; then
+            # Counts, not samples: e.g. system calls and context switches per refresh.
+            perf stat -e "$PERF_STAT" -p "${SERVER_PIDS[0]}" -o "$PERF_DATA" \
+                -- sleep "$PERF_SECONDS" >/dev/null 2>&1 || echo "run.sh: perf stat failed" >&2
+        else
+            # Call graphs from DWARF unwinding (.eh_frame): the release build keeps no
+            # frame pointers. 499 Hz keeps the data small enough to post-process.
+            perf record -q -F 499 --call-graph dwarf,16384 -p "${SERVER_PIDS[0]}" -o "$PERF_DATA" \
+                -- sleep "$PERF_SECONDS" >/dev/null 2>&1 || echo "run.sh: perf record failed" >&2
+        fi
         PERF_DATA=
     fi
     wait "$gen"
