@@ -18,7 +18,7 @@ CLIENT=${CLIENT:-hyper}                  # hyper | reqwest
 CLIENT_THREADS=${CLIENT_THREADS:-1}      # load generator runtime threads
 SERVER_CPUS=${SERVER_CPUS:-}             # taskset CPU list for the server, empty = unpinned
 CLIENT_CPUS=${CLIENT_CPUS:-}             # taskset CPU list for the load generator
-MODES=${MODES:-"refresh authenticate"}   # which loads to run, in order (also: replay, flood, floods, hooks, hooks-slow)
+MODES=${MODES:-"refresh authenticate"}   # which loads to run, in order (also: replay, flood, floods, hooks, hooks-slow; or only floor-core, floor-router)
 HOOK_RATE=${HOOK_RATE:-20}               # hooks modes: security events per second, delivered to webhooks beside the refresh load
 FLOOD=${FLOOD:-200}                      # flood mode: wrong-password login loops beside the refresh chains
 FLOOD_THREADS=${FLOOD_THREADS:-1}        # flood/floods modes: threads of the flood's own runtime (0 = share the measuring one)
@@ -34,11 +34,17 @@ PG_SERVER=${PG_SERVER:-postgres://postgres@127.0.0.1:5432}  # where the scratch 
 PERF_DATA=${PERF_DATA:-}                 # if set, `perf record` the (first) server into this file
 PERF_SECONDS=${PERF_SECONDS:-8}          # … for this many seconds after the warm-up of the first mode
 PERF_STAT=${PERF_STAT:-}                 # if set (perf event list), `perf stat` these events into PERF_DATA instead
+ECHO=${ECHO:-}                           # raw | hyper: a server that does no token work in the server's place
 BENCH_ENV=sandbox
 
 for v in HOOK_RATE USERS REFRESH_CHAINS AUTH_CONCURRENCY DURATION WARMUP CLIENT_THREADS NODES FLOOD FLOOD_THREADS FLOODS PHASE FLOOD_SOURCES; do
     [[ ${!v} =~ ^[0-9]+$ ]] || { echo "run.sh: $v must be a whole number (got '${!v}')" >&2; exit 2; }
 done
+
+case $ECHO in
+    '' | raw | hyper) ;;
+    *) echo "run.sh: ECHO must be raw or hyper (got '$ECHO')" >&2; exit 2 ;;
+esac
 
 case $DATABASE in
     sqlite) [[ $NODES == 1 ]] || { echo "run.sh: NODES > 1 needs DATABASE=postgres" >&2; exit 2; } ;;
@@ -50,8 +56,21 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 SERVER_BIN=${SERVER_BIN:-$TARGET_DIR/release/wirecash-auth}  # another build to compare
 BENCH_BIN=$TARGET_DIR/release/wirecash-bench
 HOOKS_BIN=$TARGET_DIR/release/wirecash-bench-webhooks
+FLOOR_BIN=$TARGET_DIR/release/wirecash-bench-floor
 HOOKS=0
 [[ " $MODES " == *" hooks"* ]] && HOOKS=1
+# The floor modes run the refresh chains inside wirecash-bench-floor, on the code it was
+# built from (not SERVER_BIN), with no server: they cannot share a run with the others.
+FLOOR=0
+if [[ " $MODES " == *" floor-"* ]]; then
+    for mode in $MODES; do
+        [[ $mode == floor-core || $mode == floor-router ]] ||
+            { echo "run.sh: the floor modes cannot be mixed with '$mode'" >&2; exit 2; }
+    done
+    [[ $NODES == 1 && -z $PERF_DATA && -z $ECHO ]] ||
+        { echo "run.sh: the floor modes run in one process, without PERF_DATA or ECHO" >&2; exit 2; }
+    FLOOR=1
+fi
 
 if [[ $SKIP_BUILD != 1 ]]; then
     echo "== building release binaries"
@@ -154,12 +173,28 @@ if [[ $HOOKS == 1 ]]; then
     chmod 600 "$WORK/admin.key"
 fi
 
+if [[ $FLOOR == 1 ]]; then
+    for mode in $MODES; do
+        echo
+        echo "== $mode: $REFRESH_CHAINS refresh chains inside one process, no HTTP (${mode#floor-} layer)"
+        if ! timeout $((WARMUP + DURATION + 120)) "$FLOOR_BIN" --config "$CONFIG" --database "$DB" \
+            --env "$BENCH_ENV" --users "$USERS" --concurrency "$REFRESH_CHAINS" --layer "${mode#floor-}" \
+            --duration "${DURATION}s" --warmup "${WARMUP}s" 2>"$WORK/$mode.log" |
+            tee ${RESULTS_DIR:+"$RESULTS_DIR/$mode.txt"}; then
+            tail -n 20 "$WORK/$mode.log" >&2
+            exit 1
+        fi
+    done
+    exit 0
+fi
+
 ADDRS=()
 ADMIN_ADDR=
 for ((n = 1; n <= NODES; n++)); do
     echo "== starting server $n of $NODES${SERVER_CPUS:+ on CPUs $SERVER_CPUS}"
-    "${server_pin[@]}" "$SERVER_BIN" --database "$DB" --config "$CONFIG" serve --listen 127.0.0.1:0 \
-        >"$WORK/server$n.out" 2>"$WORK/server$n.log" &
+    server_cmd=("$SERVER_BIN" --database "$DB" --config "$CONFIG" serve --listen 127.0.0.1:0)
+    [[ -n $ECHO ]] && server_cmd=("$FLOOR_BIN" --layer "echo-$ECHO" --listen 127.0.0.1:0)
+    "${server_pin[@]}" "${server_cmd[@]}" >"$WORK/server$n.out" 2>"$WORK/server$n.log" &
     pid=$!
     SERVER_PIDS+=("$pid")
     ADDR=
