@@ -5,8 +5,8 @@
 //! SQLite writer and its `fsync`-ed group commit, metrics, audit); `--layer router`
 //! hands each request to the application's axum router as the server's connection code
 //! does (routing, middleware, JSON body in and out), minus hyper and the kernel. What
-//! either costs per refresh is what no HTTP server, however lean, can take away: the
-//! rest of `bench/run.sh`'s figure is the HTTP/1 layer and the loopback path.
+//! `core` costs per refresh no HTTP server, however lean, can take away; `router` adds
+//! what the application's own request handling costs.
 //!
 //! It opens the database and configuration `bench/run.sh` made (`MODES=floor-core` or
 //! `floor-router`), with the server's allocator and runtime, and reports the process's
@@ -18,7 +18,7 @@
 //! token-sized 200 (`bench/run.sh` with `ECHO=raw` or `ECHO=hyper` puts one in the
 //! server's place): `echo-raw` reads requests with `httparse` and writes the answer
 //! itself, the least any HTTP/1 server over loopback can do; `echo-hyper` is hyper's
-//! HTTP/1 server with the server's settings. See bench/README.md.
+//! HTTP/1 server with its default settings. See bench/README.md.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -339,7 +339,8 @@ fn client_cost(layer: Layer) -> f64 {
     // The tick is coarse (10 ms); 200,000 rounds run for a second or so.
     let ticks = cpu1.saturating_sub(cpu0) as f64 * procfs::tick();
     let wall = t0.elapsed().as_secs_f64();
-    ticks.max(0.0).min(wall) * 1e6 / f64::from(N)
+    // One thread cannot use more CPU than wall time; a tick rounded up could say so.
+    ticks.min(wall) * 1e6 / f64::from(N)
 }
 
 /// Servers that do no token work: the floor of the I/O side.
@@ -415,6 +416,9 @@ mod echo {
                             .and_then(|h| std::str::from_utf8(h.value).ok())
                             .and_then(|v| v.trim().parse::<usize>().ok())
                             .unwrap_or(0);
+                        if length > MAX_REQUEST {
+                            return;
+                        }
                         if buf.len() >= head + length {
                             break head + length;
                         }
