@@ -32,7 +32,7 @@ use clap::{Parser, ValueEnum};
 use http_body_util::BodyExt;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue};
 use tower::ServiceExt;
-use wirecash_auth::app::{AppParts, AppState};
+use wirecash_auth::app::AppParts;
 use wirecash_auth::config::{Config, Overrides};
 use wirecash_auth::database::{self, Access};
 use wirecash_core::validate::EnvName;
@@ -103,9 +103,8 @@ struct Plan {
     done: AtomicU64,
 }
 
-/// The router with the server's own wrapping (`normalize_method`), as a cloneable service.
-type Router =
-    tower::util::MapRequest<axum::Router, fn(axum::extract::Request) -> axum::extract::Request>;
+/// The application as the server runs it.
+type Router = wirecash_auth::app::App;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -137,7 +136,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let db = database::open(&config.database, &config, Access::Existing, true).await?;
     let (service, _) = wirecash_auth::build_service_on(&config, Arc::new(SystemClock), &db).await?;
     let router = (args.layer == Layer::Router).then(|| {
-        let app = wirecash_auth::app::router(AppState::new(AppParts {
+        wirecash_auth::app::app(AppParts {
             service: Arc::clone(&service),
             trusted_proxies: config.rate_limit.trusted_proxies.clone().into(),
             rate_limits: Arc::new(wirecash_auth::http::ratelimit::RateLimits::new(
@@ -145,10 +144,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             )),
             metrics,
             openapi: bytes::Bytes::new(),
-        }));
-        let normalize: fn(axum::extract::Request) -> axum::extract::Request =
-            wirecash_auth::http::middleware::normalize_method;
-        tower::util::MapRequest::new(app, normalize)
+        })
     });
     let env = EnvName::parse(&args.env).map_err(|e| anyhow!("--env: {e}"))?;
 

@@ -46,6 +46,21 @@ pub struct AppParts {
     pub openapi: Bytes,
 }
 
+/// The public application as `serve` runs it: the routes of [`router`] behind
+/// `normalize_method`.
+pub type App =
+    tower::util::MapRequest<Router, fn(axum::extract::Request) -> axum::extract::Request>;
+
+/// The public application made of `parts`, as `serve` hands it each request (and the
+/// bench's in-process floor does).
+pub fn app(parts: AppParts) -> App {
+    // A plain function before routing: tower's `MapRequest` boxes nothing (axum's
+    // `map_request` boxes a future per request).
+    let normalize: fn(axum::extract::Request) -> axum::extract::Request =
+        middleware::normalize_method;
+    tower::util::MapRequest::new(router(AppState::new(parts)), normalize)
+}
+
 /// Builds the application's routes.
 pub fn router(state: AppState) -> Router {
     Router::new()

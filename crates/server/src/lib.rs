@@ -27,7 +27,6 @@ use wirecash_core::password::PasswordHasher;
 use wirecash_core::service::ServiceOptions;
 use wirecash_core::{AuthService, Clock, Store};
 
-use crate::app::AppState;
 use crate::config::Config;
 
 /// Opens the configured database (running migrations); it must hold an installation.
@@ -195,16 +194,13 @@ pub async fn run_with_tls(
             stopped(stop_rx.clone()),
         ))
     });
-    let router = app::router(AppState::new(app::AppParts {
+    let app = app::app(app::AppParts {
         service,
         trusted_proxies: config.rate_limit.trusted_proxies.clone().into(),
         rate_limits,
         metrics,
         openapi: serde_json::to_vec(&openapi).unwrap_or_default().into(),
-    }));
-    // A plain function before routing: tower's `MapRequest` boxes nothing (axum's
-    // `map_request` boxes a future per request).
-    let app = tower::util::MapRequest::new(router, http::middleware::normalize_method);
+    });
     let limits = serve::Limits {
         header_read_timeout: config.http.header_read_timeout,
         max_connections: config.http.max_connections,
