@@ -229,7 +229,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
 async fn chain(id: usize, plan: Arc<Plan>, first: (String, String, String)) -> anyhow::Result<()> {
     let (user, mut access, mut refresh) = first;
     // Each chain stands for one client connection: its own peer address and hold.
-    let peer = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40_000 + id as u16);
+    let peer = SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        40_000u16.wrapping_add(id as u16),
+    );
     let hold = wirecash_auth::http::hold::ConnectionHold::new();
     let path = format!("/{}/token", plan.env.as_str());
     loop {
@@ -304,16 +307,10 @@ fn client_cost(layer: Layer) -> f64 {
     if layer == Layer::Core {
         return 0.0;
     }
-    // Tokens of the real sizes (see `echo::answer_body`).
+    // The answer the echo servers give, and tokens of its sizes for the request.
+    let answer = echo::answer_body();
     let access = "a".repeat(570);
     let refresh = "r".repeat(66);
-    let answer = serde_json::to_vec(&AuthenticateResponse {
-        access_token: access.clone(),
-        expires_in: 3600,
-        refresh_token: refresh.clone(),
-        token_type: "Bearer".into(),
-    })
-    .unwrap_or_default();
     const N: u32 = 200_000;
     let cpu0 = procfs::sample("thread-self").map_or(0, |s| s.total);
     let t0 = Instant::now();
@@ -357,7 +354,7 @@ mod echo {
 
     /// A token answer of the real sizes: the server answers the bench with 714 bytes, an
     /// EdDSA access token of 95 + 387 + 86 characters and a 66-character refresh token.
-    fn answer_body() -> Bytes {
+    pub fn answer_body() -> Bytes {
         let body = serde_json::to_vec(&AuthenticateResponse {
             access_token: format!(
                 "eyJ{}.{}.{}",
