@@ -2,7 +2,7 @@
 # Builds wirecash-auth with profile-guided optimization (PGO): an instrumented release
 # build runs bench/run.sh's refresh and authenticate loads (SQLite, loopback), LLVM
 # merges the counts it wrote, and a second release build uses them to lay out and
-# inline the Rust code for that path. Same source, same behaviour, about 10 % less
+# inline the Rust code for that path. Same source, same behaviour, 5 to 11 % less
 # server CPU per refresh (docs/benchmarks.md, eighth round). C code (aws-lc, SQLite,
 # mimalloc) is built as usual. See bench/README.md.
 #
