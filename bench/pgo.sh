@@ -50,13 +50,23 @@ echo "== 1/4 instrumented release build ($PGO_DIR/gen)"
 echo "== 2/4 training: bench/run.sh refresh and authenticate, ${PGO_SECONDS}s each"
 # The load generator is an ordinary build (bench/run.sh builds it into target/). Lockout
 # on, so that logins take the path they take in production.
+# The knobs that would put something else in the server's place are set, not inherited.
+trained_from=$(date +%s)
 LLVM_PROFILE_FILE="$RAW/%m_%p.profraw" SERVER_BIN="$PGO_DIR/gen/release/wirecash-auth" \
-    MODES="refresh authenticate" DURATION="$PGO_SECONDS" LOCKOUT=on "$ROOT/bench/run.sh"
+    MODES="refresh authenticate" DURATION="$PGO_SECONDS" LOCKOUT=on \
+    DATABASE=sqlite NODES=1 ECHO= "$ROOT/bench/run.sh"
 
+# The CLI calls that add the bench users write their profiles before the loads; the
+# server writes its own when it exits, after both loads. Without it, no optimized build.
 shopt -s nullglob
 raw=("$RAW"/*.profraw)
-if [[ ${#raw[@]} == 0 ]]; then
-    echo "pgo.sh: the training wrote no profile (did the server exit cleanly?)" >&2
+newest=0
+for f in "${raw[@]}"; do
+    t=$(stat -c %Y "$f")
+    ((t > newest)) && newest=$t
+done
+if ((newest < trained_from + 2 * PGO_SECONDS)); then
+    echo "pgo.sh: the server wrote no profile when it stopped (killed, not exited?)" >&2
     exit 1
 fi
 echo "== 3/4 merging ${#raw[@]} profiles into $PROFILE"
