@@ -123,11 +123,11 @@ fn now_s() -> i64 {
     .unwrap_or(0)
 }
 
-/// A key pair: the signing key, its public JWK, and a verifier of raw signatures with
-/// the same public key (the crypto-only reference figure).
-fn key(alg: Algorithm) -> anyhow::Result<(EncodingKey, Jwk, RawVerify)> {
+/// A key pair: the signing key, its public JWK, a verifier of raw signatures with the
+/// same public key (the crypto-only reference figure), and the aws-lc-rs pair itself.
+fn key(alg: Algorithm) -> anyhow::Result<(EncodingKey, Jwk, RawVerify, SigningPair)> {
     let rng = SystemRandom::new();
-    let (enc, jose, raw) = match alg {
+    let (enc, jose, raw, pair) = match alg {
         Algorithm::EdDSA => {
             // PKCS#8 v1: jsonwebtoken's JWK export rejects v2 (DEPENDENCIES.md).
             let doc = Ed25519KeyPair::generate_pkcs8v1(&rng).map_err(|_| anyhow!("Ed25519"))?;
@@ -145,6 +145,7 @@ fn key(alg: Algorithm) -> anyhow::Result<(EncodingKey, Jwk, RawVerify)> {
                     message,
                     signature,
                 },
+                SigningPair::Ed(pair),
             )
         }
         _ => {
@@ -168,13 +169,20 @@ fn key(alg: Algorithm) -> anyhow::Result<(EncodingKey, Jwk, RawVerify)> {
                     message,
                     signature,
                 },
+                SigningPair::Es(pair),
             )
         }
     };
     let mut jwk = Jwk::from_encoding_key(&enc, jose).context("JWK export")?;
     jwk.common.key_id = Some("bench".into());
     jwk.common.public_key_use = Some(PublicKeyUse::Signature);
-    Ok((enc, jwk, raw))
+    Ok((enc, jwk, raw, pair))
+}
+
+/// The aws-lc-rs key pair behind a JWK, for the bare signing figure.
+enum SigningPair {
+    Ed(Ed25519KeyPair),
+    Es(EcdsaKeyPair),
 }
 
 struct RawVerify {
@@ -203,29 +211,8 @@ fn raw_rate(raw: &RawVerify, measured: Duration) -> anyhow::Result<f64> {
 /// Bare aws-lc-rs signatures per CPU-second, made as the server makes an access token's
 /// (`SigningKey::sign` in wirecash-core: a fresh `SystemRandom` handle for ECDSA's nonce).
 fn sign_rate(alg: Algorithm, measured: Duration) -> anyhow::Result<f64> {
-    enum Pair {
-        Ed(Ed25519KeyPair),
-        Es(EcdsaKeyPair),
-    }
-    let rng = SystemRandom::new();
-    let pair = match alg {
-        Algorithm::EdDSA => {
-            let doc = Ed25519KeyPair::generate_pkcs8v1(&rng).map_err(|_| anyhow!("Ed25519"))?;
-            Pair::Ed(
-                Ed25519KeyPair::from_pkcs8_maybe_unchecked(doc.as_ref())
-                    .map_err(|_| anyhow!("Ed25519"))?,
-            )
-        }
-        _ => {
-            let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                .map_err(|_| anyhow!("P-256"))?;
-            Pair::Es(
-                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref())
-                    .map_err(|_| anyhow!("P-256"))?,
-            )
-        }
-    };
-    let message = b"header.payload of about the size of an access token".repeat(10);
+    let (_, _, raw, pair) = key(alg)?;
+    let message = raw.message;
     let cpu0 = thread_cpu()?;
     let start = Instant::now();
     let mut n: u64 = 0;
@@ -234,8 +221,8 @@ fn sign_rate(alg: Algorithm, measured: Duration) -> anyhow::Result<f64> {
     while start.elapsed() < measured {
         for _ in 0..256 {
             let first = match &pair {
-                Pair::Ed(k) => k.sign(&message).as_ref().first().copied(),
-                Pair::Es(k) => k
+                SigningPair::Ed(k) => k.sign(&message).as_ref().first().copied(),
+                SigningPair::Es(k) => k
                     .sign(&SystemRandom::new(), &message)
                     .map_err(|_| anyhow!("ECDSA signing failed"))?
                     .as_ref()
@@ -251,7 +238,7 @@ fn sign_rate(alg: Algorithm, measured: Duration) -> anyhow::Result<f64> {
 }
 
 async fn verify_rate(alg: Algorithm, measured: Duration) -> anyhow::Result<(Rate, f64)> {
-    let (enc, jwk, raw) = key(alg)?;
+    let (enc, jwk, raw, _) = key(alg)?;
     let set = serde_json::to_string(&JwkSet { keys: vec![jwk] })?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
